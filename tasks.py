@@ -1,0 +1,103 @@
+"""The 'Multi-stage Image Build' workshop, one invoke task per step.
+
+Each task runs one function of the `workshop` package and shows its result; the order of the
+steps is declared with pre-tasks only. Settings are in invoke config under `workshop` (see
+workshop/context.py), for example INVOKE_WORKSHOP_VERBOSE=1 for the full build output.
+"""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, task
+
+from workshop import context
+from workshop.context import build_step, file_step, reported, show
+
+
+@task
+def step_1(c: Context) -> None:
+    """Create app.go, a hello world in Go, in the workspace."""
+    with reported():
+        show(file_step(c, 1))
+
+
+@task(pre=[step_1])
+def step_2(c: Context) -> None:
+    """Inspect app.go's content and size."""
+    with reported():
+        show(file_step(c, 2))
+
+
+@task(pre=[step_1])
+def step_3(c: Context) -> None:
+    """Create Dockerfile.big with build and packaging instructions."""
+    with reported():
+        show(file_step(c, 3))
+
+
+@task(pre=[step_3])
+def step_4(c: Context) -> None:
+    """Build go-big on golang:1.10, check its size and run it."""
+    with reported():
+        show(build_step(c, 4))
+
+
+@task(pre=[step_1])
+def step_5(c: Context) -> None:
+    """Build go-alpine on golang:1.10-alpine instead of Debian."""
+    with reported():
+        show(build_step(c, 5))
+
+
+@task(pre=[step_1])
+def step_6(c: Context) -> None:
+    """Build go-multi-stage: compile in one stage, ship on alpine."""
+    with reported():
+        show(build_step(c, 6))
+
+
+@task(pre=[step_1])
+def step_7(c: Context) -> None:
+    """Build go-scratch: the binary alone, FROM scratch."""
+    with reported():
+        show(build_step(c, 7))
+
+
+@task(pre=[step_7])
+def step_8(c: Context) -> None:
+    """Build go-stripped: strip the binary, and see what it saves against go-scratch."""
+    with reported():
+        show(build_step(c, 8))
+
+
+@task
+def step_9(c: Context) -> None:
+    """Build go-smaller: println instead of fmt, and compare it with go-big."""
+    with reported():
+        show(build_step(c, 9))
+
+
+@task(pre=[step_1, step_2, step_3, step_4, step_5, step_6, step_7, step_8, step_9])
+def all(c: Context) -> None:
+    """Run the whole workshop, steps 1 to 9, then sum it up."""
+    with reported():
+        show(context.summary(c))
+
+
+@task(help={"rebuild": "Build the stand-ins again even where they exist."})
+def bases(c: Context, rebuild: bool = False) -> None:
+    """Build the local stand-ins for the workshop's base images (no registry needed)."""
+    with reported():
+        show(context.build_bases(c, rebuild=rebuild))
+
+
+@task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})
+def clean(c: Context, bases: bool = False) -> None:
+    """Remove the images this project built, and nothing else."""
+    with reported():
+        show(context.clean(c, bases=bases))
+
+
+ns = Collection(
+    step_1, step_2, step_3, step_4, step_5, step_6, step_7, step_8, step_9, all, bases, clean
+)
+ns.configure({"workshop": context.DEFAULTS})

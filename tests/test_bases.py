@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from tests.fakeengine import FakeEngine
+from workshop.bases import Bases, Standins
+from workshop.errors import BadInput, BaseUnavailable
+from workshop.progress import Progress
+
+
+def standin_engine() -> FakeEngine:
+    """An engine with no workshop images, nothing pullable, and the stand-ins already built."""
+    engine = FakeEngine()
+    for reference in Standins.for_go("1.19").all():
+        engine.add(reference, size=100)
+    return engine
+
+
+def test_the_workshops_own_image_is_used_where_present(fake_bases: Bases) -> None:
+    resolved = fake_bases.resolve("golang")
+    assert (resolved.reference, resolved.standin, resolved.size) == (
+        "golang:1.10",
+        False,
+        400_000_000,
+    )
+
+
+def test_a_pullable_workshop_image_is_pulled(console: Console) -> None:
+    engine = standin_engine()
+    engine.pullable.add("alpine")
+    bases = Bases(engine=engine, progress=Progress(console))  # type: ignore[arg-type]
+    assert bases.resolve("alpine").reference == "alpine"
+    assert engine.pulls == ["alpine"]
+
+
+def test_otherwise_the_stand_in_is_used_and_said_once(console: Console) -> None:
+    engine = standin_engine()
+    bases = Bases(engine=engine, progress=Progress(console))  # type: ignore[arg-type]
+    for _ in range(3):
+        resolved = bases.resolve("golang-alpine")
+    assert (resolved.reference, resolved.standin) == ("workshop-base/golang:1.19-busybox", True)
+    assert engine.pulls == ["golang:1.10-alpine"]
+    said = console.file.getvalue()  # type: ignore[attr-defined]
+    assert said.count("neither present nor pullable") == 1
+
+
+def test_workshop_mode_refuses_stand_ins(console: Console) -> None:
+    engine = standin_engine()
+    bases = Bases(engine=engine, progress=Progress(console), mode="workshop")  # type: ignore[arg-type]
+    with pytest.raises(BaseUnavailable, match=r"golang:1\.10 is neither present nor pullable"):
+        bases.resolve("golang")
+
+
+def test_local_mode_never_asks_a_registry(console: Console) -> None:
+    engine = standin_engine()
+    engine.add("golang:1.10")
+    bases = Bases(engine=engine, progress=Progress(console), mode="local")  # type: ignore[arg-type]
+    assert bases.resolve("golang").reference == "workshop-base/golang:1.19-bookworm"
+    assert engine.pulls == []
+
+
+def test_the_go_version_is_asked_once(fake_bases: Bases, fake_engine: FakeEngine) -> None:
+    resolved = fake_bases.resolve("golang")
+    assert fake_bases.go_version(resolved) == fake_bases.go_version(resolved) == "go1.19.8"
+    assert fake_engine.runs == ["golang:1.10"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"mode": "sometimes"}, "Unknown bases mode 'sometimes'"),
+        ({"go": "1.19; rm -rf /"}, "has no Debian stand-in"),
+        ({"mirror": "http://deb.debian.org/debian; reboot"}, "not a plain http"),
+        ({"mirror": "ftp://deb.debian.org"}, "not a plain http"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_runs(
+    settings: dict[str, str], message: str
+) -> None:
+    engine = standin_engine()
+    with pytest.raises(BadInput, match=message):
+        Bases(engine=engine, progress=Progress(Console(file=None)), **settings)  # type: ignore[arg-type]
+    assert engine.pulls == engine.runs == []

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+from rich.console import Console
+
+from tests.conftest import render
+from tests.fakeengine import FakeEngine
+from workshop.bases import Bases
+from workshop.errors import StepFailed
+from workshop.progress import Progress
+from workshop.runner import run_build_step, run_file_step
+from workshop.sizelog import SizeLog
+from workshop.steps import STEPS
+from workshop.workspace import Workspace
+
+
+def build(
+    number: int,
+    engine: FakeEngine,
+    bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+):
+    return run_build_step(
+        engine=engine,  # type: ignore[arg-type]
+        bases=bases,
+        workspace=workspace,
+        size_log=size_log,
+        step=STEPS[number],
+        progress=Progress(console),
+    )
+
+
+def test_step_1_writes_and_shows_app_go(workspace: Workspace) -> None:
+    shown = render(run_file_step(workspace=workspace, step=STEPS[1]))
+    assert 'fmt.Println("Hello world!")' in shown
+    assert "app.go: created" in shown
+
+
+def test_step_2_shows_the_listing(workspace: Workspace) -> None:
+    run_file_step(workspace=workspace, step=STEPS[1])
+    shown = render(run_file_step(workspace=workspace, step=STEPS[2]))
+    assert "$ ls -altr app.go" in shown and "$ cat app.go" in shown
+
+
+def test_a_build_step_logs_what_it_measured(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    result = build(7, fake_engine, fake_bases, workspace, size_log, console)
+    record = size_log.read()[7]
+    assert record == result.record
+    assert (record.tag, record.size, record.size_human, record.go_version) == (
+        "go-scratch",
+        1_819_268,
+        "1.82MB",
+        "go1.19.8",
+    )
+    assert [base.reference for base in record.bases] == ["golang:1.10-alpine"]
+    assert fake_engine.builds[0]["buildargs"] == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
+    with tarfile.open(fileobj=io.BytesIO(fake_engine.builds[0]["context"])) as tar:
+        assert sorted(tar.getnames()) == ["Dockerfile.scratch", "app.go"]
+    assert "go-scratch  latest" in render(result)
+
+
+def test_step_8_reports_what_stripping_saved_against_step_7(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    build(7, fake_engine, fake_bases, workspace, size_log, console)
+    fake_engine.size = 1_217_000
+    shown = render(build(8, fake_engine, fake_bases, workspace, size_log, console))
+    assert "go-stripped is 1.22MB: 602kB (33%) less than go-scratch (1.82MB)" in shown
+
+
+def test_a_failed_build_shows_the_instruction_and_writes_no_record(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    workspace.write("Dockerfile.big")
+    fake_engine.fail_build = (
+        "The command '/bin/sh -c go build -o /app app.go' returned a non-zero code: 2"
+    )
+    with pytest.raises(StepFailed) as raised:
+        build(4, fake_engine, fake_bases, workspace, size_log, console)
+    assert "Failing instruction: RUN go build -o /app app.go" in str(raised.value)
+    assert "undefined: fmt.Printn" in str(raised.value)
+    assert size_log.read() == {}
+
+
+def test_an_image_that_prints_something_else_fails_and_writes_no_record(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    workspace.write("Dockerfile.big")
+    fake_engine.output = "Hello, world!\n"
+    with pytest.raises(StepFailed, match=r"printed 'Hello, world!\\n' and exited 0"):
+        build(4, fake_engine, fake_bases, workspace, size_log, console)
+    assert not size_log.path.exists()
+
+
+def test_an_unwritable_log_stops_the_step_before_it_builds(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    tmp_path,
+    console: Console,
+) -> None:
+    (tmp_path / "log-dir").mkdir()
+    workspace.write("app.go")
+    with pytest.raises(Exception, match="it is a directory"):
+        build(4, fake_engine, fake_bases, workspace, SizeLog(tmp_path / "log-dir"), console)
+    assert fake_engine.builds == []

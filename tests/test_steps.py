@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from invoke import Executor
+from invoke.parser import ParserContext
+
+import tasks
+from workshop.steps import BUILD_STEPS, STEPS
+
+
+def planned(*names: str) -> list[str]:
+    """The task names invoke runs, in order, for `invoke NAMES`."""
+    executor = Executor(tasks.ns)
+    calls = executor.dedupe(executor.expand_calls(executor.normalize(names)))
+    return [call.task.name for call in calls]
+
+
+def test_every_step_is_a_task_with_help() -> None:
+    for number in STEPS:
+        task = tasks.ns[f"step-{number}"]
+        assert task.__doc__ and task.__doc__.strip().endswith(".")
+
+
+def test_order_is_declared_with_pre_tasks() -> None:
+    assert tasks.step_8.pre == [tasks.step_7]
+    assert tasks.step_4.pre == [tasks.step_3]
+    assert tasks.step_3.pre == [tasks.step_1]
+    assert tasks.step_9.pre == []
+
+
+def test_step_8_builds_the_scratch_image_first_and_nothing_it_does_not_need() -> None:
+    assert planned("step-8") == ["step_1", "step_7", "step_8"]
+
+
+def test_all_runs_each_step_once_in_order() -> None:
+    assert planned("all") == [*(f"step_{n}" for n in range(1, 10)), "all"]
+
+
+def test_step_tasks_take_no_parameters() -> None:
+    # invoke runs a parameterised task twice when it is both named and a pre-task.
+    for number in STEPS:
+        assert getattr(tasks, f"step_{number}").get_arguments() == []
+
+
+def test_build_steps_are_the_workshops_images() -> None:
+    assert [step.tag for step in BUILD_STEPS.values()] == [
+        "go-big",
+        "go-alpine",
+        "go-multi-stage",
+        "go-scratch",
+        "go-stripped",
+        "go-smaller",
+    ]
+    assert BUILD_STEPS[8].compare_with == 7
+    assert BUILD_STEPS[9].sources == ("app-smaller.go",)
+
+
+def test_parser_context_is_what_invoke_hands_on() -> None:
+    # normalize() also takes parsed contexts, as the CLI gives them.
+    assert planned(ParserContext(name="step-2")) == ["step_1", "step_2"]  # type: ignore[arg-type]

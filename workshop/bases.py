@@ -1,0 +1,283 @@
+"""Base images: the workshop's own where they can be had, local stand-ins from Debian where not.
+
+The workshop builds on three images, each in a role its Dockerfiles take as a build arg:
+golang:1.10 (GOLANG_IMAGE), golang:1.10-alpine (GOLANG_ALPINE_IMAGE) and alpine (ALPINE_IMAGE).
+Where they are neither present nor pullable (a workshop room or CI runner with no registry),
+stand-ins are built from Debian's packages: a debootstrap root filesystem imported into the
+engine, Debian's Go on it, a static busybox in the alpine role, and Debian's Go on busybox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workshop import LABEL
+from workshop.buildcontext import tar_context
+from workshop.engine import Engine
+from workshop.errors import BadInput, BaseUnavailable
+from workshop.progress import Progress
+from workshop.sizelog import BaseUsed
+
+__all__ = ["GO_RELEASES", "MODES", "ROLES", "Bases", "ResolvedBase", "Role", "Standins"]
+
+BASES_DIR = Path(__file__).resolve().parent.parent / "dockerfiles" / "bases"
+MODES = ("auto", "workshop", "local")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A part a base image plays in the workshop's Dockerfiles."""
+
+    name: str
+    build_arg: str
+    workshop_image: str
+
+
+ROLES = {
+    role.name: role
+    for role in (
+        Role("golang", "GOLANG_IMAGE", "golang:1.10"),
+        Role("golang-alpine", "GOLANG_ALPINE_IMAGE", "golang:1.10-alpine"),
+        Role("alpine", "ALPINE_IMAGE", "alpine"),
+    )
+}
+
+# Debian's Go releases (golang-X.Y-go) by the suite that ships them.
+GO_RELEASES = {"1.19": "bookworm"}
+
+
+@dataclass(frozen=True)
+class Standins:
+    """The stand-in images for one of Debian's Go releases."""
+
+    go: str
+    suite: str
+
+    @classmethod
+    def for_go(cls, go: str) -> Standins:
+        if go not in GO_RELEASES:
+            known = ", ".join(sorted(GO_RELEASES))
+            raise BadInput(f"Go {go!r} has no Debian stand-in here; choose one of: {known}.")
+        return cls(go=go, suite=GO_RELEASES[go])
+
+    @property
+    def debian(self) -> str:
+        return f"workshop-base/debian:{self.suite}"
+
+    @property
+    def busybox(self) -> str:
+        return f"workshop-base/busybox:{self.suite}"
+
+    @property
+    def golang(self) -> str:
+        return f"workshop-base/golang:{self.go}-{self.suite}"
+
+    @property
+    def golang_busybox(self) -> str:
+        return f"workshop-base/golang:{self.go}-busybox"
+
+    def for_role(self, role: Role) -> str:
+        return {
+            "golang": self.golang,
+            "golang-alpine": self.golang_busybox,
+            "alpine": self.busybox,
+        }[role.name]
+
+    def all(self) -> tuple[str, ...]:
+        """In the order they are built: each needs the ones before it."""
+        return (self.debian, self.golang, self.busybox, self.golang_busybox)
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    role: Role
+    reference: str
+    image_id: str
+    size: int
+    standin: bool
+
+    def used(self) -> BaseUsed:
+        return BaseUsed(
+            role=self.role.name,
+            reference=self.reference,
+            image_id=self.image_id,
+            size=self.size,
+            standin=self.standin,
+        )
+
+
+@dataclass
+class Bases:
+    """Resolves each role to an image once per run, and builds the stand-ins."""
+
+    engine: Engine
+    progress: Progress
+    mode: str = "auto"
+    go: str = "1.19"
+    mirror: str = DEFAULT_MIRROR
+    # Shared by shallow copies, like Engine's memo: one resolution per invoke run.
+    _memo: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.standins = self.check_settings(mode=self.mode, go=self.go, mirror=self.mirror)
+
+    @staticmethod
+    def check_settings(*, mode: str, go: str, mirror: str) -> Standins:
+        """Refuse settings that can't be used, before anything runs; the stand-ins they name."""
+        if mode not in MODES:
+            raise BadInput(f"Unknown bases mode {mode!r}; choose one of: {', '.join(MODES)}.")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~/\-]*)?", mirror):
+            raise BadInput(f"The Debian mirror {mirror!r} is not a plain http(s) URL.")
+        return Standins.for_go(go)
+
+    def resolve(self, role_name: str) -> ResolvedBase:
+        key = f"role:{role_name}"
+        if key not in self._memo:
+            self._memo[key] = self._resolve(ROLES[role_name])
+        resolved = self._memo[key]
+        assert isinstance(resolved, ResolvedBase)
+        return resolved
+
+    def _resolve(self, role: Role) -> ResolvedBase:
+        if self.mode != "local":
+            image = self.engine.image(role.workshop_image) or self.engine.pull(role.workshop_image)
+            if image is not None:
+                return ResolvedBase(
+                    role, role.workshop_image, image.id, image.attrs["Size"], standin=False
+                )
+            if self.mode == "workshop":
+                raise BaseUnavailable(
+                    f"{role.workshop_image} is neither present nor pullable, and the bases mode is "
+                    "'workshop'. Load it (docker load -i FILE), reach a registry, or set "
+                    "INVOKE_WORKSHOP_BASES=auto to use local stand-ins built from Debian."
+                )
+        reference = self.standins.for_role(role)
+        if self.engine.image(reference) is None:
+            self.build_standins()
+        image = self.engine.image(reference)
+        if image is None:
+            raise BaseUnavailable(f"The stand-in {reference} was built but can't be found.")
+        if self.mode == "auto":
+            self.progress.note(
+                f"{role.workshop_image} is neither present nor pullable: using the local stand-in "
+                f"{reference} (Debian's Go {self.go}). Sizes will differ from the workshop's."
+            )
+        return ResolvedBase(role, reference, image.id, image.attrs["Size"], standin=True)
+
+    def go_version(self, resolved: ResolvedBase) -> str:
+        """The Go release inside a Go base image, as `go version` tells it (go1.19.8)."""
+        key = f"go:{resolved.image_id}"
+        if key not in self._memo:
+            ran = self.engine.run(
+                resolved.reference, command=["go", "version"], labels={LABEL: "probe"}
+            )
+            found = re.search(r"go version (go\S+)", ran.output)
+            self._memo[key] = found.group(1) if found else "unknown"
+        return str(self._memo[key])
+
+    def build_standins(self, *, rebuild: bool = False) -> list[str]:
+        """Build the missing stand-ins (all of them with `rebuild`); returns those built."""
+        built = []
+        standins = self.standins
+        for reference in standins.all():
+            if not rebuild and self.engine.image(reference) is not None:
+                continue
+            if reference == standins.debian:
+                self._import_debian(reference)
+            else:
+                self._build(reference)
+            built.append(reference)
+        return built
+
+    def _build(self, reference: str) -> None:
+        standins = self.standins
+        dockerfile, files = {
+            standins.golang: ("Dockerfile.golang", ()),
+            standins.busybox: ("Dockerfile.busybox", ()),
+            standins.golang_busybox: ("Dockerfile.golang-busybox", ("apk",)),
+        }[reference]
+        buildargs = {
+            "DEBIAN_IMAGE": standins.debian,
+            "GOLANG_IMAGE": standins.golang,
+            "BUSYBOX_IMAGE": standins.busybox,
+            "GO_VERSION": self.go,
+        }
+        context = tar_context(BASES_DIR, (dockerfile, *files))
+        with self.progress.activity(f"Building the stand-in {reference}") as on_line:
+            self.engine.build(
+                context=context,
+                dockerfile=dockerfile,
+                tag=reference,
+                buildargs=buildargs,
+                labels={LABEL: "base"},
+                on_line=on_line,
+            )
+
+    def _import_debian(self, reference: str) -> None:
+        """debootstrap a minimal Debian and `docker import` it, trimmed like Debian's own image."""
+        if shutil.which("debootstrap") is None:
+            raise BaseUnavailable(
+                f"Building {reference} needs debootstrap, which is not installed. Install it "
+                "(apt-get install debootstrap), or load the workshop's images, then try again."
+            )
+        if os.geteuid() != 0:
+            raise BaseUnavailable(f"Building {reference} runs debootstrap, which needs root.")
+        with tempfile.TemporaryDirectory(prefix="workshop-rootfs-") as scratch:
+            rootfs = Path(scratch) / "rootfs"
+            command = [
+                "debootstrap",
+                "--variant=minbase",
+                self.standins.suite,
+                str(rootfs),
+                self.mirror,
+            ]
+            with self.progress.activity(
+                f"debootstrap {self.standins.suite} for {reference}"
+            ) as on_line:
+                _stream(command, on_line, what=f"debootstrap for {reference}")
+            for pattern in (
+                "var/lib/apt/lists/*",
+                "var/cache/apt/*.bin",
+                "var/cache/apt/archives/*.deb",
+            ):
+                for path in rootfs.glob(pattern):
+                    if path.is_file():
+                        path.unlink()
+            with self.progress.activity(f"Importing {reference}"):
+                tar = subprocess.Popen(
+                    ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+                )
+                assert tar.stdout is not None
+                try:
+                    self.engine.import_rootfs(
+                        tar.stdout,
+                        reference=reference,
+                        changes=['CMD ["bash"]', f"LABEL {LABEL}=base"],
+                    )
+                finally:
+                    tar.stdout.close()
+                    tar.wait()
+
+
+def _stream(command: list[str], on_line: Callable[[str], None], *, what: str) -> None:
+    """Run `command` (never through a shell), passing each output line on; fail with its tail."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            on_line(line.rstrip())
+            tail = [*tail[-14:], line.rstrip()]
+    if process.returncode != 0:
+        raise BaseUnavailable(
+            f"{what} failed (exit {process.returncode}). Last lines:\n" + "\n".join(tail)
+        )

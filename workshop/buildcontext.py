@@ -1,0 +1,23 @@
+"""Build contexts: a tar of exactly the files a build needs, nothing else from the folder."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["tar_context"]
+
+
+def tar_context(folder: Path, names: Iterable[str]) -> bytes:
+    """A tar holding `names` from `folder`, with their modes and times, owned by root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name in names:
+            info = tar.gettarinfo(str(folder / name), arcname=name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            with open(folder / name, "rb") as file:
+                tar.addfile(info, file)
+    return buffer.getvalue()

@@ -1,0 +1,206 @@
+"""What a task gets from its invoke context: settings, the shared engine, and error reporting.
+
+Settings live in invoke config under `workshop` (defaults below, then invoke.yaml, then
+INVOKE_WORKSHOP_* environment variables). Heavy modules (docker, rich) are imported inside the
+functions that need them, so `invoke --list` answers quickly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from invoke import Context, Exit
+
+from workshop.errors import BadInput, WorkshopError
+
+if TYPE_CHECKING:
+    from workshop.bases import Bases
+    from workshop.engine import Engine
+    from workshop.progress import Progress
+    from workshop.runner import BuildStepResult, FileStepResult
+    from workshop.sizelog import SizeLog
+    from workshop.workspace import Workspace
+
+__all__ = [
+    "DEFAULTS",
+    "bases",
+    "build_bases",
+    "build_step",
+    "clean",
+    "engine",
+    "file_step",
+    "reported",
+    "show",
+    "size_log",
+    "summary",
+]
+
+DEFAULTS: dict[str, Any] = {
+    "workspace": "build/workshop",
+    "size_log": "build/sizes.json",
+    # auto: the workshop's images where present or pullable, else local stand-ins;
+    # workshop: only the workshop's images; local: only the stand-ins.
+    "bases": "auto",
+    # The Go release of the local stand-ins (Debian's).
+    "go": "1.19",
+    "debian_mirror": "http://deb.debian.org/debian",
+    # Show every line of build output instead of the current instruction.
+    "verbose": False,
+    "no_cache": False,
+    # Put before every step's tag (tests use one, to leave the workshop's own images alone).
+    "tag_prefix": "",
+    # Made on first use and shared by every task of the run.
+    "engine": None,
+    "resolver": None,
+}
+
+
+def _setting(c: Context, name: str, kind: type) -> Any:
+    value = c.workshop[name]
+    if not isinstance(value, kind) or (kind is str and not value.strip()):
+        wanted = "a non-empty string" if kind is str else f"a {kind.__name__}"
+        raise BadInput(
+            f"The setting workshop.{name} is {value!r}, which is not {wanted}. "
+            f"Fix it in invoke.yaml or INVOKE_WORKSHOP_{name.upper()}, then run the step again."
+        )
+    return value
+
+
+def tag_prefix(c: Context) -> str:
+    prefix = c.workshop.tag_prefix
+    if not isinstance(prefix, str) or not re.fullmatch(r"([a-z0-9][a-z0-9._-]{0,63})?", prefix):
+        raise BadInput(
+            f"The setting workshop.tag_prefix is {prefix!r}: an image name may hold only "
+            "lower-case letters, digits, '.', '_' and '-', starting with a letter or digit."
+        )
+    return prefix
+
+
+def engine(c: Context) -> Engine:
+    """The run's one Engine, connected on first use."""
+    if c.workshop.engine is None:
+        from workshop.engine import Engine
+
+        c.workshop.engine = Engine.from_env()
+    return c.workshop.engine
+
+
+def progress(c: Context) -> Progress:
+    from workshop.console import get_console
+    from workshop.progress import Progress
+
+    return Progress(get_console(), verbose=_setting(c, "verbose", bool))
+
+
+def _bases_settings(c: Context) -> dict[str, str]:
+    from workshop.bases import Bases
+
+    settings = {
+        "mode": _setting(c, "bases", str),
+        "go": _setting(c, "go", str),
+        "mirror": _setting(c, "debian_mirror", str),
+    }
+    Bases.check_settings(**settings)
+    return settings
+
+
+def bases(c: Context) -> Bases:
+    """The run's one base resolver: each role is resolved, and noted, once."""
+    if c.workshop.resolver is None:
+        from workshop.bases import Bases
+
+        settings = _bases_settings(c)
+        c.workshop.resolver = Bases(engine=engine(c), progress=progress(c), **settings)
+    return c.workshop.resolver
+
+
+def workspace(c: Context) -> Workspace:
+    from workshop.workspace import Workspace
+
+    return Workspace(_setting(c, "workspace", str))
+
+
+def size_log(c: Context) -> SizeLog:
+    from workshop.sizelog import SizeLog
+
+    return SizeLog(_setting(c, "size_log", str))
+
+
+def file_step(c: Context, number: int) -> FileStepResult:
+    from workshop.runner import run_file_step
+    from workshop.steps import STEPS
+
+    return run_file_step(workspace=workspace(c), step=STEPS[number])
+
+
+def build_step(c: Context, number: int) -> BuildStepResult:
+    from workshop.runner import run_build_step
+    from workshop.steps import STEPS
+
+    # Settings and the log are checked before the engine is asked anything.
+    log, folder, verbose, prefix = size_log(c), workspace(c), progress(c), tag_prefix(c)
+    _bases_settings(c)
+    log.check_writable()
+    return run_build_step(
+        engine=engine(c),
+        bases=bases(c),
+        workspace=folder,
+        size_log=log,
+        step=STEPS[number],
+        progress=verbose,
+        nocache=_setting(c, "no_cache", bool),
+        tag_prefix=prefix,
+    )
+
+
+def summary(c: Context) -> object:
+    from workshop.figures import load_figures
+    from workshop.summary import Summary
+
+    return Summary(records=size_log(c).read(), figures=load_figures())
+
+
+def build_bases(c: Context, *, rebuild: bool) -> object:
+    from rich.table import Table
+
+    from workshop.units import docker_size
+
+    resolver = bases(c)
+    built = resolver.build_standins(rebuild=rebuild)
+    table = Table(title=f"Local stand-ins for Debian's Go {resolver.go}", title_style="bold")
+    for column in ("image", "size", "built now"):
+        table.add_column(column)
+    for reference in resolver.standins.all():
+        image = resolver.engine.image(reference)
+        size = docker_size(image.attrs["Size"]) if image else "missing"
+        table.add_row(reference, size, "yes" if reference in built else "")
+    return table
+
+
+def clean(c: Context, *, bases: bool) -> object:
+    from workshop.cleanup import remove_built_images
+
+    removed = remove_built_images(engine(c), bases=bases)
+    return "\n".join(f"Removed {name}" for name in removed) or "Nothing to remove."
+
+
+def show(renderable: object) -> None:
+    from workshop.console import get_console
+
+    get_console().print(renderable)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn a WorkshopError into invoke's Exit: its message and exit code, no traceback."""
+    try:
+        yield
+    except WorkshopError as error:
+        raise Exit(f"Error: {error.message}", code=error.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit(
+            "Interrupted: no record was written for the step in progress.", code=130
+        ) from None

@@ -1,0 +1,251 @@
+"""The Docker Engine, through one Docker SDK client shared by every task of an invoke run.
+
+`Engine.from_env()` honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker
+CLI. Every call that talks to the engine turns a lost connection into `EngineUnavailable`, so a
+person sees what was tried and how to fix it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from workshop import LABEL
+from workshop.errors import EngineUnavailable, StepFailed
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
+
+__all__ = ["BuildResult", "Engine", "EngineInfo", "RunResult"]
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+# How many lines of a failed build's output an error shows.
+LOG_TAIL = 15
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    api_version: str
+    storage_driver: str
+    architecture: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    log: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    output: str
+    seconds: float
+
+
+def _where() -> str:
+    host = os.environ.get("DOCKER_HOST")
+    return (
+        f"{host} (from DOCKER_HOST)"
+        if host
+        else f"{DEFAULT_HOST} (the default; DOCKER_HOST is not set)"
+    )
+
+
+def _unreachable(what: str, reason: object) -> EngineUnavailable:
+    return EngineUnavailable(
+        f"No Docker Engine answered while {what}, at {_where()}: {reason}. "
+        "Start one (for example `sudo dockerd &` or `sudo systemctl start docker`), "
+        "or point DOCKER_HOST at a running engine, then run the step again."
+    )
+
+
+class Engine:
+    """One connection to a Docker Engine. Copies share the client and what it has looked up."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        # Shared by shallow copies (invoke copies config values between tasks).
+        self._memo: dict[str, Any] = {}
+
+    @classmethod
+    def from_env(cls) -> Engine:
+        try:
+            client = docker.from_env()
+        except docker.errors.DockerException as error:
+            raise _unreachable("connecting", _reason(error)) from None
+        return cls(client)
+
+    @contextmanager
+    def talking(self, what: str) -> Iterator[None]:
+        """Turn a lost or refused connection during `what` into EngineUnavailable."""
+        try:
+            yield
+        except (requests.exceptions.ConnectionError, ConnectionError) as error:
+            raise _unreachable(what, _reason(error)) from None
+
+    @property
+    def info(self) -> EngineInfo:
+        if "info" not in self._memo:
+            with self.talking("reading the engine's version"):
+                version = self.client.version()
+                info = self.client.info()
+            self._memo["info"] = EngineInfo(
+                version=version.get("Version", "unknown"),
+                api_version=version.get("ApiVersion", "unknown"),
+                storage_driver=info.get("Driver", "unknown"),
+                architecture=version.get("Arch", "unknown"),
+            )
+        return self._memo["info"]
+
+    def image(self, reference: str) -> Image | None:
+        """The local image called `reference`, or None."""
+        with self.talking(f"looking up {reference}"):
+            try:
+                return self.client.images.get(reference)
+            except docker.errors.ImageNotFound:
+                return None
+
+    def pull(self, reference: str) -> Image | None:
+        """Pull `reference`; None when no registry gives it to us."""
+        with self.talking(f"pulling {reference}"):
+            try:
+                return self.client.images.pull(reference)
+            except docker.errors.APIError:
+                return None
+
+    def build(
+        self,
+        *,
+        context: bytes,
+        dockerfile: str,
+        tag: str,
+        buildargs: Mapping[str, str],
+        labels: Mapping[str, str],
+        nocache: bool = False,
+        on_line: Callable[[str], None] = lambda line: None,
+    ) -> BuildResult:
+        """Build `dockerfile` from a tar `context` with the legacy builder, streaming its output.
+
+        `on_line` sees every line of output as it comes; the result keeps them all.
+        """
+        started = time.monotonic()
+        log: list[str] = []
+        instruction = ""
+        image_id = ""
+        with self.talking(f"building {tag}"):
+            stream = self.client.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                dockerfile=dockerfile,
+                tag=tag,
+                buildargs=dict(buildargs),
+                labels=dict(labels),
+                nocache=nocache,
+                rm=True,
+                forcerm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise StepFailed(
+                        f"Building {tag} from {dockerfile} failed: {chunk['error'].strip()}",
+                        instruction=instruction,
+                        log_tail=tuple(deque(log, maxlen=LOG_TAIL)),
+                    )
+                for line in chunk.get("stream", "").splitlines():
+                    if line.startswith("Step "):
+                        instruction = line.partition(" : ")[2]
+                    log.append(line)
+                    on_line(line)
+                image_id = chunk.get("aux", {}).get("ID", image_id)
+        if not image_id:
+            raise StepFailed(
+                f"Building {tag} ended without an image id.", log_tail=tuple(log[-LOG_TAIL:])
+            )
+        return BuildResult(image_id=image_id, log=tuple(log), seconds=time.monotonic() - started)
+
+    def run(
+        self,
+        image: str,
+        *,
+        labels: Mapping[str, str],
+        command: list[str] | None = None,
+        user: str | None = None,
+        timeout: float = 300,
+    ) -> RunResult:
+        """Run `image` to completion, like `docker run --rm`, and return what it printed.
+
+        stdout and stderr are both kept, as `docker run -ti` shows both (println writes to stderr).
+        The container is removed whatever happens, Ctrl-C included.
+        """
+        with self.talking(f"running {image}"):
+            container = self.client.containers.create(
+                image, command=command, labels=dict(labels), user=user or ""
+            )
+            try:
+                started = time.monotonic()
+                container.start()
+                status = container.wait(timeout=timeout)
+                seconds = time.monotonic() - started
+                output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            finally:
+                _remove_quietly(container)
+        return RunResult(exit_code=status.get("StatusCode", -1), output=output, seconds=seconds)
+
+    def file_size(self, image: str, path: str) -> int:
+        """The size of the file at `path` in `image`, read without starting a container."""
+        with self.talking(f"reading {path} in {image}"):
+            container = self.client.containers.create(image, labels={LABEL: "probe"})
+            try:
+                stream, stat = container.get_archive(path)
+                for _ in stream:
+                    pass
+            finally:
+                _remove_quietly(container)
+        return int(stat["size"])
+
+    def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
+        """`docker import`: turn a root filesystem tar stream into the image `reference`."""
+        repository, _, tag = reference.rpartition(":")
+        with self.talking(f"importing {reference}"):
+            self.client.api.import_image_from_stream(
+                tar_stream, repository=repository, tag=tag, changes=changes
+            )
+            image = self.client.images.get(reference)
+        return image.id
+
+    def images_labelled(self, label: str) -> list[Image]:
+        with self.talking("listing images"):
+            return self.client.images.list(filters={"label": label})
+
+    def remove_image(self, image_id: str) -> None:
+        with self.talking(f"removing {image_id}"), suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(image_id, force=True)
+
+
+def _remove_quietly(container: Any) -> None:
+    # If the engine went away, its restart cleans up, and the original error matters more.
+    with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+        container.remove(force=True)
+
+
+def _reason(error: BaseException) -> str:
+    """The shortest honest account of a connection error."""
+    text = str(error)
+    for known in ("No such file or directory", "Connection refused", "Permission denied"):
+        if known in text:
+            return known
+    return text.splitlines()[0][:200] if text else type(error).__name__

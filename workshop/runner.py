@@ -1,0 +1,191 @@
+"""Running a step: write its files, build its image, run it, measure it and log it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from workshop import LABEL
+from workshop.bases import Bases
+from workshop.engine import Engine
+from workshop.errors import StepFailed
+from workshop.progress import Progress
+from workshop.sizelog import SizeLog, SizeRecord
+from workshop.steps import Step
+from workshop.units import docker_size, times
+from workshop.workspace import Workspace, Written
+
+__all__ = ["BuildStepResult", "FileStepResult", "run_build_step", "run_file_step"]
+
+EXPECTED_OUTPUT = "Hello world!"
+BUILDER = "legacy"
+
+
+@dataclass(frozen=True)
+class ShownFile:
+    name: str
+    content: str
+    written: Written | None = None
+    listing: str = ""
+
+
+@dataclass(frozen=True)
+class FileStepResult:
+    step: Step
+    files: tuple[ShownFile, ...]
+
+    def __rich__(self) -> RenderableType:
+        parts: list[RenderableType] = [
+            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
+        ]
+        for shown in self.files:
+            if shown.written is not None:
+                parts.append(Text(f"{shown.name}: {shown.written.value}", style="dim"))
+            if shown.listing:
+                parts.append(Text(f"$ ls -altr {shown.name}\n{shown.listing}\n$ cat {shown.name}"))
+            lexer = "go" if shown.name.endswith(".go") else "docker"
+            parts.append(
+                Syntax(shown.content, lexer, theme="ansi_dark", background_color="default")
+            )
+        return Group(*parts)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    record: SizeRecord
+    other: SizeRecord
+
+    def __rich__(self) -> RenderableType:
+        this, other = self.record, self.other
+        saved = other.size - this.size
+        share = saved / other.size if other.size else 0.0
+        return Text(
+            f"{this.tag} is {this.size_human}: {docker_size(saved)} ({share:.0%}) less than "
+            f"{other.tag} ({other.size_human}); {other.tag} is "
+            f"{times(other.size / this.size)} times its size."
+        )
+
+
+@dataclass(frozen=True)
+class BuildStepResult:
+    step: Step
+    record: SizeRecord
+    written: tuple[tuple[str, Written], ...]
+    comparison: Comparison | None
+
+    def __rich__(self) -> RenderableType:
+        record = self.record
+        ls = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("REPOSITORY", "TAG", "IMAGE ID", "SIZE"):
+            ls.add_column(column)
+        ls.add_row(
+            record.tag, "latest", record.image_id.removeprefix("sha256:")[:12], record.size_human
+        )
+        parts: list[RenderableType] = [
+            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
+        ]
+        parts += [Text(f"{name}: {written.value}", style="dim") for name, written in self.written]
+        parts += [
+            Text(f"$ docker image ls {record.tag}"),
+            ls,
+            Text(f"$ docker run -ti --rm {record.tag}"),
+            Text(record.output.rstrip("\n")),
+        ]
+        if self.comparison:
+            parts.append(self.comparison)
+        bases = ", ".join(
+            f"{escape(base.reference)}{' (stand-in)' if base.standin else ''}"
+            for base in record.bases
+        )
+        parts.append(
+            Text.from_markup(f"[dim]Built on {bases} with {record.go_version}; logged.[/]")
+        )
+        return Group(*parts)
+
+
+def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
+    """Steps 1-3: write the step's files into the workspace and show them (step 2 lists app.go)."""
+    if step.writes:
+        written = [(name, workspace.write(name)) for name in step.writes]
+        # Read after writing: where an edited file was kept, it is what is shown.
+        files = tuple(
+            ShownFile(name, workspace.path(name).read_text(), written=outcome)
+            for name, outcome in written
+        )
+    else:
+        workspace.require(("app.go",), step=step.name)
+        files = (
+            ShownFile(
+                "app.go", workspace.path("app.go").read_text(), listing=workspace.listing("app.go")
+            ),
+        )
+    return FileStepResult(step=step, files=files)
+
+
+def run_build_step(
+    *,
+    engine: Engine,
+    bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    step: Step,
+    progress: Progress,
+    nocache: bool = False,
+    tag_prefix: str = "",
+) -> BuildStepResult:
+    """Steps 4-9: build the step's image from the workshop's Dockerfile, run, measure, log it."""
+    tag = f"{tag_prefix}{step.tag}"
+    size_log.check_writable()
+    written = tuple((name, workspace.write(name)) for name in step.writes)
+    workspace.require((step.dockerfile, *step.sources), step=step.name)
+    resolved = [bases.resolve(role) for role in step.roles]
+    with progress.activity(f"Step {step.number}: building {tag}") as on_line:
+        built = engine.build(
+            context=workspace.context((step.dockerfile, *step.sources)),
+            dockerfile=step.dockerfile,
+            tag=tag,
+            buildargs={base.role.build_arg: base.reference for base in resolved},
+            labels={LABEL: "step", f"{LABEL}.step": str(step.number)},
+            nocache=nocache,
+            on_line=on_line,
+        )
+    with progress.activity(f"Step {step.number}: running {tag}"):
+        ran = engine.run(tag, labels={LABEL: "run"})
+    if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
+        raise StepFailed(
+            f"{tag} printed {ran.output!r} and exited {ran.exit_code}; the workshop expects "
+            f"exactly {EXPECTED_OUTPUT!r}. No size was logged for {step.name}."
+        )
+    image = engine.image(built.image_id)
+    if image is None:
+        raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
+    size = int(image.attrs["Size"])
+    record = SizeRecord(
+        step=step.number,
+        tag=tag,
+        image_id=built.image_id,
+        size=size,
+        size_human=docker_size(size),
+        binary_size=engine.file_size(tag, "/app"),
+        bases=tuple(base.used() for base in resolved),
+        go_version=bases.go_version(resolved[0]),
+        engine_version=engine.info.version,
+        storage_driver=engine.info.storage_driver,
+        builder=BUILDER,
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        output=ran.output,
+        build_seconds=round(built.seconds, 3),
+    )
+    size_log.record(record)
+    comparison = None
+    if step.compare_with is not None:
+        other = size_log.read().get(step.compare_with)
+        if other is not None:
+            comparison = Comparison(record=record, other=other)
+    return BuildStepResult(step=step, record=record, written=written, comparison=comparison)

@@ -1,0 +1,104 @@
+"""The workshop's nine steps, as data: what each writes, builds, runs and compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["BUILD_STEPS", "STEPS", "Step"]
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    title: str
+    # Files the step creates in the workspace (from dockerfiles/), as the workshop's `cat <<EOF`.
+    writes: tuple[str, ...] = ()
+    # For a build step: the image, its Dockerfile, the sources its context holds, its base roles.
+    tag: str = ""
+    dockerfile: str = ""
+    sources: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    # The step whose image this one is measured against.
+    compare_with: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"step-{self.number}"
+
+    @property
+    def builds(self) -> bool:
+        return bool(self.tag)
+
+
+STEPS = {
+    step.number: step
+    for step in (
+        Step(1, "Create app.go, a hello world in Go", writes=("app.go",)),
+        Step(2, "Inspect app.go's content and size"),
+        Step(
+            3,
+            "Create Dockerfile.big with build and packaging instructions",
+            writes=("Dockerfile.big",),
+        ),
+        Step(
+            4,
+            "Build go-big on golang:1.10, check its size and run it",
+            tag="go-big",
+            dockerfile="Dockerfile.big",
+            sources=("app.go",),
+            roles=("golang",),
+        ),
+        Step(
+            5,
+            "Build go-alpine on golang:1.10-alpine instead of Debian",
+            writes=("Dockerfile.alpine",),
+            tag="go-alpine",
+            dockerfile="Dockerfile.alpine",
+            sources=("app.go",),
+            roles=("golang-alpine",),
+            compare_with=4,
+        ),
+        Step(
+            6,
+            "Build go-multi-stage: compile in one stage, ship on alpine",
+            writes=("Dockerfile.multi-stage",),
+            tag="go-multi-stage",
+            dockerfile="Dockerfile.multi-stage",
+            sources=("app.go",),
+            roles=("golang-alpine", "alpine"),
+            compare_with=5,
+        ),
+        Step(
+            7,
+            "Build go-scratch: the binary alone, FROM scratch",
+            writes=("Dockerfile.scratch",),
+            tag="go-scratch",
+            dockerfile="Dockerfile.scratch",
+            sources=("app.go",),
+            roles=("golang-alpine",),
+            compare_with=6,
+        ),
+        Step(
+            8,
+            "Build go-stripped: strip the binary's symbols",
+            writes=("Dockerfile.stripped",),
+            tag="go-stripped",
+            dockerfile="Dockerfile.stripped",
+            sources=("app.go",),
+            roles=("golang-alpine",),
+            compare_with=7,
+        ),
+        Step(
+            9,
+            "Build go-smaller: println instead of fmt, stripped",
+            writes=("app-smaller.go", "Dockerfile.smaller"),
+            tag="go-smaller",
+            dockerfile="Dockerfile.smaller",
+            sources=("app-smaller.go",),
+            roles=("golang-alpine",),
+            compare_with=4,
+        ),
+    )
+}
+
+BUILD_STEPS = {number: step for number, step in STEPS.items() if step.builds}

@@ -1,0 +1,53 @@
+"""The table `invoke all` ends with: every step's size beside the workshop's figure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from workshop.figures import Figures
+from workshop.sizelog import SizeRecord
+from workshop.units import times
+
+__all__ = ["Summary"]
+
+
+@dataclass(frozen=True)
+class Summary:
+    records: Mapping[int, SizeRecord]
+    figures: Figures
+
+    def __rich__(self) -> RenderableType:
+        steps = sorted(self.records)
+        first = self.records[steps[0]] if steps else None
+        table = Table(title="The workshop, measured", title_style="bold")
+        table.add_column("step", justify="right")
+        table.add_column("image")
+        table.add_column("size", justify="right")
+        table.add_column("workshop", justify="right")
+        table.add_column(f"{first.tag} ÷ size" if first else "ratio", justify="right")
+        for step in steps:
+            record = self.records[step]
+            documented = self.figures.images.get(step)
+            table.add_row(
+                str(step),
+                record.tag,
+                record.size_human,
+                documented.documented if documented else "",
+                f"{times(first.size / record.size)}×" if first and record.size else "",
+            )
+        parts: list[RenderableType] = [table]
+        if first and len(steps) > 1:
+            last = self.records[steps[-1]]
+            parts.append(
+                Text(
+                    f"{first.tag} ({first.size_human}) is {times(first.size / last.size)} times "
+                    f'{last.tag} ({last.size_human}). The workshop: "{self.figures.headline}"',
+                    style="bold",
+                )
+            )
+        return Group(*parts)
