@@ -1,0 +1,118 @@
+"""The whole workshop on a real Docker Engine, checked with the docker CLI where it can be."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from tests.conftest import WorkshopRun, invoke
+
+pytestmark = pytest.mark.docker
+
+TAGS = {
+    4: "go-big",
+    5: "go-alpine",
+    6: "go-multi-stage",
+    7: "go-scratch",
+    8: "go-stripped",
+    9: "go-smaller",
+}
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def saved_files(tag: str) -> list[str]:
+    """Every file in every layer of `tag`, read from `docker save`."""
+    archive = tarfile.open(
+        fileobj=io.BytesIO(
+            subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
+        )
+    )
+    manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    names = []
+    for layer in manifest[0]["Layers"]:
+        with tarfile.open(fileobj=archive.extractfile(layer)) as layer_tar:
+            names += [member.name for member in layer_tar.getmembers()]
+    return names
+
+
+def binary(docker_engine: object, tag: str) -> ELFFile:
+    container = docker_engine.client.containers.create(tag)  # type: ignore[attr-defined]
+    try:
+        stream, _ = container.get_archive("/app")
+        data = b"".join(stream)
+    finally:
+        container.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return ELFFile(io.BytesIO(tar.extractfile("app").read()))  # type: ignore[union-attr]
+
+
+def test_every_step_was_logged(workshop_run: WorkshopRun) -> None:
+    assert sorted(workshop_run.records()) == list(TAGS)
+
+
+@pytest.mark.parametrize("step", sorted(TAGS))
+def test_every_image_prints_hello_world(workshop_run: WorkshopRun, step: int) -> None:
+    ran = subprocess.run(
+        ["docker", "run", "--rm", workshop_run.tag(TAGS[step])], capture_output=True, text=True
+    )
+    # println writes to stderr, as `docker run -ti` shows.
+    assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
+    assert workshop_run.records()[step].output == "Hello world!\n"  # type: ignore[attr-defined]
+
+
+def test_sizes_strictly_decrease_from_step_4_to_step_9(workshop_run: WorkshopRun) -> None:
+    sizes = [workshop_run.records()[step].size for step in sorted(TAGS)]  # type: ignore[attr-defined]
+    assert all(later < earlier for earlier, later in zip(sizes, sizes[1:])), sizes
+
+
+def test_every_logged_size_is_what_docker_inspect_says(workshop_run: WorkshopRun) -> None:
+    for step, record in workshop_run.records().items():
+        inspected = docker(
+            "image", "inspect", "--format", "{{.Id}} {{.Size}}", workshop_run.tag(TAGS[step])
+        ).split()
+        assert inspected == [record.image_id, str(record.size)]  # type: ignore[attr-defined]
+
+
+def test_go_scratch_holds_exactly_one_file_app(workshop_run: WorkshopRun) -> None:
+    assert saved_files(workshop_run.tag("go-scratch")) == ["app"]
+
+
+def test_go_stripped_has_no_symbol_table_and_go_scratch_has_one(
+    workshop_run: WorkshopRun, docker_engine: object
+) -> None:
+    assert (
+        binary(docker_engine, workshop_run.tag("go-scratch")).get_section_by_name(".symtab")
+        is not None
+    )
+    assert (
+        binary(docker_engine, workshop_run.tag("go-stripped")).get_section_by_name(".symtab")
+        is None
+    )
+
+
+def test_the_summary_shows_the_headline(workshop_run: WorkshopRun) -> None:
+    assert "The workshop, measured" in workshop_run.result.stdout
+    assert "796mb was 1167 times bigger than 682kb" in workshop_run.result.stdout
+
+
+def test_step_8_alone_brings_back_go_scratch_and_go_stripped(workshop_run: WorkshopRun) -> None:
+    big_before = docker("image", "inspect", "--format", "{{.Id}}", workshop_run.tag("go-big"))
+    docker("image", "rm", workshop_run.tag("go-scratch"), workshop_run.tag("go-stripped"))
+    result = invoke("step-8", env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    for tag in ("go-scratch", "go-stripped"):
+        docker("image", "inspect", workshop_run.tag(tag))
+    assert "Step 7: building" in result.stdout and "Step 8: building" in result.stdout
+    assert "Step 4:" not in result.stdout and "Step 9:" not in result.stdout
+    assert (
+        docker("image", "inspect", "--format", "{{.Id}}", workshop_run.tag("go-big")) == big_before
+    )
+    assert "less than" in result.stdout and workshop_run.tag("go-scratch") in result.stdout
