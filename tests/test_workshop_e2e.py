@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import tarfile
+from itertools import pairwise
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -30,16 +31,13 @@ def docker(*args: str) -> str:
 
 def saved_files(tag: str) -> list[str]:
     """Every file in every layer of `tag`, read from `docker save`."""
-    archive = tarfile.open(
-        fileobj=io.BytesIO(
-            subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
-        )
-    )
-    manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
     names = []
-    for layer in manifest[0]["Layers"]:
-        with tarfile.open(fileobj=archive.extractfile(layer)) as layer_tar:
-            names += [member.name for member in layer_tar.getmembers()]
+    with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=archive.extractfile(layer)) as layer_tar:
+                names += [member.name for member in layer_tar.getmembers()]
     return names
 
 
@@ -70,7 +68,7 @@ def test_every_image_prints_hello_world(workshop_run: WorkshopRun, step: int) ->
 
 def test_sizes_strictly_decrease_from_step_4_to_step_9(workshop_run: WorkshopRun) -> None:
     sizes = [workshop_run.records()[step].size for step in sorted(TAGS)]  # type: ignore[attr-defined]
-    assert all(later < earlier for earlier, later in zip(sizes, sizes[1:])), sizes
+    assert all(later < earlier for earlier, later in pairwise(sizes)), sizes
 
 
 def test_every_logged_size_is_what_docker_inspect_says(workshop_run: WorkshopRun) -> None:

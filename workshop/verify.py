@@ -1,0 +1,334 @@
+"""Check a size log against the workshop's figures and claims (figures.toml). Needs no engine.
+
+    python -m workshop.verify [--log PATH] [--strict] [--junit PATH] [--json PATH]
+
+Exit 0: every check passed. 1: a check failed. 2: the log is missing, unreadable or incomplete.
+Claims hold on any bases and Go; documented figures gate only on the workshop's own bases (or with
+--strict), and are shown with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from workshop.errors import SizeLogError, WorkshopError
+from workshop.figures import Claim, DocumentedImage, Figures, load_figures
+from workshop.sizelog import SizeLog, SizeRecord
+from workshop.steps import BUILD_STEPS
+from workshop.units import docker_size, times
+
+__all__ = ["Check", "Verdict", "main", "verify"]
+
+DEFAULT_LOG = "build/sizes.json"
+PASS, FAIL, SHOWN = "pass", "fail", "shown"
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    kind: str  # "figure" or "claim"
+    verdict: str  # pass, fail, or shown (a figure that does not gate)
+    message: str
+    quote: str
+    expected: str = ""
+    found: str = ""
+    deviation: str = ""
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    log: Path
+    checks: tuple[Check, ...]
+    gating_figures: bool
+    why_not_gating: str
+
+    @property
+    def passed(self) -> bool:
+        return all(check.verdict != FAIL for check in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def __rich__(self) -> RenderableType:
+        figures = Table(title=f"Sizes in {self.log} against the workshop's", title_style="bold")
+        for column in ("step", "image", "documented", "measured", "deviation", "verdict"):
+            figures.add_column(
+                column, justify="right" if column in ("step", "deviation") else "left"
+            )
+        claims = Table(title="The workshop's claims", title_style="bold")
+        for column in ("claim", "verdict", "what was found"):
+            claims.add_column(column)
+        for check in self.checks:
+            verdict = _styled(check.verdict)
+            if check.kind == "figure":
+                image = check.id.removeprefix("figure-")
+                row = (
+                    str(check.step),
+                    image,
+                    check.expected,
+                    check.found,
+                    check.deviation,
+                    verdict,
+                )
+                figures.add_row(*row)
+            else:
+                claims.add_row(check.id, verdict, escape(check.message))
+        parts: list[RenderableType] = [figures]
+        if not self.gating_figures:
+            parts.append(Text(f"The figures don't gate: {self.why_not_gating}", style="yellow"))
+        parts.append(claims)
+        failed = [check for check in self.checks if check.verdict == FAIL]
+        shown = sum(check.verdict == SHOWN for check in self.checks)
+        passed = len(self.checks) - len(failed) - shown
+        summary = f"{passed} passed, {len(failed)} failed, {shown} shown without gating"
+        parts.append(Text(summary, style="bold green" if not failed else "bold red"))
+        parts += [Text(f"FAIL {check.id}: {check.message}", style="red") for check in failed]
+        return Group(*parts)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "log": str(self.log),
+            "passed": self.passed,
+            "gating_figures": self.gating_figures,
+            "why_not_gating": self.why_not_gating,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+    def to_junit(self) -> str:
+        suite = ElementTree.Element(
+            "testsuite",
+            name="workshop-verify",
+            tests=str(len(self.checks)),
+            failures=str(sum(check.verdict == FAIL for check in self.checks)),
+            skipped=str(sum(check.verdict == SHOWN for check in self.checks)),
+        )
+        for check in self.checks:
+            case = ElementTree.SubElement(
+                suite, "testcase", classname=f"verify.{check.kind}", name=check.id
+            )
+            if check.verdict == FAIL:
+                ElementTree.SubElement(case, "failure", message=check.message).text = check.quote
+            elif check.verdict == SHOWN:
+                ElementTree.SubElement(
+                    case, "skipped", message=f"{check.message} {self.why_not_gating}"
+                )
+        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def _styled(verdict: str) -> str:
+    return {PASS: "[green]pass[/]", FAIL: "[bold red]FAIL[/]", SHOWN: "[yellow]shown[/]"}[verdict]
+
+
+class IncompleteLog(SizeLogError):
+    """The log lacks steps the checks need."""
+
+
+def verify(
+    records: Mapping[int, SizeRecord], figures: Figures, *, log: Path, strict: bool = False
+) -> Verdict:
+    missing = sorted(set(BUILD_STEPS) - set(records))
+    if missing:
+        steps = " ".join(f"step-{step}" for step in missing)
+        raise IncompleteLog(
+            f"The size log {log} has no record for {steps}, so it can't be verified. Run "
+            f"`invoke all` (or `invoke {steps}`) to measure them, then verify again."
+        )
+    foreign = sorted(
+        {
+            f"{base.reference}{' (a local stand-in)' if base.standin else ''}"
+            for record in records.values()
+            for base in record.bases
+            if base.standin or base.reference not in figures.workshop_bases
+        }
+    )
+    go_versions = sorted({record.go_version for record in records.values()})
+    why_not = ""
+    if foreign:
+        why_not = (
+            f"this run was built on {', '.join(foreign)} with {', '.join(go_versions)}, and the "
+            f"workshop measured on {', '.join(figures.workshop_bases)} with Go 1.10. "
+            "Pass --strict to gate on them anyway."
+        )
+    gating = not foreign or strict
+    checks = [
+        _figure(records[step], documented, figures, gating)
+        for step, documented in figures.images.items()
+    ]
+    checks += [_claim(claim, records) for claim in figures.claims]
+    return Verdict(log=log, checks=tuple(checks), gating_figures=gating, why_not_gating=why_not)
+
+
+def _figure(
+    record: SizeRecord, documented: DocumentedImage, figures: Figures, gating: bool
+) -> Check:
+    size = documented.size
+    deviation = (record.size - size) / size
+    within = abs(deviation) <= figures.figure_tolerance
+    verdict = (PASS if within else FAIL) if gating else SHOWN
+    return Check(
+        id=f"figure-{record.tag}",
+        kind="figure",
+        verdict=verdict,
+        message=(
+            f"{record.tag} measures {docker_size(record.size)} ({record.size:,} bytes), documented "
+            f"{documented.documented}: {deviation:+.1%}, "
+            f"{'within' if within else 'beyond'} ±{figures.figure_tolerance:.0%}."
+        ),
+        quote=documented.quote,
+        expected=documented.documented,
+        found=docker_size(record.size),
+        deviation=f"{deviation:+.1%}",
+        step=record.step,
+    )
+
+
+def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
+    holds, message = _CLAIMS[claim.kind](claim.params, records)
+    return Check(
+        id=claim.id,
+        kind="claim",
+        verdict=PASS if holds else FAIL,
+        message=message,
+        quote=claim.quote,
+    )
+
+
+def _decreasing(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    steps = [records[step] for step in params["steps"]]
+    for earlier, later in pairwise(steps):
+        if later.size >= earlier.size:
+            return False, (
+                f"{later.tag} ({docker_size(later.size)}, {later.size:,} bytes) is not smaller than "
+                f"{earlier.tag} ({docker_size(earlier.size)}, {earlier.size:,} bytes)."
+            )
+    return True, " > ".join(f"{record.tag} {docker_size(record.size)}" for record in steps)
+
+
+def _share_outside(
+    params: Mapping[str, Any], records: Mapping[int, SizeRecord]
+) -> tuple[bool, str]:
+    whole, part = records[params["step"]], records[params["minus_step"]]
+    share = (whole.size - part.size) / whole.size
+    at_least = float(params["at_least"])
+    return share >= at_least, (
+        f"{share:.1%} of {whole.tag} ({docker_size(whole.size)}) is beyond {part.tag} "
+        f"({docker_size(part.size)}); "
+        f"expected at least {at_least:.0%}."
+    )
+
+
+def _base_plus_binary(
+    params: Mapping[str, Any], records: Mapping[int, SizeRecord]
+) -> tuple[bool, str]:
+    record = records[params["step"]]
+    bases = [base for base in record.bases if base.role == params["role"]]
+    if not bases:
+        return False, f"{record.tag} has no base in the {params['role']} role in the log."
+    expected = bases[0].size + record.binary_size
+    tolerance = int(params["tolerance_bytes"])
+    off = record.size - expected
+    return abs(off) <= tolerance, (
+        f"{record.tag} is {record.size:,} bytes; its base {bases[0].reference} ({bases[0].size:,}) "
+        f"plus /app ({record.binary_size:,}) is {expected:,}: {off:+,} bytes, "
+        f"allowed ±{tolerance:,}."
+    )
+
+
+def _binary_only(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record = records[params["step"]]
+    off = record.size - record.binary_size
+    tolerance = int(params["tolerance_bytes"])
+    return abs(off) <= tolerance, (
+        f"{record.tag} is {record.size:,} bytes and /app is {record.binary_size:,}: "
+        f"{off:+,} bytes, "
+        f"allowed ±{tolerance:,}."
+    )
+
+
+def _saves(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record, against = records[params["step"]], records[params["against"]]
+    saved = (against.size - record.size) / against.size
+    at_least = float(params["at_least"])
+    return saved >= at_least, (
+        f"{record.tag} ({docker_size(record.size)}) saves {saved:.1%} against {against.tag} "
+        f"({docker_size(against.size)}); expected at least {at_least:.0%}."
+    )
+
+
+def _ratio(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record, against = records[params["step"]], records[params["against"]]
+    ratio = record.size / against.size
+    at_least = float(params["at_least"])
+    return ratio >= at_least, (
+        f"{record.tag} ({docker_size(record.size)}) is {times(ratio)} times {against.tag} "
+        f"({docker_size(against.size)}); expected more than {times(at_least)}."
+    )
+
+
+_CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple[bool, str]]] = {
+    "decreasing": _decreasing,
+    "share-outside": _share_outside,
+    "base-plus-binary": _base_plus_binary,
+    "binary-only": _binary_only,
+    "saves": _saves,
+    "ratio": _ratio,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from workshop.console import get_console, get_err_console
+
+    parser = argparse.ArgumentParser(
+        prog="nox -s verify --", description="Check the size log against the workshop's figures."
+    )
+    parser.add_argument(
+        "--log", type=Path, default=Path(DEFAULT_LOG), help=f"the size log (default {DEFAULT_LOG})"
+    )
+    parser.add_argument("--strict", action="store_true", help="let the figures gate on any bases")
+    parser.add_argument("--junit", type=Path, help="also write JUnit XML, one test case per check")
+    parser.add_argument("--json", type=Path, help="also write a JSON report")
+    arguments = parser.parse_args(argv)
+    try:
+        if not arguments.log.exists():
+            raise SizeLogError(
+                f"There is no size log at {arguments.log}. Run `invoke all` to build and measure "
+                "the workshop's images, or pass --log PATH, then verify again."
+            )
+        records = SizeLog(arguments.log).read()
+        verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
+        for path, text in ((arguments.junit, verdict.to_junit), (arguments.json, verdict.to_json)):
+            if path is not None:
+                content = text()
+                _write(path, content if isinstance(content, str) else json.dumps(content, indent=2))
+    except WorkshopError as error:
+        get_err_console().print(f"[bold red]Error:[/] {escape(error.message)}")
+        return 2
+    get_console().print(verdict)
+    return verdict.exit_code
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise SizeLogError(f"Can't write the report {path}: {error.strerror}.") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
