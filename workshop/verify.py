@@ -213,8 +213,8 @@ def _decreasing(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) ->
     for earlier, later in pairwise(steps):
         if later.size >= earlier.size:
             return False, (
-                f"{later.tag} ({docker_size(later.size)}, {later.size:,} bytes) is not smaller than "
-                f"{earlier.tag} ({docker_size(earlier.size)}, {earlier.size:,} bytes)."
+                f"{later.tag} ({docker_size(later.size)}, {later.size:,} bytes) is not smaller "
+                f"than {earlier.tag} ({docker_size(earlier.size)}, {earlier.size:,} bytes)."
             )
     return True, " > ".join(f"{record.tag} {docker_size(record.size)}" for record in steps)
 
