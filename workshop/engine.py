@@ -7,6 +7,7 @@ person sees what was tried and how to fix it instead of a traceback.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import time
@@ -19,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from workshop import LABEL
 from workshop.errors import EngineUnavailable, StepFailed
@@ -64,6 +66,16 @@ def _where() -> str:
     )
 
 
+# What a connection to an engine that went away raises, from a refused connect to a stream cut
+# in the middle of a build (urllib3's ProtocolError is not wrapped by requests when streaming).
+_LOST_CONNECTION = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    ConnectionError,
+)
+
+
 def _unreachable(what: str, reason: object) -> EngineUnavailable:
     return EngineUnavailable(
         f"No Docker Engine answered while {what}, at {_where()}: {reason}. "
@@ -93,8 +105,12 @@ class Engine:
         """Turn a lost or refused connection during `what` into EngineUnavailable."""
         try:
             yield
-        except (requests.exceptions.ConnectionError, ConnectionError) as error:
-            raise _unreachable(what, _reason(error)) from None
+        except _LOST_CONNECTION as error:
+            raise EngineUnavailable(
+                f"The Docker Engine at {_where()} stopped answering while {what}: "
+                f"{_reason(error)}. Nothing was logged for this step. Check that it runs "
+                "(docker info), start it again if not, then run the step again."
+            ) from None
 
     @property
     def info(self) -> EngineInfo:
@@ -238,13 +254,15 @@ class Engine:
 
 def _remove_quietly(container: Any) -> None:
     # If the engine went away, its restart cleans up, and the original error matters more.
-    with suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+    with suppress(docker.errors.DockerException, *_LOST_CONNECTION):
         container.remove(force=True)
 
 
 def _reason(error: BaseException) -> str:
     """The shortest honest account of a connection error."""
     text = str(error)
+    if "Connection broken" in text or "IncompleteRead" in text:
+        return "the connection broke off"
     for known in ("No such file or directory", "Connection refused", "Permission denied"):
         if known in text:
             return known

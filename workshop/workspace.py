@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import grp
+import os
 import pwd
 import stat
 import time
@@ -43,7 +44,10 @@ class Workspace:
             if target.is_file():
                 return Written.UNCHANGED if target.read_bytes() == wanted else Written.KEPT
             self.root.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(wanted)
+            # Atomic: a second run reading it meanwhile never takes half a file for an edit.
+            temporary = target.with_name(f".{name}.{os.getpid()}.tmp")
+            temporary.write_bytes(wanted)
+            os.replace(temporary, target)
         except OSError as error:
             raise BadInput(
                 f"Can't write {target}: {error.strerror}. Choose a writable workspace "
