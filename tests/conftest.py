@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,3 +134,17 @@ def workshop_run(
 
 def read_json(path: Path) -> object:
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def spare_engine(workshop_run: WorkshopRun) -> Iterator[object]:
+    """A second engine holding the stand-ins step 7 needs, to stop and start at will."""
+    from tests.spareengine import SpareEngine
+
+    spare = SpareEngine(Path(tempfile.mkdtemp(prefix="spare-engine-", dir="/tmp")))
+    try:
+        spare.start()
+        spare.load_from_main("workshop-base/golang:1.19-busybox", "workshop-base/busybox:bookworm")
+        yield spare
+    finally:
+        spare.remove()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,24 @@ def test_an_unknown_step_is_refused(tmp_path: Path) -> None:
     result = invoke("step-99", env=settings(tmp_path))
     assert result.returncode != 0
     assert "step-99" in result.stderr
+
+
+def test_a_malformed_value_in_a_config_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "invoke.yaml"
+    config.write_text("workshop:\n  verbose: maybe\n")
+    result = invoke("-f", str(config), "step-4", env=settings(tmp_path))
+    assert result.returncode == 2
+    assert "workshop.verbose is 'maybe', which is not a bool" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_command_is_ever_built_through_a_shell() -> None:
+    """Input reaches commands as argument lists: no shell=True, os.system or os.popen anywhere."""
+    root = Path(__file__).resolve().parent.parent
+    for path in [root / "tasks.py", root / "noxfile.py", *sorted((root / "workshop").glob("*.py"))]:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "shell":
+                pytest.fail(f"{path.name}:{node.value.lineno} passes shell=")
+            if isinstance(node, ast.Attribute) and node.attr in ("system", "popen"):
+                pytest.fail(f"{path.name}:{node.lineno} calls os.{node.attr}")

@@ -1,0 +1,93 @@
+"""A second, disposable Docker Engine, for tests that stop an engine in the middle of work.
+
+It has its own socket, data root and bridge, so stopping it leaves the main engine alone (a
+dockerd started with --bridge none deletes the host's docker0). Each start gets a fresh exec
+root: after a SIGKILL the old one holds containerd state that stops the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+BRIDGE = "wsspare0"
+
+
+class SpareEngine:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.host = f"unix://{root}/docker.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "--host", self.host, *args], capture_output=True, text=True, check=check
+        )
+
+    def start(self) -> None:
+        if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
+            subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
+            subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+        self.starts += 1
+        (self.root / "docker.pid").unlink(missing_ok=True)
+        with open(self.root / f"dockerd-{self.starts}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    "dockerd",
+                    "--host",
+                    self.host,
+                    "--data-root",
+                    str(self.root / "data"),
+                    "--exec-root",
+                    str(self.root / f"exec-{self.starts}"),
+                    "--pidfile",
+                    str(self.root / "docker.pid"),
+                    "--bridge",
+                    BRIDGE,
+                    "--iptables=false",
+                    "--ip-masq=false",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while self.docker("info", check=False).returncode != 0:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the spare engine did not start; see {self.root}")
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        """Stop the engine as a crash would: SIGKILL, no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def load_from_main(self, *references: str) -> None:
+        """Copy images from the main engine: no registry is needed."""
+        with subprocess.Popen(["docker", "save", *references], stdout=subprocess.PIPE) as save:
+            subprocess.run(
+                ["docker", "--host", self.host, "load", "-q"],
+                stdin=save.stdout,
+                check=True,
+                capture_output=True,
+            )
+        assert save.returncode == 0
+
+    def remove(self) -> None:
+        self.stop()
+        subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.root)
