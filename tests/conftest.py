@@ -100,6 +100,16 @@ class WorkshopRun:
     def tag(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
+    def own(self, name: str, folder: Path, **settings: str) -> dict[str, str]:
+        """Settings for a test's own run: its own tags (under the run's prefix), log, workspace."""
+        return {
+            **self.env,
+            "INVOKE_WORKSHOP_TAG_PREFIX": f"{self.prefix}{name}-",
+            "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
+            "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
+            **settings,
+        }
+
     def records(self) -> dict[int, object]:
         return SizeLog(self.log).read()  # type: ignore[return-value]
 

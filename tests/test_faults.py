@@ -123,12 +123,7 @@ def test_a_compile_error_shows_the_instruction_and_logs_nothing(
 def test_two_runs_at_once_both_succeed_and_the_log_stays_complete(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        **workshop_run.env,
-        "INVOKE_WORKSHOP_WORKSPACE": str(tmp_path / "workspace"),
-        "INVOKE_WORKSHOP_SIZE_LOG": str(tmp_path / "sizes.json"),
-    }
+    env = {**os.environ, **workshop_run.own("twice", tmp_path)}
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "invoke", "all"],
@@ -160,12 +155,7 @@ def test_the_build_context_holds_only_what_the_step_needs(
     (workspace / "Dockerfile.alpine").write_text(
         dockerfile.replace("COPY app.go .", "COPY . /context/\nRUN ls -A /context\nCOPY app.go .")
     )
-    env = {
-        **workshop_run.env,
-        "INVOKE_WORKSHOP_WORKSPACE": str(workspace),
-        "INVOKE_WORKSHOP_SIZE_LOG": str(tmp_path / "sizes.json"),
-        "INVOKE_WORKSHOP_VERBOSE": "1",
-    }
+    env = workshop_run.own("context", tmp_path, INVOKE_WORKSHOP_VERBOSE="1")
     result = invoke("step-5", env=env)
     assert result.returncode == 0, result.stderr
     listed = result.stdout.split("RUN ls -A /context", 1)[1].split(

@@ -114,3 +114,10 @@ def test_step_8_alone_brings_back_go_scratch_and_go_stripped(workshop_run: Works
         docker("image", "inspect", "--format", "{{.Id}}", workshop_run.tag("go-big")) == big_before
     )
     assert "less than" in result.stdout and workshop_run.tag("go-scratch") in result.stdout
+
+
+def test_the_logged_go_version_is_what_the_toolchain_says(workshop_run: WorkshopRun) -> None:
+    for record in workshop_run.records().values():
+        base = record.bases[0].reference  # type: ignore[attr-defined]
+        said = docker("run", "--rm", base, "go", "version").split()[2]
+        assert record.go_version == said  # type: ignore[attr-defined]

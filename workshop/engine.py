@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import tarfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,6 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop import LABEL
 from workshop.errors import EngineUnavailable, StepFailed
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class RunResult:
     exit_code: int
     output: str
     seconds: float
+    # The file asked for with `fetch`, read from the stopped container.
+    fetched: bytes | None = None
 
 
 def _where() -> str:
@@ -201,12 +203,15 @@ class Engine:
         command: list[str] | None = None,
         user: str | None = None,
         timeout: float = 300,
+        fetch: str | None = None,
     ) -> RunResult:
         """Run `image` to completion, like `docker run --rm`, and return what it printed.
 
         stdout and stderr are both kept, as `docker run -ti` shows both (println writes to stderr).
+        With `fetch`, that file is read from the stopped container too, saving a second one.
         The container is removed whatever happens, Ctrl-C included.
         """
+        fetched = None
         with self.talking(f"running {image}"):
             container = self.client.containers.create(
                 image, command=command, labels=dict(labels), user=user or ""
@@ -217,21 +222,13 @@ class Engine:
                 status = container.wait(timeout=timeout)
                 seconds = time.monotonic() - started
                 output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+                if fetch is not None:
+                    fetched = _read_archive(container, fetch)
             finally:
                 _remove_quietly(container)
-        return RunResult(exit_code=status.get("StatusCode", -1), output=output, seconds=seconds)
-
-    def file_size(self, image: str, path: str) -> int:
-        """The size of the file at `path` in `image`, read without starting a container."""
-        with self.talking(f"reading {path} in {image}"):
-            container = self.client.containers.create(image, labels={LABEL: "probe"})
-            try:
-                stream, stat = container.get_archive(path)
-                for _ in stream:
-                    pass
-            finally:
-                _remove_quietly(container)
-        return int(stat["size"])
+        return RunResult(
+            exit_code=status.get("StatusCode", -1), output=output, seconds=seconds, fetched=fetched
+        )
 
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
@@ -250,6 +247,14 @@ class Engine:
     def remove_image(self, image_id: str) -> None:
         with self.talking(f"removing {image_id}"), suppress(docker.errors.ImageNotFound):
             self.client.images.remove(image_id, force=True)
+
+
+def _read_archive(container: Any, path: str) -> bytes:
+    """The content of the file at `path` in a container, through the engine's archive API."""
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+        member = tar.extractfile(tar.getmembers()[0])
+        return member.read() if member else b""
 
 
 def _remove_quietly(container: Any) -> None:

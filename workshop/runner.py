@@ -15,6 +15,7 @@ from workshop import LABEL
 from workshop.bases import Bases
 from workshop.engine import Engine
 from workshop.errors import StepFailed
+from workshop.gobinary import go_build_version
 from workshop.progress import Progress
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.steps import Step
@@ -156,7 +157,7 @@ def run_build_step(
             on_line=on_line,
         )
     with progress.activity(f"Step {step.number}: running {tag}"):
-        ran = engine.run(tag, labels={LABEL: "run"})
+        ran = engine.run(tag, labels={LABEL: "run"}, fetch="/app")
     if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
         raise StepFailed(
             f"{tag} printed {ran.output!r} and exited {ran.exit_code}; the workshop expects "
@@ -166,15 +167,16 @@ def run_build_step(
     if image is None:
         raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
     size = int(image.attrs["Size"])
+    binary = ran.fetched or b""
     record = SizeRecord(
         step=step.number,
         tag=tag,
         image_id=built.image_id,
         size=size,
         size_human=docker_size(size),
-        binary_size=engine.file_size(tag, "/app"),
+        binary_size=len(binary),
         bases=tuple(base.used() for base in resolved),
-        go_version=bases.go_version(resolved[0]),
+        go_version=go_build_version(binary) or bases.go_version(resolved[0]),
         engine_version=engine.info.version,
         storage_driver=engine.info.storage_driver,
         builder=BUILDER,
