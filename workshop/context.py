@@ -7,8 +7,9 @@ functions that need them, so `invoke --list` answers quickly.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from workshop.progress import Progress
     from workshop.runner import BuildStepResult, FileStepResult
     from workshop.sizelog import SizeLog
+    from workshop.steps import Step
     from workshop.workspace import Workspace
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "reported",
     "show",
     "size_log",
+    "start_builds",
     "summary",
 ]
 
@@ -55,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Made on first use and shared by every task of the run.
     "engine": None,
     "resolver": None,
+    # Builds `invoke all` started side by side, for the steps to collect.
+    "ahead": None,
 }
 
 
@@ -136,24 +141,65 @@ def file_step(c: Context, number: int) -> FileStepResult:
     return run_file_step(workspace=workspace(c), step=STEPS[number])
 
 
-def build_step(c: Context, number: int) -> BuildStepResult:
+def _step_builder(c: Context, progress: Progress) -> Callable[[Step], BuildStepResult]:
+    """Run a build step with the run's settings; they and the log are checked first."""
     from workshop.runner import run_build_step
-    from workshop.steps import STEPS
 
-    # Settings and the log are checked before the engine is asked anything.
-    log, folder, verbose, prefix = size_log(c), workspace(c), progress(c), tag_prefix(c)
+    log, folder, prefix = size_log(c), workspace(c), tag_prefix(c)
     _bases_settings(c)
+    nocache = _setting(c, "no_cache", bool)
+    # Checked before the engine is asked anything.
     log.check_writable()
-    return run_build_step(
+    return functools.partial(
+        run_build_step,
         engine=engine(c),
         bases=bases(c),
         workspace=folder,
         size_log=log,
-        step=STEPS[number],
-        progress=verbose,
-        nocache=_setting(c, "no_cache", bool),
+        progress=progress,
+        nocache=nocache,
         tag_prefix=prefix,
     )
+
+
+def build_step(c: Context, number: int) -> BuildStepResult:
+    """Run step `number`, or collect it where `start_builds` started it."""
+    from workshop.runner import compared
+    from workshop.steps import STEPS
+
+    step = STEPS[number]
+    pending = c.workshop.ahead.take(number) if c.workshop.ahead else None
+    if pending is None:
+        result = _step_builder(c, progress(c))(step=step)
+    else:
+        try:
+            with progress(c).activity(f"Step {number}: building {tag_prefix(c)}{step.tag}"):
+                result = pending.result()
+        except BaseException:
+            c.workshop.ahead.cancel()
+            raise
+    return compared(result, size_log(c))
+
+
+def start_builds(c: Context) -> None:
+    """Start steps 4 to 9 side by side; each step task then collects its own, in order.
+
+    Every base is resolved first, one at a time, so that stand-ins are built and noted once.
+    With verbose output the builds stay one at a time, so that their output stays readable.
+    """
+    from workshop.ahead import Ahead
+    from workshop.console import get_console
+    from workshop.progress import Progress
+    from workshop.steps import BUILD_STEPS
+
+    if _setting(c, "verbose", bool):
+        return
+    build = _step_builder(c, Progress(get_console(), silent=True))
+    resolver = bases(c)
+    for step in BUILD_STEPS.values():
+        for role in step.roles:
+            resolver.resolve(role)
+    c.workshop.ahead = Ahead(lambda step: build(step=step), BUILD_STEPS.values())
 
 
 def summary(c: Context) -> object:

@@ -13,14 +13,19 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    def __init__(self, console: Console, *, verbose: bool = False) -> None:
+    def __init__(self, console: Console, *, verbose: bool = False, silent: bool = False) -> None:
         self.console = console
         self.verbose = verbose
+        # Work running in the background shows nothing: the step that collects it does.
+        self.silent = silent
         self._noted: set[str] = set()
 
     @contextmanager
     def activity(self, title: str) -> Iterator[Callable[[str], None]]:
         """Show `title` while the block runs; the callable it yields takes each output line."""
+        if self.silent:
+            yield lambda line: None
+            return
         if self.verbose or not self.console.is_terminal:
             self.console.print(f"[bold]{escape(title)}[/]")
             if self.verbose:

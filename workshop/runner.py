@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from rich.console import Group, RenderableType
@@ -22,7 +22,7 @@ from workshop.steps import Step
 from workshop.units import docker_size, times
 from workshop.workspace import Workspace, Written
 
-__all__ = ["BuildStepResult", "FileStepResult", "run_build_step", "run_file_step"]
+__all__ = ["BuildStepResult", "FileStepResult", "compared", "run_build_step", "run_file_step"]
 
 EXPECTED_OUTPUT = "Hello world!"
 BUILDER = "legacy"
@@ -78,7 +78,7 @@ class BuildStepResult:
     step: Step
     record: SizeRecord
     written: tuple[tuple[str, Written], ...]
-    comparison: Comparison | None
+    comparison: Comparison | None = None
 
     def __rich__(self) -> RenderableType:
         record = self.record
@@ -185,9 +185,16 @@ def run_build_step(
         build_seconds=round(built.seconds, 3),
     )
     size_log.record(record)
-    comparison = None
-    if step.compare_with is not None:
-        other = size_log.read().get(step.compare_with)
-        if other is not None:
-            comparison = Comparison(record=record, other=other)
-    return BuildStepResult(step=step, record=record, written=written, comparison=comparison)
+    return BuildStepResult(step=step, record=record, written=written)
+
+
+def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:
+    """`result` with its comparison against the step it is measured against, where logged.
+
+    Done when the result is shown, not when it is measured: steps built side by side finish in
+    any order, and step 8 must be set against this run's step 7, not a previous one.
+    """
+    other = size_log.read().get(result.step.compare_with or 0)
+    if other is None:
+        return result
+    return replace(result, comparison=Comparison(record=result.record, other=other))

@@ -1,0 +1,32 @@
+"""Building the workshop's images side by side, while the steps still show them in order.
+
+`invoke all` starts steps 4 to 9 at once (their builds are independent, and a warm run spends
+most of its time waiting for containers to start); each step task then collects its own result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from workshop.runner import BuildStepResult
+from workshop.steps import Step
+
+__all__ = ["Ahead"]
+
+
+class Ahead:
+    def __init__(self, build: Callable[[Step], BuildStepResult], steps: Iterable[Step]) -> None:
+        steps = list(steps)
+        self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="workshop-step")
+        self._pending: dict[int, Future[BuildStepResult]] = {
+            step.number: self._pool.submit(build, step) for step in steps
+        }
+
+    def take(self, number: int) -> Future[BuildStepResult] | None:
+        """The started build of step `number`, once; None if it was not started here."""
+        return self._pending.pop(number, None)
+
+    def cancel(self) -> None:
+        """Start nothing more; builds already running finish (and log) on their own."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
