@@ -43,3 +43,10 @@ def verify(session: nox.Session) -> None:
     )
     if code:
         sys.exit(code)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time `invoke all` against the workshop's docker commands (warm and cold, as a ratio)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "workshop.bench", *session.posargs)
