@@ -181,3 +181,31 @@ def test_the_engine_ci_starts_listens_only_on_its_unix_socket() -> None:
         assert hosts and all(host.startswith(b"unix://") for host in hosts), arguments
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
     assert "dockerd" not in listening
+
+
+def test_ctrl_c_during_all_stops_the_builds_running_side_by_side(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    env = workshop_run.own("interrupted", tmp_path, INVOKE_WORKSHOP_NO_CACHE="1")
+    before = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout.split()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "all"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Step 4: building" in line:
+            time.sleep(1)
+            process.send_signal(signal.SIGINT)
+            break
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 130, errors
+    assert "stopped before they logged anything" in errors
+    time.sleep(2)
+    after = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout.split()
+    assert sorted(after) == sorted(before)
+    assert not (tmp_path / "sizes.json").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from workshop.progress import Progress
 from workshop.runner import BuildStepResult
 from workshop.steps import Step
 
@@ -16,8 +17,11 @@ __all__ = ["Ahead"]
 
 
 class Ahead:
-    def __init__(self, build: Callable[[Step], BuildStepResult], steps: Iterable[Step]) -> None:
+    def __init__(
+        self, build: Callable[[Step], BuildStepResult], steps: Iterable[Step], *, progress: Progress
+    ) -> None:
         steps = list(steps)
+        self._progress = progress
         self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="workshop-step")
         self._pending: dict[int, Future[BuildStepResult]] = {
             step.number: self._pool.submit(build, step) for step in steps
@@ -28,5 +32,6 @@ class Ahead:
         return self._pending.pop(number, None)
 
     def cancel(self) -> None:
-        """Start nothing more; builds already running finish (and log) on their own."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Start nothing more, and stop the running builds before they log anything."""
+        self._progress.stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -194,12 +194,15 @@ def start_builds(c: Context) -> None:
 
     if _setting(c, "verbose", bool):
         return
-    build = _step_builder(c, Progress(get_console(), silent=True))
+    background = Progress(get_console(), silent=True)
+    build = _step_builder(c, background)
     resolver = bases(c)
     for step in BUILD_STEPS.values():
         for role in step.roles:
             resolver.resolve(role)
-    c.workshop.ahead = Ahead(lambda step: build(step=step), BUILD_STEPS.values())
+    c.workshop.ahead = Ahead(
+        lambda step: build(step=step), BUILD_STEPS.values(), progress=background
+    )
 
 
 def summary(c: Context) -> object:
@@ -248,5 +251,5 @@ def reported() -> Iterator[None]:
         raise Exit(f"Error: {error.message}", code=error.exit_code) from None
     except KeyboardInterrupt:
         raise Exit(
-            "Interrupted: no record was written for the step in progress.", code=130
+            "Interrupted: the steps in progress were stopped before they logged anything.", code=130
         ) from None

@@ -3,28 +3,45 @@ line of output when asked for (verbose)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "Stopped"]
+
+
+class Stopped(Exception):
+    """Work in the background was told to stop, before it logged anything."""
 
 
 class Progress:
     def __init__(self, console: Console, *, verbose: bool = False, silent: bool = False) -> None:
         self.console = console
         self.verbose = verbose
-        # Work running in the background shows nothing: the step that collects it does.
+        # Work running in the background shows nothing (the step that collects it does), and
+        # can be told to stop: at its next line of output, or its next checkpoint.
         self.silent = silent
+        self.stop = threading.Event()
         self._noted: set[str] = set()
+
+    def checkpoint(self) -> None:
+        """A place where work may be stopped; raises Stopped if it was told to."""
+        if self.stop.is_set():
+            raise Stopped
 
     @contextmanager
     def activity(self, title: str) -> Iterator[Callable[[str], None]]:
         """Show `title` while the block runs; the callable it yields takes each output line."""
         if self.silent:
-            yield lambda line: None
+
+            def stoppable(line: str) -> None:
+                # Raising out of a build's output stream closes it, and the engine cancels it.
+                self.checkpoint()
+
+            yield stoppable
             return
         if self.verbose or not self.console.is_terminal:
             self.console.print(f"[bold]{escape(title)}[/]")

@@ -156,6 +156,7 @@ def run_build_step(
             nocache=nocache,
             on_line=on_line,
         )
+    progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
         ran = engine.run(tag, labels={LABEL: "run"}, fetch="/app")
     if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
@@ -184,6 +185,7 @@ def run_build_step(
         output=ran.output,
         build_seconds=round(built.seconds, 3),
     )
+    progress.checkpoint()
     size_log.record(record)
     return BuildStepResult(step=step, record=record, written=written)
 
