@@ -104,7 +104,7 @@ def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", interrupted)
+    monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         size_log.record(make_record(5))
     assert size_log.path.read_text() == before

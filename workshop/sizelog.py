@@ -8,16 +8,13 @@ can't be read is never overwritten: the error names it and says how to go on.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from workshop.atomicfile import locked, replace_text
 from workshop.errors import SizeLogError
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
@@ -101,10 +98,6 @@ class SizeLog:
     def __repr__(self) -> str:
         return f"SizeLog({str(self.path)!r})"
 
-    @property
-    def lock_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".lock")
-
     def read(self) -> dict[int, SizeRecord]:
         """The records by step; empty when there is no log yet."""
         try:
@@ -141,40 +134,17 @@ class SizeLog:
     def record(self, record: SizeRecord) -> None:
         """Replace `record.step`'s record, keeping every other step's."""
         self.check_writable()
-        with self._locked():
+        with locked(self.path):
             records = self.read()
             records[record.step] = record
             self._write(records)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, records: dict[int, SizeRecord]) -> None:
         document = {
             "schema": SCHEMA,
             "records": [records[step].to_json() for step in sorted(records)],
         }
-        descriptor, temporary = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-                json.dump(document, file, indent=2)
-                file.write("\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            # Ctrl-C or a full disk: the log keeps its old content and no stray file is left.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+        replace_text(self.path, json.dumps(document, indent=2) + "\n")
 
     def _unreadable(self, error: object) -> SizeLogError:
         return SizeLogError(
