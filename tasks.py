@@ -91,6 +91,18 @@ def all(c: Context) -> None:
         show(context.summary(c))
 
 
+@task(
+    help={
+        "image": "The image to explain, for example go-big.",
+        "top": "How many of the largest directories and files to show (default 8).",
+    }
+)
+def explain(c: Context, image: str, top: int = 8) -> None:
+    """Show what is taking so much space in an image: layers, contents, wasted bytes."""
+    with reported():
+        show(context.explain_image(c, image, top=top))
+
+
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
@@ -106,6 +118,18 @@ def clean(c: Context, bases: bool = False) -> None:
 
 
 ns = Collection(
-    step_1, step_2, step_3, step_4, step_5, step_6, step_7, step_8, step_9, all, bases, clean
+    step_1,
+    step_2,
+    step_3,
+    step_4,
+    step_5,
+    step_6,
+    step_7,
+    step_8,
+    step_9,
+    all,
+    explain,
+    bases,
+    clean,
 )
 ns.configure({"workshop": context.DEFAULTS})

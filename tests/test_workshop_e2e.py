@@ -121,3 +121,41 @@ def test_the_logged_go_version_is_what_the_toolchain_says(workshop_run: Workshop
         base = record.bases[0].reference  # type: ignore[attr-defined]
         said = docker("run", "--rm", base, "go", "version").split()[2]
         assert record.go_version == said  # type: ignore[attr-defined]
+
+
+def test_explain_shows_the_toolchain_and_os_dominate_go_big(workshop_run: WorkshopRun) -> None:
+    result = invoke("explain", workshop_run.tag("go-big"), env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    from workshop.engine import Engine
+    from workshop.explain import explain
+
+    known = {
+        base.image_id: base.reference for r in workshop_run.records().values() for base in r.bases
+    }  # type: ignore[attr-defined]
+    explained = explain(Engine.from_env(), workshop_run.tag("go-big"), known_bases=known)
+    assert explained.share("the app") < 0.01
+    assert explained.parts[0][0] in ("Go toolchain", "the OS and the rest")
+    assert explained.base == workshop_run.records()[4].bases[0].reference  # type: ignore[attr-defined]
+    assert explained.base_bytes / explained.size > 0.99
+    assert "What the bytes are" in result.stdout and "Go toolchain" in result.stdout
+
+
+def test_explain_shows_app_is_all_of_go_scratch(workshop_run: WorkshopRun) -> None:
+    from workshop.engine import Engine
+    from workshop.explain import explain
+
+    explained = explain(Engine.from_env(), workshop_run.tag("go-scratch"))
+    assert explained.parts == (("the app", explained.size),)
+    assert explained.files == (("app", explained.size),)
+    assert [layer.from_base for layer in explained.layers] == [False]
+    assert explained.wasted == 0
+
+
+def test_explain_shows_the_go_toolchain_is_most_of_go_alpine(workshop_run: WorkshopRun) -> None:
+    from workshop.engine import Engine
+    from workshop.explain import explain
+
+    explained = explain(Engine.from_env(), workshop_run.tag("go-alpine"))
+    assert explained.parts[0][0] == "Go toolchain"
+    assert explained.share("Go toolchain") > 0.9
+    assert explained.share("the app") < 0.01

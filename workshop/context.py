@@ -33,6 +33,7 @@ __all__ = [
     "build_step",
     "clean",
     "engine",
+    "explain_image",
     "file_step",
     "reported",
     "show",
@@ -227,6 +228,22 @@ def build_bases(c: Context, *, rebuild: bool) -> object:
         size = docker_size(image.attrs["Size"]) if image else "missing"
         table.add_row(reference, size, "yes" if reference in built else "")
     return table
+
+
+def explain_image(c: Context, image: str, *, top: int) -> object:
+    """What is taking so much space in `image`; bases are named from the size log where it can."""
+    from workshop.errors import SizeLogError
+    from workshop.explain import check_reference, explain
+
+    check_reference(image)
+    if top < 1:
+        raise BadInput(f"--top is {top}; it takes a whole number of rows, 1 or more.")
+    try:
+        records = size_log(c).read().values()
+    except SizeLogError:
+        records = []
+    known = {base.image_id: base.reference for record in records for base in record.bases}
+    return explain(engine(c), image, known_bases=known, top=top)
 
 
 def clean(c: Context, *, bases: bool) -> object:
