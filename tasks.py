@@ -103,6 +103,13 @@ def explain(c: Context, image: str, top: int = 8) -> None:
         show(context.explain_image(c, image, top=top))
 
 
+@task
+def report(c: Context) -> None:
+    """Write build/report.html (charts, breakdown, verify, history) and build/report.md."""
+    with reported():
+        show(context.make_report(c))
+
+
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
@@ -129,6 +136,7 @@ ns = Collection(
     step_9,
     all,
     explain,
+    report,
     bases,
     clean,
 )

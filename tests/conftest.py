@@ -107,6 +107,8 @@ class WorkshopRun:
             "INVOKE_WORKSHOP_TAG_PREFIX": f"{self.prefix}{name}-",
             "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
             "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
+            "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
+            "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
             **settings,
         }
 
@@ -124,6 +126,8 @@ def workshop_run(
     env = {
         "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
         "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
+        "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
+        "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
         "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
     }
     result = invoke("all", env=env)

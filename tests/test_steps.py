@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from invoke import Executor
+from invoke import Executor, Task
 from invoke.parser import ParserContext
 
 import tasks
@@ -58,3 +58,10 @@ def test_build_steps_are_the_workshops_images() -> None:
 def test_parser_context_is_what_invoke_hands_on() -> None:
     # normalize() also takes parsed contexts, as the CLI gives them.
     assert planned(ParserContext(name="step-2")) == ["step_1", "step_2"]  # type: ignore[arg-type]
+
+
+def test_every_task_is_in_the_collection_but_the_hidden_pre_task() -> None:
+    defined = {
+        name.replace("_", "-") for name, value in vars(tasks).items() if isinstance(value, Task)
+    }
+    assert defined - set(tasks.ns.tasks) == {"build-ahead"}

@@ -17,6 +17,7 @@ def settings(tmp_path: Path, **extra: str) -> dict[str, str]:
         **NO_ENGINE,
         "INVOKE_WORKSHOP_WORKSPACE": str(tmp_path / "workspace"),
         "INVOKE_WORKSHOP_SIZE_LOG": str(tmp_path / "sizes.json"),
+        "INVOKE_WORKSHOP_HISTORY": str(tmp_path / "history.json"),
         **extra,
     }
 

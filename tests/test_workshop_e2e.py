@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import subprocess
 import tarfile
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -159,3 +162,47 @@ def test_explain_shows_the_go_toolchain_is_most_of_go_alpine(workshop_run: Works
     assert explained.parts[0][0] == "Go toolchain"
     assert explained.share("Go toolchain") > 0.9
     assert explained.share("the app") < 0.01
+
+
+def test_the_report_renders_in_a_real_browser(workshop_run: WorkshopRun) -> None:
+    result = invoke("report", env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    folder = Path(workshop_run.env["INVOKE_WORKSHOP_REPORT_DIR"])
+    page = folder / "report.html"
+    assert "| 9 | " in (folder / "report.md").read_text()
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI opens the report in Debian's chromium, which is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={folder / 'chromium-profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert 'data-rendered="yes"' in dom
+    assert 'data-chart-bars="12"' in dom
+    assert "data-errors" not in dom
+    assert "What the bytes are" in dom and "go-big" in dom
+
+
+def test_the_golang_stand_in_keeps_no_apt_caches(workshop_run: WorkshopRun) -> None:
+    base = workshop_run.records()[4].bases[0]  # type: ignore[attr-defined]
+    if not base.standin:
+        pytest.skip(f"this run used {base.reference}, not a stand-in")
+    cached = docker("run", "--rm", base.reference, "du", "-sk", "/var/cache/apt").split()[0]
+    assert int(cached) < 1024, f"{cached} kB of apt caches in {base.reference}"

@@ -20,6 +20,7 @@ from workshop.errors import BadInput, WorkshopError
 if TYPE_CHECKING:
     from workshop.bases import Bases
     from workshop.engine import Engine
+    from workshop.history import History
     from workshop.progress import Progress
     from workshop.runner import BuildStepResult, FileStepResult
     from workshop.sizelog import SizeLog
@@ -35,6 +36,7 @@ __all__ = [
     "engine",
     "explain_image",
     "file_step",
+    "make_report",
     "reported",
     "show",
     "size_log",
@@ -45,6 +47,11 @@ __all__ = [
 DEFAULTS: dict[str, Any] = {
     "workspace": "build/workshop",
     "size_log": "build/sizes.json",
+    # Each `invoke all` adds its sizes here; the last `history_keep` runs are kept.
+    "history": "build/history.json",
+    "history_keep": 20,
+    # Where `invoke report` writes report.html and report.md.
+    "report_dir": "build",
     # auto: the workshop's images where present or pullable, else local stand-ins;
     # workshop: only the workshop's images; local: only the stand-ins.
     "bases": "auto",
@@ -206,11 +213,25 @@ def start_builds(c: Context) -> None:
     )
 
 
+def history(c: Context) -> History:
+    from workshop.history import History
+
+    keep = _setting(c, "history_keep", int)
+    if keep < 1:
+        raise BadInput(f"The setting workshop.history_keep is {keep}; it must be 1 or more.")
+    return History(_setting(c, "history", str), keep=keep)
+
+
 def summary(c: Context) -> object:
+    """The table `invoke all` ends with; the run is added to the history too."""
     from workshop.figures import load_figures
+    from workshop.history import Run
     from workshop.summary import Summary
 
-    return Summary(records=size_log(c).read(), figures=load_figures())
+    records = size_log(c).read()
+    if records:
+        history(c).add(Run.of(records))
+    return Summary(records=records, figures=load_figures())
 
 
 def build_bases(c: Context, *, rebuild: bool) -> object:
@@ -244,6 +265,43 @@ def explain_image(c: Context, image: str, *, top: int) -> object:
         records = []
     known = {base.image_id: base.reference for record in records for base in record.bases}
     return explain(engine(c), image, known_bases=known, top=top)
+
+
+def make_report(c: Context) -> object:
+    """Write the HTML report and the Markdown summary; explain each image the engine has."""
+    import os
+    from pathlib import Path
+
+    from workshop.errors import EngineUnavailable
+    from workshop.explain import explain
+    from workshop.figures import load_figures
+    from workshop.report import Report
+    from workshop.verify import verify
+
+    records = size_log(c).read()
+    figures = load_figures()
+    known = {base.image_id: base.reference for record in records.values() for base in record.bases}
+    explanations = {}
+    try:
+        for step, record in records.items():
+            if engine(c).image(record.tag) is not None:
+                explanations[step] = explain(engine(c), record.tag, known_bases=known)
+    except EngineUnavailable:
+        explanations = {}
+    verdict, note = None, ""
+    try:
+        verdict = verify(records, figures, log=size_log(c).path)
+    except WorkshopError as error:
+        note = error.message
+    report = Report(records, figures, explanations, verdict, note, history(c).read())
+    folder = Path(_setting(c, "report_dir", str))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.html").write_text(report.html(), encoding="utf-8")
+    (folder / "report.md").write_text(report.markdown(), encoding="utf-8")
+    if summary_file := os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary_file, "a", encoding="utf-8") as job_summary:
+            job_summary.write(report.markdown())
+    return f"Wrote {folder / 'report.html'} and {folder / 'report.md'}."
 
 
 def clean(c: Context, *, bases: bool) -> object:

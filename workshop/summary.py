@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,17 @@ from workshop.units import times
 __all__ = ["Summary"]
 
 
+BAR_WIDTH = 20
+
+
+def bar(size: int, sizes: list[int], width: int = BAR_WIDTH) -> str:
+    """A bar for `size` on a log scale, the largest of `sizes` full width, the smallest a sliver."""
+    floor = min(sizes) / 4
+    span = math.log(max(sizes) / floor) or 1.0
+    eighths = round(8 * width * math.log(max(size, 1) / floor) / span)
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
 @dataclass(frozen=True)
 class Summary:
     records: Mapping[int, SizeRecord]
@@ -26,10 +38,12 @@ class Summary:
         first = self.records[steps[0]] if steps else None
         table = Table(title="The workshop, measured", title_style="bold")
         table.add_column("step", justify="right")
-        table.add_column("image")
+        table.add_column("image", no_wrap=True)
         table.add_column("size", justify="right")
         table.add_column("workshop", justify="right")
         table.add_column(f"{first.tag} ÷ size" if first else "ratio", justify="right")
+        table.add_column("size, log scale", no_wrap=True)
+        sizes = [self.records[step].size for step in steps]
         for step in steps:
             record = self.records[step]
             documented = self.figures.images.get(step)
@@ -39,6 +53,7 @@ class Summary:
                 record.size_human,
                 documented.documented if documented else "",
                 f"{times(first.size / record.size)}×" if first and record.size else "",
+                Text(bar(record.size, sizes), style="cyan"),
             )
         parts: list[RenderableType] = [table]
         if first and len(steps) > 1:

@@ -1,0 +1,61 @@
+"""The report from crafted data; opening it in a real browser is in test_workshop_e2e."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.test_verify import REAL_RUN
+from workshop.explain import Explanation
+from workshop.figures import load_figures
+from workshop.history import History, Run
+from workshop.report import Report
+from workshop.sizelog import SizeLog
+from workshop.verify import verify
+
+
+def report(tmp_path: Path) -> Report:
+    records = SizeLog(REAL_RUN).read()
+    explained = Explanation(
+        reference="go-scratch",
+        image_id="sha256:" + "a" * 64,
+        size=1_819_268,
+        base="",
+        layers=(),
+        parts=(("the app", 1_819_268),),
+        directories=(),
+        files=(("app", 1_819_268),),
+        file_count=1,
+        file_bytes=1_819_268,
+        wasted=0,
+        seconds=0.1,
+    )
+    history = History(tmp_path / "history.json")
+    history.add(Run.of(records))
+    verdict = verify(records, load_figures(), log=REAL_RUN)
+    return Report(records, load_figures(), {7: explained}, verdict, "", history.read())
+
+
+def test_the_html_stands_alone(tmp_path: Path) -> None:
+    page = report(tmp_path).html()
+    assert "http://" not in page and "https://" not in page and "src=" not in page
+    assert page.count('class="bar measured"') == 6 and page.count('class="bar documented"') == 6
+    assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in page
+    assert "All checks passed" in page and "The figures don't gate" in page
+
+
+def test_the_markdown_summary(tmp_path: Path) -> None:
+    text = report(tmp_path).markdown()
+    assert "| 4 | go-big | 1.07GB | 796MB | +34.4% |" in text
+    assert "**Verify:** passed." in text
+
+
+def test_history_keeps_the_last_runs(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.json", keep=3)
+    records = SizeLog(REAL_RUN).read()
+    for _ in range(5):
+        history.add(Run.of(records))
+    runs = history.read()
+    assert len(runs) == 3 and runs[-1].sizes[9] == records[9].size
+    document = json.loads((tmp_path / "history.json").read_text())
+    assert document["schema"] == 1
