@@ -102,3 +102,17 @@ def test_no_command_is_ever_built_through_a_shell() -> None:
                 pytest.fail(f"{path.name}:{node.value.lineno} passes shell=")
             if isinstance(node, ast.Attribute) and node.attr in ("system", "popen"):
                 pytest.fail(f"{path.name}:{node.lineno} calls os.{node.attr}")
+
+
+def test_an_engine_refusal_is_not_taken_for_a_lost_connection() -> None:
+    import docker.errors
+
+    from workshop.engine import Engine
+    from workshop.errors import EngineRefused
+
+    engine = Engine(client=None)  # type: ignore[arg-type]
+    with pytest.raises(EngineRefused, match="refused removing x: conflict: unable to delete"):  # noqa: SIM117
+        with engine.talking("removing x"):
+            raise docker.errors.APIError(
+                "409 Client Error", explanation="conflict: unable to delete"
+            )

@@ -307,8 +307,10 @@ def make_report(c: Context) -> object:
 def clean(c: Context, *, bases: bool) -> object:
     from workshop.cleanup import remove_built_images
 
-    removed = remove_built_images(engine(c), bases=bases)
-    return "\n".join(f"Removed {name}" for name in removed) or "Nothing to remove."
+    removed, kept = remove_built_images(engine(c), bases=bases)
+    lines = [f"Removed {name}" for name in removed]
+    lines += [f"Kept {name}: another image is built on it" for name in kept]
+    return "\n".join(lines) or "Nothing to remove."
 
 
 def show(renderable: object) -> None:

@@ -23,7 +23,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop.errors import EngineUnavailable, StepFailed
+from workshop.errors import EngineRefused, EngineUnavailable, StepFailed
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -104,9 +104,14 @@ class Engine:
 
     @contextmanager
     def talking(self, what: str) -> Iterator[None]:
-        """Turn a lost or refused connection during `what` into EngineUnavailable."""
+        """A lost connection during `what` becomes EngineUnavailable; a refusal, EngineRefused."""
         try:
             yield
+        except docker.errors.APIError as error:
+            # An answer, not a lost connection (an APIError is a requests HTTPError too).
+            raise EngineRefused(
+                f"The Docker Engine refused {what}: {error.explanation or error}."
+            ) from None
         except _LOST_CONNECTION as error:
             raise EngineUnavailable(
                 f"The Docker Engine at {_where()} stopped answering while {what}: "
@@ -244,9 +249,18 @@ class Engine:
         with self.talking("listing images"):
             return self.client.images.list(filters={"label": label})
 
-    def remove_image(self, image_id: str) -> None:
-        with self.talking(f"removing {image_id}"), suppress(docker.errors.ImageNotFound):
-            self.client.images.remove(image_id, force=True)
+    def remove_image(self, image_id: str) -> bool:
+        """Remove an image; False when another image is built on it, and so it stays."""
+        with self.talking(f"removing {image_id}"):
+            try:
+                self.client.images.remove(image_id, force=True)
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as error:
+                if error.status_code != 409:
+                    raise
+                return False
+        return True
 
 
 def _read_archive(container: Any, path: str) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BadInput",
     "BaseUnavailable",
+    "EngineRefused",
     "EngineUnavailable",
     "SizeLogError",
     "StepFailed",
@@ -33,6 +34,10 @@ class EngineUnavailable(WorkshopError):
     """No Docker Engine answered, or it stopped answering."""
 
     exit_code = 3
+
+
+class EngineRefused(WorkshopError):
+    """The engine answered, and said no."""
 
 
 class StepFailed(WorkshopError):
