@@ -91,6 +91,48 @@ def all(c: Context) -> None:
         show(context.summary(c))
 
 
+@task(pre=[step_8])
+def step_10(c: Context) -> None:
+    """Let the linker strip (-ldflags='-s -w'), and compare it with strip."""
+    with reported():
+        show(build_step(c, 10))
+
+
+@task(pre=[step_10])
+def step_11(c: Context) -> None:
+    """Compress the binary with UPX, and time what it costs at start-up."""
+    with reported():
+        show(build_step(c, 11))
+
+
+@task(pre=[step_9])
+def step_12(c: Context) -> None:
+    """Build the floor: a 163-byte static ELF that prints Hello world!."""
+    with reported():
+        show(build_step(c, 12))
+
+
+@task(pre=[step_9])
+def step_13(c: Context) -> None:
+    """Run go-smaller as an unprivileged user (USER 65534), and see what it costs."""
+    with reported():
+        show(build_step(c, 13))
+
+
+@task(pre=[step_10, step_11, step_12, step_13])
+def beyond(c: Context) -> None:
+    """Go beyond the workshop: steps 10 to 13, then sum them up."""
+    with reported():
+        show(context.beyond_summary(c))
+
+
+@task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})
+def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
+    """Run steps 4 to 9 for several Go releases, and tabulate their sizes."""
+    with reported():
+        show(context.sweep(c, go))
+
+
 @task(
     help={
         "image": "The image to explain, for example go-big.",
@@ -134,7 +176,13 @@ ns = Collection(
     step_7,
     step_8,
     step_9,
+    step_10,
+    step_11,
+    step_12,
+    step_13,
     all,
+    beyond,
+    sweep,
     explain,
     report,
     bases,

@@ -60,9 +60,16 @@ class FakeEngine:
         labels: Mapping[str, str],
         nocache: bool = False,
         on_line: Callable[[str], None] = lambda line: None,
+        builder: str = "legacy",
     ) -> BuildResult:
         self.builds.append(
-            {"tag": tag, "dockerfile": dockerfile, "buildargs": dict(buildargs), "context": context}
+            {
+                "tag": tag,
+                "dockerfile": dockerfile,
+                "buildargs": dict(buildargs),
+                "context": context,
+                "builder": builder,
+            }
         )
         on_line("Step 1/4 : FROM somewhere")
         if self.fail_build:

@@ -4,7 +4,7 @@ import pytest
 from rich.console import Console
 
 from tests.fakeengine import FakeEngine
-from workshop.bases import Bases, Standins
+from workshop.bases import RECIPE_LABEL, Bases, Standins
 from workshop.errors import BadInput, BaseUnavailable
 from workshop.progress import Progress
 
@@ -12,8 +12,9 @@ from workshop.progress import Progress
 def standin_engine() -> FakeEngine:
     """An engine with no workshop images, nothing pullable, and the stand-ins already built."""
     engine = FakeEngine()
+    recipes = Bases(engine=engine, progress=Progress(Console(file=None))).recipes()  # type: ignore[arg-type]
     for reference in Standins.for_go("1.19").all():
-        engine.add(reference, size=100)
+        engine.add(reference, size=100).labels[RECIPE_LABEL] = recipes[reference]
     return engine
 
 
@@ -82,3 +83,29 @@ def test_bad_settings_are_refused_before_anything_runs(
     with pytest.raises(BadInput, match=message):
         Bases(engine=engine, progress=Progress(Console(file=None)), **settings)  # type: ignore[arg-type]
     assert engine.pulls == engine.runs == []
+
+
+def test_a_stand_in_from_another_recipe_is_built_again(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = standin_engine()
+    engine.images["workshop-base/golang:1.19-busybox"].labels[RECIPE_LABEL] = "an older recipe"
+    bases = Bases(engine=engine, progress=Progress(console))  # type: ignore[arg-type]
+    assert bases.build_standins() == ["workshop-base/golang:1.19-busybox"]
+    assert engine.builds[0]["buildargs"] == {
+        "GOLANG_IMAGE": "workshop-base/golang:1.19-bookworm",
+        "BUSYBOX_IMAGE": "workshop-base/busybox:bookworm",
+        "GO_VERSION": "1.19",
+        "DEBIAN_MIRROR": "http://deb.debian.org/debian",
+        "BACKPORTS": "bookworm-backports",
+    }
+
+
+def test_another_go_release_of_the_same_suite_shares_its_busybox() -> None:
+    engine = FakeEngine()
+    progress = Progress(Console(file=None))
+    go_1_19 = Bases(engine=engine, progress=progress).recipes()  # type: ignore[arg-type]
+    go_1_21 = Bases(engine=engine, progress=progress, go="1.21").recipes()  # type: ignore[arg-type]
+    assert go_1_19["workshop-base/busybox:bookworm"] == go_1_21["workshop-base/busybox:bookworm"]
+    assert go_1_19["workshop-base/debian:bookworm"] == go_1_21["workshop-base/debian:bookworm"]
+    assert "workshop-base/golang:1.21-busybox" in go_1_21

@@ -66,6 +66,7 @@ def test_a_build_step_logs_what_it_measured(
     )
     assert [base.reference for base in record.bases] == ["golang:1.10-alpine"]
     assert fake_engine.builds[0]["buildargs"] == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
+    assert record.builder == fake_engine.builds[0]["builder"] == "legacy"
     with tarfile.open(fileobj=io.BytesIO(fake_engine.builds[0]["context"])) as tar:
         assert sorted(tar.getnames()) == ["Dockerfile.scratch", "app.go"]
     assert "go-scratch  latest" in render(result)

@@ -4,7 +4,7 @@ from invoke import Executor, Task
 from invoke.parser import ParserContext
 
 import tasks
-from workshop.steps import BUILD_STEPS, STEPS
+from workshop.steps import STEPS, WORKSHOP_BUILD_STEPS
 
 
 def planned(*names: str) -> list[str]:
@@ -43,7 +43,7 @@ def test_step_tasks_take_no_parameters() -> None:
 
 
 def test_build_steps_are_the_workshops_images() -> None:
-    assert [step.tag for step in BUILD_STEPS.values()] == [
+    assert [step.tag for step in WORKSHOP_BUILD_STEPS.values()] == [
         "go-big",
         "go-alpine",
         "go-multi-stage",
@@ -51,8 +51,8 @@ def test_build_steps_are_the_workshops_images() -> None:
         "go-stripped",
         "go-smaller",
     ]
-    assert BUILD_STEPS[8].compare_with == 7
-    assert BUILD_STEPS[9].sources == ("app-smaller.go",)
+    assert WORKSHOP_BUILD_STEPS[8].compare_with == 7
+    assert WORKSHOP_BUILD_STEPS[9].sources == ("app-smaller.go",)
 
 
 def test_parser_context_is_what_invoke_hands_on() -> None:

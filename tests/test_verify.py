@@ -52,7 +52,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_a_log_from_a_real_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--log", str(REAL_RUN))
     assert code == 0
-    assert "7 passed, 0 failed, 6 shown without gating" in out
+    assert "7 passed, 0 failed, 11 shown without gating" in out
+    assert out.count("not run") == 5
     assert "The figures don't gate" in out and "local stand-in" in out
 
 
@@ -66,7 +67,7 @@ def test_the_workshops_own_figures_pass_on_its_own_bases(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, on_workshop_bases)))
-    assert (code, "13 passed, 0 failed, 0 shown" in out) == (0, True)
+    assert (code, "13 passed, 0 failed, 5 shown" in out) == (0, True)
 
 
 def test_a_figure_off_by_more_than_the_tolerance_fails_on_the_workshops_bases(
@@ -181,7 +182,7 @@ def test_junit_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert code == 1
     suite = ElementTree.parse(tmp_path / "v.xml").getroot()
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("13", "2", "6")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("18", "2", "11")
     failed = [
         case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
     ]
@@ -189,3 +190,77 @@ def test_junit_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["passed"] is False
     assert {check["id"] for check in report["checks"] if check["verdict"] == "fail"} == set(failed)
+
+
+def with_beyond(records: dict[int, dict[str, Any]]) -> None:
+    """Steps 10 to 13 as a run of `invoke beyond` measures them, built on the real run."""
+    for step, like, tag, size in (
+        (10, 8, "go-ldflags", 1_200_000),
+        (11, 8, "go-upx", 560_000),
+        (12, 9, "go-floor", 163),
+        (13, 9, "go-nonroot", records[9]["size"]),
+    ):
+        records[step] = {
+            **records[like],
+            "step": step,
+            "tag": tag,
+            "size": size,
+            "binary_size": size,
+        }
+
+
+def crafted_with_beyond(tmp_path: Path, edit: Edit) -> Path:
+    def both(records: dict[int, dict[str, Any]]) -> None:
+        with_beyond(records)
+        edit(records)
+
+    path = crafted(tmp_path, both)
+    document = json.loads(path.read_text())
+    records: dict[int, dict[str, Any]] = {}
+    both(records := {record["step"]: record for record in document["records"]})
+    document["records"] = [records[step] for step in sorted(records)]
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_a_run_beyond_the_workshop_passes_its_claims(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--log", str(crafted_with_beyond(tmp_path, lambda records: None)))
+    assert code == 0
+    assert "12 passed, 0 failed, 6 shown" in out
+
+
+@pytest.mark.parametrize(
+    ("edit", "claim", "message"),
+    [
+        (
+            set_size(10, 1_500_000),
+            "linker-matches-strip",
+            "go-ldflags (1.5MB) is +23.2% against go-stripped",
+        ),
+        (set_size(11, 800_000), "upx-saves-half", "go-upx (800kB) saves 33.3% against go-ldflags"),
+        (
+            set_size(12, 2_000),
+            "floor-under-a-kilobyte go-far-from-the-floor",
+            "go-floor is 2,000 bytes; expected at most 1,000",
+        ),
+        (
+            set_size(12, 900),
+            "go-far-from-the-floor",
+            "go-smaller (785kB) is 872 times go-floor (900B); expected more than 1,000",
+        ),
+        (
+            set_size(13, 784_601),
+            "nonroot-costs-nothing",
+            "go-nonroot is 784,601 bytes and go-smaller 784,600: +1 bytes",
+        ),
+    ],
+)
+def test_each_beyond_claim_fails_on_a_log_that_breaks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: Edit, claim: str, message: str
+) -> None:
+    code, out, _ = run(capsys, "--log", str(crafted_with_beyond(tmp_path, edit)))
+    assert code == 1
+    assert re.findall(r"FAIL ([a-z-]+):", out) == claim.split()
+    assert message in out

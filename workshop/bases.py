@@ -9,6 +9,7 @@ engine, Debian's Go on it, a static busybox in the alpine role, and Debian's Go 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -28,6 +29,8 @@ from workshop.sizelog import BaseUsed
 __all__ = ["GO_RELEASES", "MODES", "ROLES", "Bases", "ResolvedBase", "Role", "Standins"]
 
 BASES_DIR = Path(__file__).resolve().parent.parent / "dockerfiles" / "bases"
+# What a stand-in was built from; one built from another recipe is built again.
+RECIPE_LABEL = f"{LABEL}.recipe"
 MODES = ("auto", "workshop", "local")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -47,26 +50,55 @@ ROLES = {
         Role("golang", "GOLANG_IMAGE", "golang:1.10"),
         Role("golang-alpine", "GOLANG_ALPINE_IMAGE", "golang:1.10-alpine"),
         Role("alpine", "ALPINE_IMAGE", "alpine"),
+        # Not the workshop's: the build stage of the floor (step 12), which needs apt for nasm.
+        Role("debian", "DEBIAN_IMAGE", "debian:bookworm"),
     )
 }
 
-# Debian's Go releases (golang-X.Y-go) by the suite that ships them.
-GO_RELEASES = {"1.19": "bookworm"}
+
+@dataclass(frozen=True)
+class GoRelease:
+    """One of Debian's Go releases (golang-X.Y-go), and where it comes from."""
+
+    version: str
+    suite: str
+    # A backports suite to enable: where this Go, or upx, comes from.
+    backports: str = ""
+
+
+GO_RELEASES = {
+    release.version: release
+    for release in (
+        GoRelease("1.15", "bullseye"),
+        GoRelease("1.19", "bookworm", "bookworm-backports"),  # upx-ucl is only in backports
+        GoRelease("1.21", "bookworm", "bookworm-backports"),
+        GoRelease("1.22", "bookworm", "bookworm-backports"),
+        GoRelease("1.23", "bookworm", "bookworm-backports"),
+        GoRelease("1.24", "trixie"),
+    )
+}
 
 
 @dataclass(frozen=True)
 class Standins:
     """The stand-in images for one of Debian's Go releases."""
 
-    go: str
-    suite: str
+    release: GoRelease
 
     @classmethod
     def for_go(cls, go: str) -> Standins:
         if go not in GO_RELEASES:
-            known = ", ".join(sorted(GO_RELEASES))
+            known = ", ".join(GO_RELEASES)
             raise BadInput(f"Go {go!r} has no Debian stand-in here; choose one of: {known}.")
-        return cls(go=go, suite=GO_RELEASES[go])
+        return cls(GO_RELEASES[go])
+
+    @property
+    def go(self) -> str:
+        return self.release.version
+
+    @property
+    def suite(self) -> str:
+        return self.release.suite
 
     @property
     def debian(self) -> str:
@@ -89,6 +121,7 @@ class Standins:
             "golang": self.golang,
             "golang-alpine": self.golang_busybox,
             "alpine": self.busybox,
+            "debian": self.debian,
         }[role.name]
 
     def all(self) -> tuple[str, ...]:
@@ -123,6 +156,8 @@ class Bases:
     mode: str = "auto"
     go: str = "1.19"
     mirror: str = DEFAULT_MIRROR
+    # Other images to try first in a role, by role name (the sweep's golang:1.21, say).
+    images: dict[str, str] = field(default_factory=dict)
     # Shared by shallow copies, like Engine's memo: one resolution per invoke run.
     _memo: dict[str, object] = field(default_factory=dict)
 
@@ -147,30 +182,30 @@ class Bases:
         return resolved
 
     def _resolve(self, role: Role) -> ResolvedBase:
+        wanted = self.images.get(role.name, role.workshop_image)
         if self.mode != "local":
-            image = self.engine.image(role.workshop_image) or self.engine.pull(role.workshop_image)
+            image = self.engine.image(wanted) or self.engine.pull(wanted)
             if image is not None:
-                return ResolvedBase(
-                    role, role.workshop_image, image.id, image.attrs["Size"], standin=False
-                )
+                return ResolvedBase(role, wanted, image.id, image.attrs["Size"], standin=False)
             if self.mode == "workshop":
                 raise BaseUnavailable(
-                    f"{role.workshop_image} is neither present nor pullable, and the bases mode is "
+                    f"{wanted} is neither present nor pullable, and the bases mode is "
                     "'workshop'. Load it (docker load -i FILE), reach a registry, or set "
                     "INVOKE_WORKSHOP_BASES=auto to use local stand-ins built from Debian."
                 )
         reference = self.standins.for_role(role)
-        if self.engine.image(reference) is None:
-            self.build_standins()
+        if "standins" not in self._memo:
+            self._memo["standins"] = self.build_standins()
         image = self.engine.image(reference)
         if image is None:
             raise BaseUnavailable(f"The stand-in {reference} was built but can't be found.")
         if self.mode == "auto":
-            made_of = (
-                "Debian's static busybox" if role.name == "alpine" else f"Debian's Go {self.go}"
-            )
+            made_of = {
+                "alpine": "Debian's static busybox",
+                "debian": f"Debian {self.standins.suite}, debootstrapped",
+            }.get(role.name, f"Debian's Go {self.go}")
             self.progress.note(
-                f"{role.workshop_image} is neither present nor pullable: using the local stand-in "
+                f"{wanted} is neither present nor pullable: using the local stand-in "
                 f"{reference} ({made_of}). Sizes will differ from the workshop's."
             )
         return ResolvedBase(role, reference, image.id, image.attrs["Size"], standin=True)
@@ -187,44 +222,78 @@ class Bases:
         return str(self._memo[key])
 
     def build_standins(self, *, rebuild: bool = False) -> list[str]:
-        """Build the missing stand-ins (all of them with `rebuild`); returns those built."""
+        """Build the stand-ins that are missing or from another recipe (all of them with
+        `rebuild`); returns those built. A stand-in's recipe is a hash of what makes it (its
+        Dockerfile and files, build args, and the recipe of the stand-ins it is built on)."""
         built = []
-        standins = self.standins
-        for reference in standins.all():
-            if not rebuild and self.engine.image(reference) is not None:
+        for reference, recipe in self.recipes().items():
+            image = self.engine.image(reference)
+            if not rebuild and image is not None and image.labels.get(RECIPE_LABEL) == recipe:
                 continue
-            if reference == standins.debian:
-                self._import_debian(reference)
+            labels = {LABEL: "base", RECIPE_LABEL: recipe}
+            if reference == self.standins.debian:
+                self._import_debian(reference, labels)
             else:
-                self._build(reference)
+                self._build(reference, labels)
             built.append(reference)
         return built
 
-    def _build(self, reference: str) -> None:
+    def recipes(self) -> dict[str, str]:
+        """Each stand-in's recipe, in the order they are built."""
         standins = self.standins
-        dockerfile, files = {
+        debian = _digest(
+            "debootstrap --variant=minbase", standins.suite, self.mirror, BASES_DIR / "docker-clean"
+        )
+        recipes = {standins.debian: debian}
+        for reference, parents in (
+            (standins.golang, (standins.debian,)),
+            (standins.busybox, (standins.debian,)),
+            (standins.golang_busybox, (standins.golang, standins.busybox)),
+        ):
+            dockerfile, files = self._recipe_files(reference)
+            recipes[reference] = _digest(
+                *(recipes[parent] for parent in parents),
+                *(BASES_DIR / name for name in (dockerfile, *files)),
+                *sorted(self._buildargs(dockerfile).items()),
+            )
+        return recipes
+
+    def _recipe_files(self, reference: str) -> tuple[str, tuple[str, ...]]:
+        standins = self.standins
+        return {
             standins.golang: ("Dockerfile.golang", ()),
             standins.busybox: ("Dockerfile.busybox", ()),
-            standins.golang_busybox: ("Dockerfile.golang-busybox", ("apk",)),
+            standins.golang_busybox: ("Dockerfile.golang-busybox", ("apk", "package")),
         }[reference]
-        buildargs = {
+
+    def _buildargs(self, dockerfile: str) -> dict[str, str]:
+        """The build args `dockerfile` declares (ARG NAME), with this run's values."""
+        standins = self.standins
+        values = {
             "DEBIAN_IMAGE": standins.debian,
             "GOLANG_IMAGE": standins.golang,
             "BUSYBOX_IMAGE": standins.busybox,
             "GO_VERSION": self.go,
+            "DEBIAN_MIRROR": self.mirror,
+            "BACKPORTS": standins.release.backports,
         }
+        declared = re.findall(r"^ARG (\w+)", (BASES_DIR / dockerfile).read_text(), re.MULTILINE)
+        return {name: values[name] for name in declared}
+
+    def _build(self, reference: str, labels: dict[str, str]) -> None:
+        dockerfile, files = self._recipe_files(reference)
         context = tar_context(BASES_DIR, (dockerfile, *files))
         with self.progress.activity(f"Building the stand-in {reference}") as on_line:
             self.engine.build(
                 context=context,
                 dockerfile=dockerfile,
                 tag=reference,
-                buildargs=buildargs,
-                labels={LABEL: "base"},
+                buildargs=self._buildargs(dockerfile),
+                labels=labels,
                 on_line=on_line,
             )
 
-    def _import_debian(self, reference: str) -> None:
+    def _import_debian(self, reference: str, labels: dict[str, str]) -> None:
         """debootstrap a minimal Debian and `docker import` it, trimmed like Debian's own image."""
         if shutil.which("debootstrap") is None:
             raise BaseUnavailable(
@@ -266,11 +335,23 @@ class Bases:
                     self.engine.import_rootfs(
                         tar.stdout,
                         reference=reference,
-                        changes=['CMD ["bash"]', f"LABEL {LABEL}=base"],
+                        changes=[
+                            'CMD ["bash"]',
+                            *(f"LABEL {key}={value}" for key, value in labels.items()),
+                        ],
                     )
                 finally:
                     tar.stdout.close()
                     tar.wait()
+
+
+def _digest(*parts: object) -> str:
+    """A short hash of `parts`; a Path counts by its content."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.read_bytes() if isinstance(part, Path) else repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _stream(command: list[str], on_line: Callable[[str], None], *, what: str) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULTS",
     "bases",
+    "beyond_summary",
     "build_bases",
     "build_step",
     "clean",
@@ -42,7 +43,10 @@ __all__ = [
     "size_log",
     "start_builds",
     "summary",
+    "sweep",
 ]
+
+BUILDERS = ("legacy", "buildkit")
 
 DEFAULTS: dict[str, Any] = {
     "workspace": "build/workshop",
@@ -50,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     # Each `invoke all` adds its sizes here; the last `history_keep` runs are kept.
     "history": "build/history.json",
     "history_keep": 20,
+    # Where `invoke sweep` keeps a size log per Go release, and the table of them all.
+    "sweep_dir": "build/sweep",
     # Where `invoke report` writes report.html and report.md.
     "report_dir": "build",
     # auto: the workshop's images where present or pullable, else local stand-ins;
@@ -61,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     # Show every line of build output instead of the current instruction.
     "verbose": False,
     "no_cache": False,
+    # legacy: the engine's builder, through the Docker SDK; buildkit: `docker buildx build --load`.
+    "builder": "legacy",
     # Put before every step's tag (tests use one, to leave the workshop's own images alone).
     "tag_prefix": "",
     # Made on first use and shared by every task of the run.
@@ -156,6 +164,9 @@ def _step_builder(c: Context, progress: Progress) -> Callable[[Step], BuildStepR
     log, folder, prefix = size_log(c), workspace(c), tag_prefix(c)
     _bases_settings(c)
     nocache = _setting(c, "no_cache", bool)
+    builder = _setting(c, "builder", str)
+    if builder not in BUILDERS:
+        raise BadInput(f"Unknown builder {builder!r}; choose one of: {', '.join(BUILDERS)}.")
     # Checked before the engine is asked anything.
     log.check_writable()
     return functools.partial(
@@ -167,6 +178,7 @@ def _step_builder(c: Context, progress: Progress) -> Callable[[Step], BuildStepR
         progress=progress,
         nocache=nocache,
         tag_prefix=prefix,
+        builder=builder,
     )
 
 
@@ -198,19 +210,29 @@ def start_builds(c: Context) -> None:
     from workshop.ahead import Ahead
     from workshop.console import get_console
     from workshop.progress import Progress
-    from workshop.steps import BUILD_STEPS
+    from workshop.steps import WORKSHOP_BUILD_STEPS
 
     if _setting(c, "verbose", bool):
         return
     background = Progress(get_console(), silent=True)
     build = _step_builder(c, background)
     resolver = bases(c)
-    for step in BUILD_STEPS.values():
+    for step in WORKSHOP_BUILD_STEPS.values():
         for role in step.roles:
             resolver.resolve(role)
     c.workshop.ahead = Ahead(
-        lambda step: build(step=step), BUILD_STEPS.values(), progress=background
+        lambda step: build(step=step), WORKSHOP_BUILD_STEPS.values(), progress=background
     )
+
+
+def beyond_summary(c: Context) -> object:
+    """Steps 10 on, set against go-big, go-stripped and go-smaller."""
+    from workshop.figures import load_figures
+    from workshop.summary import Summary
+
+    records = size_log(c).read()
+    shown = {step: records[step] for step in (4, 8, 9, 10, 11, 12, 13) if step in records}
+    return Summary(shown, load_figures(), title="Beyond the workshop", quote_workshop=False)
 
 
 def history(c: Context) -> History:
@@ -249,6 +271,27 @@ def build_bases(c: Context, *, rebuild: bool) -> object:
         size = docker_size(image.attrs["Size"]) if image else "missing"
         table.add_row(reference, size, "yes" if reference in built else "")
     return table
+
+
+def sweep(c: Context, releases: str) -> object:
+    """Steps 4 to 9 for each of `releases` ("1.19,1.21"), and the table of their sizes."""
+    from pathlib import Path
+
+    from workshop.sweep import parse_versions, run_sweep
+
+    chosen = parse_versions(releases)
+    settings = _bases_settings(c)
+    builder = _setting(c, "builder", str)
+    return run_sweep(
+        engine=engine(c),
+        progress=progress(c),
+        releases=chosen,
+        workspace=workspace(c),
+        folder=Path(_setting(c, "sweep_dir", str)),
+        mode=settings["mode"],
+        mirror=settings["mirror"],
+        builder=builder,
+    )
 
 
 def explain_image(c: Context, image: str, *, top: int) -> object:
@@ -293,7 +336,10 @@ def make_report(c: Context) -> object:
         verdict = verify(records, figures, log=size_log(c).path)
     except WorkshopError as error:
         note = error.message
-    report = Report(records, figures, explanations, verdict, note, history(c).read())
+    from workshop.sweep import read_sweep
+
+    swept = read_sweep(Path(_setting(c, "sweep_dir", str)) / "sweep.json")
+    report = Report(records, figures, explanations, verdict, note, history(c).read(), swept)
     folder = Path(_setting(c, "report_dir", str))
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.html").write_text(report.html(), encoding="utf-8")

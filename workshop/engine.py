@@ -10,12 +10,17 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import re
+import shutil
+import subprocess
 import tarfile
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import docker
@@ -23,7 +28,7 @@ import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop.errors import EngineRefused, EngineUnavailable, StepFailed
+from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -159,11 +164,24 @@ class Engine:
         labels: Mapping[str, str],
         nocache: bool = False,
         on_line: Callable[[str], None] = lambda line: None,
+        builder: str = "legacy",
     ) -> BuildResult:
-        """Build `dockerfile` from a tar `context` with the legacy builder, streaming its output.
+        """Build `dockerfile` from a tar `context`, streaming its output.
 
-        `on_line` sees every line of output as it comes; the result keeps them all.
+        The Docker SDK drives the legacy builder; `builder="buildkit"` builds with BuildKit
+        through `docker buildx build --load` instead. `on_line` sees every line of output as it
+        comes; the result keeps them all.
         """
+        if builder == "buildkit":
+            return _build_with_buildkit(
+                context=context,
+                dockerfile=dockerfile,
+                tag=tag,
+                buildargs=buildargs,
+                labels=labels,
+                nocache=nocache,
+                on_line=on_line,
+            )
         started = time.monotonic()
         log: list[str] = []
         instruction = ""
@@ -261,6 +279,59 @@ class Engine:
                     raise
                 return False
         return True
+
+
+def _build_with_buildkit(
+    *,
+    context: bytes,
+    dockerfile: str,
+    tag: str,
+    buildargs: Mapping[str, str],
+    labels: Mapping[str, str],
+    nocache: bool,
+    on_line: Callable[[str], None],
+) -> BuildResult:
+    """`docker buildx build --load`, the context sent on standard input, never through a shell."""
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(
+            ["docker", "buildx", "version"], capture_output=True, check=False
+        ).returncode
+    ):
+        raise BadInput(
+            "The BuildKit builder needs the docker CLI with its buildx plugin, which is not "
+            "installed here (Debian trixie packages it as docker-buildx). Install it, or set "
+            "INVOKE_WORKSHOP_BUILDER=legacy."
+        )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="workshop-buildx-") as scratch:
+        iidfile = Path(scratch) / "image-id"
+        command = ["docker", "buildx", "build", "--load", "--progress=plain"]
+        command += ["--iidfile", str(iidfile), "--tag", tag, "--file", dockerfile]
+        command += [f"--build-arg={name}={value}" for name, value in buildargs.items()]
+        command += [f"--label={name}={value}" for name, value in labels.items()]
+        command += ["--no-cache"] if nocache else []
+        log: list[str] = []
+        with subprocess.Popen(
+            [*command, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        ) as process:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(context)  # a few kilobytes: less than the pipe holds
+            process.stdin.close()
+            for raw in process.stdout:
+                line = raw.decode(errors="replace").rstrip()
+                log.append(line)
+                on_line(line)
+        if process.returncode != 0:
+            steps = [line for line in log if re.match(r"#\d+ \[", line)]
+            raise StepFailed(
+                f"Building {tag} from {dockerfile} with BuildKit failed "
+                f"(exit {process.returncode}).",
+                instruction=steps[-1].split("] ", 1)[-1] if steps else "",
+                log_tail=tuple(log[-LOG_TAIL:]),
+            )
+        image_id = iidfile.read_text().strip()
+    return BuildResult(image_id=image_id, log=tuple(log), seconds=time.monotonic() - started)
 
 
 def _read_archive(container: Any, path: str) -> bytes:

@@ -18,6 +18,7 @@ from workshop.explain import Explanation
 from workshop.figures import Figures
 from workshop.history import Run
 from workshop.sizelog import SizeRecord
+from workshop.sweep import Sweep
 from workshop.units import docker_size, times
 from workshop.verify import Verdict
 
@@ -41,6 +42,7 @@ class Report:
     verdict: Verdict | None
     verify_note: str
     runs: Sequence[Run]
+    sweep: Sweep | None = None
 
     def html(self) -> str:
         made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -56,6 +58,8 @@ class Report:
             self._verify(),
             "<h2>History</h2>",
             self._history(),
+            "<h2>By Go release</h2>",
+            self._sweep(),
         ]
         return _PAGE.format(
             style=_asset("report.css"), script=_asset("report.js"), body="\n".join(sections)
@@ -220,6 +224,20 @@ class Report:
             note
             + f"<table>{_row('check', 'verdict', 'what was found', cell='th')}{''.join(rows)}</table>"
         )
+
+    def _sweep(self) -> str:
+        sweep = self.sweep
+        if sweep is None:
+            return "<p>No sweep yet: <code>invoke sweep --go 1.19,1.21,1.24</code> makes one.</p>"
+        head = _row(
+            "step", "image", *(sweep.go_versions.get(r, r) for r in sweep.releases), cell="th"
+        )
+        rows = [
+            _row(step, tag, *(docker_size(sweep.sizes[r][step]) for r in sweep.releases))
+            for step, tag in sorted(sweep.tags.items())
+        ]
+        bases = "; ".join(f"Go {r}: {sweep.bases[r]}" for r in sweep.releases)
+        return f"<table>{head}{''.join(rows)}</table><p class=note>{html.escape(bases)} ({sweep.timestamp}).</p>"
 
     def _history(self) -> str:
         if not self.runs:

@@ -12,20 +12,23 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop import LABEL
-from workshop.bases import Bases
+from workshop.bases import Bases, ResolvedBase
 from workshop.engine import Engine
 from workshop.errors import StepFailed
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
 from workshop.sizelog import SizeLog, SizeRecord
-from workshop.steps import Step
+from workshop.startup import time_startup
+from workshop.steps import STEPS, Step
 from workshop.units import docker_size, times
 from workshop.workspace import Workspace, Written
 
 __all__ = ["BuildStepResult", "FileStepResult", "compared", "run_build_step", "run_file_step"]
 
 EXPECTED_OUTPUT = "Hello world!"
-BUILDER = "legacy"
+# The roles whose images build with Go; the floor's build stage (debian) assembles instead.
+GO_ROLES = ("golang", "golang-alpine")
+NO_GO = "none"
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,21 @@ class BuildStepResult:
         ]
         if self.comparison:
             parts.append(self.comparison)
+        if record.startup and self.comparison:
+            cost = record.startup["median_ms"] - record.startup["against_median_ms"]
+            parts.append(
+                Text(
+                    f"Start-up, median of {record.startup['runs']:.0f} runs each: {record.tag} "
+                    f"{record.startup['median_ms']:.0f} ms, {self.comparison.other.tag} "
+                    f"{record.startup['against_median_ms']:.0f} ms: {cost:+.0f} ms."
+                )
+            )
         bases = ", ".join(
             f"{escape(base.reference)}{' (stand-in)' if base.standin else ''}"
             for base in record.bases
         )
-        parts.append(
-            Text.from_markup(f"[dim]Built on {bases} with {record.go_version}; logged.[/]")
-        )
+        with_go = f" with {record.go_version}" if record.go_version != NO_GO else ""
+        parts.append(Text.from_markup(f"[dim]Built on {bases}{with_go}; logged.[/]"))
         return Group(*parts)
 
 
@@ -139,6 +150,7 @@ def run_build_step(
     progress: Progress,
     nocache: bool = False,
     tag_prefix: str = "",
+    builder: str = "legacy",
 ) -> BuildStepResult:
     """Steps 4-9: build the step's image from the workshop's Dockerfile, run, measure, log it."""
     tag = f"{tag_prefix}{step.tag}"
@@ -155,6 +167,7 @@ def run_build_step(
             labels={LABEL: "step", f"{LABEL}.step": str(step.number)},
             nocache=nocache,
             on_line=on_line,
+            builder=builder,
         )
     progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
@@ -169,6 +182,11 @@ def run_build_step(
         raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
     size = int(image.attrs["Size"])
     binary = ran.fetched or b""
+    startup = {}
+    if step.times_startup and step.compare_with is not None:
+        against = f"{tag_prefix}{STEPS[step.compare_with].tag}"
+        with progress.activity(f"Step {step.number}: timing the start-up of {tag} and {against}"):
+            startup = time_startup(engine, tag, against)
     record = SizeRecord(
         step=step.number,
         tag=tag,
@@ -177,17 +195,25 @@ def run_build_step(
         size_human=docker_size(size),
         binary_size=len(binary),
         bases=tuple(base.used() for base in resolved),
-        go_version=go_build_version(binary) or bases.go_version(resolved[0]),
+        go_version=_go_version(binary, bases, resolved[0]),
         engine_version=engine.info.version,
         storage_driver=engine.info.storage_driver,
-        builder=BUILDER,
+        builder=builder,
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         output=ran.output,
         build_seconds=round(built.seconds, 3),
+        startup=startup,
     )
     progress.checkpoint()
     size_log.record(record)
     return BuildStepResult(step=step, record=record, written=written)
+
+
+def _go_version(binary: bytes, bases: Bases, build_stage: ResolvedBase) -> str:
+    """The Go that built /app: from its build info, else the toolchain's; "none" without Go."""
+    if build_stage.role.name not in GO_ROLES:
+        return NO_GO
+    return go_build_version(binary) or bases.go_version(build_stage)
 
 
 def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:

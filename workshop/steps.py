@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BUILD_STEPS", "STEPS", "Step"]
+__all__ = ["BEYOND_STEPS", "BUILD_STEPS", "STEPS", "WORKSHOP_BUILD_STEPS", "Step"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class Step:
     roles: tuple[str, ...] = ()
     # The step whose image this one is measured against.
     compare_with: int | None = None
+    # Steps 10 on go beyond the workshop (`invoke beyond`).
+    beyond: bool = False
+    # Time the start-up of this image and of compare_with's, run after run.
+    times_startup: bool = False
 
     @property
     def name(self) -> str:
@@ -98,7 +102,55 @@ STEPS = {
             roles=("golang-alpine",),
             compare_with=4,
         ),
+        Step(
+            10,
+            "Let the linker strip: -trimpath -ldflags='-s -w', no binutils",
+            writes=("Dockerfile.ldflags",),
+            tag="go-ldflags",
+            dockerfile="Dockerfile.ldflags",
+            sources=("app.go",),
+            roles=("golang-alpine",),
+            compare_with=8,
+            beyond=True,
+        ),
+        Step(
+            11,
+            "Compress the binary with UPX, and time what it costs at start-up",
+            writes=("Dockerfile.upx",),
+            tag="go-upx",
+            dockerfile="Dockerfile.upx",
+            sources=("app.go",),
+            roles=("golang-alpine",),
+            compare_with=10,
+            beyond=True,
+            times_startup=True,
+        ),
+        Step(
+            12,
+            "The floor: the smallest static ELF that prints Hello world!",
+            writes=("hello.asm", "Dockerfile.floor"),
+            tag="go-floor",
+            dockerfile="Dockerfile.floor",
+            sources=("hello.asm",),
+            roles=("debian",),
+            compare_with=9,
+            beyond=True,
+        ),
+        Step(
+            13,
+            "Run as an unprivileged user (USER 65534), and see what it costs",
+            writes=("app-smaller.go", "Dockerfile.nonroot"),
+            tag="go-nonroot",
+            dockerfile="Dockerfile.nonroot",
+            sources=("app-smaller.go",),
+            roles=("golang-alpine",),
+            compare_with=9,
+            beyond=True,
+        ),
     )
 }
 
 BUILD_STEPS = {number: step for number, step in STEPS.items() if step.builds}
+# The workshop's own images, steps 4 to 9: what `invoke all` builds and verify requires.
+WORKSHOP_BUILD_STEPS = {number: step for number, step in BUILD_STEPS.items() if not step.beyond}
+BEYOND_STEPS = {number: step for number, step in BUILD_STEPS.items() if step.beyond}

@@ -32,11 +32,14 @@ def bar(size: int, sizes: list[int], width: int = BAR_WIDTH) -> str:
 class Summary:
     records: Mapping[int, SizeRecord]
     figures: Figures
+    title: str = "The workshop, measured"
+    # Set the headline beside the workshop's own words.
+    quote_workshop: bool = True
 
     def __rich__(self) -> RenderableType:
         steps = sorted(self.records)
         first = self.records[steps[0]] if steps else None
-        table = Table(title="The workshop, measured", title_style="bold")
+        table = Table(title=self.title, title_style="bold")
         table.add_column("step", justify="right")
         table.add_column("image", no_wrap=True)
         table.add_column("size", justify="right")
@@ -57,11 +60,12 @@ class Summary:
             )
         parts: list[RenderableType] = [table]
         if first and len(steps) > 1:
-            last = self.records[steps[-1]]
+            last = min(self.records.values(), key=lambda record: record.size)
             parts.append(
                 Text(
                     f"{first.tag} ({first.size_human}) is {times(first.size / last.size)} times "
-                    f'{last.tag} ({last.size_human}). The workshop: "{self.figures.headline}"',
+                    f"{last.tag} ({last.size_human})."
+                    + (f' The workshop: "{self.figures.headline}"' if self.quote_workshop else ""),
                     style="bold",
                 )
             )

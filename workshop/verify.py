@@ -27,7 +27,7 @@ from rich.text import Text
 from workshop.errors import SizeLogError, WorkshopError
 from workshop.figures import Claim, DocumentedImage, Figures, load_figures
 from workshop.sizelog import SizeLog, SizeRecord
-from workshop.steps import BUILD_STEPS
+from workshop.steps import WORKSHOP_BUILD_STEPS
 from workshop.units import docker_size, times
 
 __all__ = ["Check", "Verdict", "main", "verify"]
@@ -141,7 +141,7 @@ class IncompleteLog(SizeLogError):
 def verify(
     records: Mapping[int, SizeRecord], figures: Figures, *, log: Path, strict: bool = False
 ) -> Verdict:
-    missing = sorted(set(BUILD_STEPS) - set(records))
+    missing = sorted(set(WORKSHOP_BUILD_STEPS) - set(records))
     if missing:
         steps = " ".join(f"step-{step}" for step in missing)
         raise IncompleteLog(
@@ -198,6 +198,18 @@ def _figure(
 
 
 def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
+    needed = {claim.params.get(key) for key in ("step", "against", "minus_step")} - {None}
+    needed |= set(claim.params.get("steps", ()))
+    if missing := sorted(needed - set(records)):
+        # Only steps beyond the workshop can be missing here: verify() requires steps 4 to 9.
+        steps = " ".join(f"step-{step}" for step in missing)
+        return Check(
+            id=claim.id,
+            kind="claim",
+            verdict=SHOWN,
+            message=f"not run: the log has no {steps} (invoke beyond measures them).",
+            quote=claim.quote,
+        )
     holds, message = _CLAIMS[claim.kind](claim.params, records)
     return Check(
         id=claim.id,
@@ -280,6 +292,33 @@ def _ratio(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tupl
     )
 
 
+def _close(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record, against = records[params["step"]], records[params["against"]]
+    off = (record.size - against.size) / against.size
+    within = float(params["within"])
+    return abs(off) <= within, (
+        f"{record.tag} ({docker_size(record.size)}) is {off:+.1%} against {against.tag} "
+        f"({docker_size(against.size)}); expected within ±{within:.0%}."
+    )
+
+
+def _at_most(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record = records[params["step"]]
+    limit = int(params["bytes"])
+    return (
+        record.size <= limit,
+        f"{record.tag} is {record.size:,} bytes; expected at most {limit:,}.",
+    )
+
+
+def _same(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record, against = records[params["step"]], records[params["against"]]
+    return record.size == against.size, (
+        f"{record.tag} is {record.size:,} bytes and {against.tag} {against.size:,}: "
+        f"{record.size - against.size:+,} bytes."
+    )
+
+
 _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple[bool, str]]] = {
     "decreasing": _decreasing,
     "share-outside": _share_outside,
@@ -287,6 +326,9 @@ _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple
     "binary-only": _binary_only,
     "saves": _saves,
     "ratio": _ratio,
+    "close": _close,
+    "at-most": _at_most,
+    "same": _same,
 }
 
 

@@ -1,0 +1,26 @@
+"""What an image costs at start-up: the time `docker run` takes, run after run."""
+
+from __future__ import annotations
+
+import statistics
+
+from workshop import LABEL
+from workshop.engine import Engine
+
+__all__ = ["time_startup"]
+
+RUNS = 15
+
+
+def time_startup(engine: Engine, image: str, against: str, *, runs: int = RUNS) -> dict[str, float]:
+    """Median milliseconds to run `image` and `against` to completion, alternating the two so
+    that whatever else the machine does weighs on both alike."""
+    seconds: dict[str, list[float]] = {image: [], against: []}
+    for _ in range(runs):
+        for reference in (image, against):
+            seconds[reference].append(engine.run(reference, labels={LABEL: "run"}).seconds)
+    return {
+        "runs": runs,
+        "median_ms": round(1000 * statistics.median(seconds[image]), 1),
+        "against_median_ms": round(1000 * statistics.median(seconds[against]), 1),
+    }
