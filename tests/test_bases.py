@@ -109,3 +109,13 @@ def test_another_go_release_of_the_same_suite_shares_its_busybox() -> None:
     assert go_1_19["workshop-base/busybox:bookworm"] == go_1_21["workshop-base/busybox:bookworm"]
     assert go_1_19["workshop-base/debian:bookworm"] == go_1_21["workshop-base/debian:bookworm"]
     assert "workshop-base/golang:1.21-busybox" in go_1_21
+
+
+def test_a_role_needs_only_its_own_stand_in(console: Console) -> None:
+    # As on an engine that was given only the stand-ins step 7 uses (docker load, say).
+    engine = standin_engine()
+    for reference in ("workshop-base/debian:bookworm", "workshop-base/golang:1.19-bookworm"):
+        del engine.images[reference]
+    bases = Bases(engine=engine, progress=Progress(console), mode="local")  # type: ignore[arg-type]
+    assert bases.resolve("golang-alpine").reference == "workshop-base/golang:1.19-busybox"
+    assert engine.builds == []

@@ -194,8 +194,7 @@ class Bases:
                     "INVOKE_WORKSHOP_BASES=auto to use local stand-ins built from Debian."
                 )
         reference = self.standins.for_role(role)
-        if "standins" not in self._memo:
-            self._memo["standins"] = self.build_standins()
+        self.ensure(reference)
         image = self.engine.image(reference)
         if image is None:
             raise BaseUnavailable(f"The stand-in {reference} was built but can't be found.")
@@ -222,21 +221,42 @@ class Bases:
         return str(self._memo[key])
 
     def build_standins(self, *, rebuild: bool = False) -> list[str]:
-        """Build the stand-ins that are missing or from another recipe (all of them with
-        `rebuild`); returns those built. A stand-in's recipe is a hash of what makes it (its
-        Dockerfile and files, build args, and the recipe of the stand-ins it is built on)."""
-        built = []
-        for reference, recipe in self.recipes().items():
-            image = self.engine.image(reference)
-            if not rebuild and image is not None and image.labels.get(RECIPE_LABEL) == recipe:
-                continue
-            labels = {LABEL: "base", RECIPE_LABEL: recipe}
-            if reference == self.standins.debian:
-                self._import_debian(reference, labels)
-            else:
-                self._build(reference, labels)
-            built.append(reference)
-        return built
+        """Build every stand-in that is missing or from another recipe (all of them with
+        `rebuild`), in order; returns those built."""
+        if not rebuild:
+            return [built for reference in self.standins.all() for built in self.ensure(reference)]
+        recipes = self.recipes()
+        for reference in self.standins.all():
+            self._make(reference, recipes[reference])
+        return list(self.standins.all())
+
+    def ensure(self, reference: str) -> list[str]:
+        """Build `reference` if it is missing or from another recipe, and first the stand-ins it
+        is built on, where they need it too; returns those built. A stand-in's recipe is a hash
+        of what makes it: its Dockerfile and files, build args, and its parents' recipes."""
+        recipe = self.recipes()[reference]
+        image = self.engine.image(reference)
+        if image is not None and image.labels.get(RECIPE_LABEL) == recipe:
+            return []
+        built = [each for parent in self._parents()[reference] for each in self.ensure(parent)]
+        self._make(reference, recipe)
+        return [*built, reference]
+
+    def _make(self, reference: str, recipe: str) -> None:
+        labels = {LABEL: "base", RECIPE_LABEL: recipe}
+        if reference == self.standins.debian:
+            self._import_debian(reference, labels)
+        else:
+            self._build(reference, labels)
+
+    def _parents(self) -> dict[str, tuple[str, ...]]:
+        standins = self.standins
+        return {
+            standins.debian: (),
+            standins.golang: (standins.debian,),
+            standins.busybox: (standins.debian,),
+            standins.golang_busybox: (standins.golang, standins.busybox),
+        }
 
     def recipes(self) -> dict[str, str]:
         """Each stand-in's recipe, in the order they are built."""
@@ -245,11 +265,9 @@ class Bases:
             "debootstrap --variant=minbase", standins.suite, self.mirror, BASES_DIR / "docker-clean"
         )
         recipes = {standins.debian: debian}
-        for reference, parents in (
-            (standins.golang, (standins.debian,)),
-            (standins.busybox, (standins.debian,)),
-            (standins.golang_busybox, (standins.golang, standins.busybox)),
-        ):
+        for reference, parents in self._parents().items():
+            if not parents:
+                continue
             dockerfile, files = self._recipe_files(reference)
             recipes[reference] = _digest(
                 *(recipes[parent] for parent in parents),

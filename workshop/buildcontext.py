@@ -13,7 +13,9 @@ __all__ = ["tar_context"]
 def tar_context(folder: Path, names: Iterable[str]) -> bytes:
     """A tar holding `names` from `folder`, with their modes and times, owned by root."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    # GNU format: buildx, reading a context on standard input, takes Python's default (PAX)
+    # for a Dockerfile ("ambiguous Dockerfile source"); ustar and GNU it reads as a tar.
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name in names:
             info = tar.gettarinfo(str(folder / name), arcname=name)
             info.uid = info.gid = 0

@@ -291,6 +291,7 @@ def sweep(c: Context, releases: str) -> object:
         mode=settings["mode"],
         mirror=settings["mirror"],
         builder=builder,
+        tag_prefix=tag_prefix(c),
     )
 
 

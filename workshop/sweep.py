@@ -23,7 +23,7 @@ from workshop.errors import BadInput, SizeLogError
 from workshop.progress import Progress
 from workshop.runner import run_build_step
 from workshop.sizelog import SizeLog
-from workshop.steps import WORKSHOP_BUILD_STEPS
+from workshop.steps import STEPS, WORKSHOP_BUILD_STEPS
 from workshop.units import docker_size, times
 from workshop.workspace import Workspace
 
@@ -95,8 +95,14 @@ def run_sweep(
     mode: str,
     mirror: str,
     builder: str,
+    tag_prefix: str = "",
 ) -> Sweep:
     go_versions, bases_used, sizes = {}, {}, {}
+    # Every file the workshop's steps write (Dockerfile.big is step 3's), as `invoke all` would.
+    for step in STEPS.values():
+        if not step.beyond:
+            for name in step.writes:
+                workspace.write(name)
     for release in releases:
         bases = Bases(
             engine=engine,
@@ -108,8 +114,6 @@ def run_sweep(
         )
         log = SizeLog(folder / f"go{release}.json")
         for step in WORKSHOP_BUILD_STEPS.values():
-            for name in (*step.writes, *step.sources):
-                workspace.write(name)
             result = run_build_step(
                 engine=engine,
                 bases=bases,
@@ -117,7 +121,7 @@ def run_sweep(
                 size_log=log,
                 step=step,
                 progress=progress,
-                tag_prefix=f"go{release}-",
+                tag_prefix=f"{tag_prefix}go{release}-",
                 builder=builder,
             )
             record = result.record

@@ -1,0 +1,111 @@
+"""Beyond the workshop, on a real engine: steps 10 to 13, BuildKit against the legacy builder,
+and a sweep over two Go releases."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, WorkshopRun, invoke
+from tests.test_workshop_e2e import TAGS, binary, docker, saved_files
+from workshop.sizelog import SizeLog
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def beyond_run(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> WorkshopRun:
+    """`invoke all beyond` under its own tags and log: a complete log for verify."""
+    folder = tmp_path_factory.mktemp("beyond")
+    env = workshop_run.own("beyond", folder)
+    result = invoke("all", "beyond", env=env)
+    assert result.returncode == 0, f"invoke beyond failed:\n{result.stdout}\n{result.stderr}"
+    return WorkshopRun(
+        env=env, prefix=env["INVOKE_WORKSHOP_TAG_PREFIX"], log=folder / "sizes.json", result=result
+    )
+
+
+def test_the_floor_is_one_file_under_a_kilobyte_that_says_hello(beyond_run: WorkshopRun) -> None:
+    floor = beyond_run.tag("go-floor")
+    ran = subprocess.run(["docker", "run", "--rm", floor], capture_output=True, text=True)
+    assert (ran.returncode, ran.stdout) == (0, "Hello world!\n")
+    assert saved_files(floor) == ["app"]
+    assert beyond_run.records()[12].size < 1000  # type: ignore[attr-defined]
+
+
+def test_the_linker_strips_like_strip(beyond_run: WorkshopRun, docker_engine: object) -> None:
+    records = beyond_run.records()
+    assert abs(records[10].size - records[8].size) / records[8].size < 0.05  # type: ignore[attr-defined]
+    assert (
+        binary(docker_engine, beyond_run.tag("go-ldflags")).get_section_by_name(".symtab") is None
+    )
+
+
+def test_upx_saves_bytes_and_its_start_up_is_timed(beyond_run: WorkshopRun) -> None:
+    record = beyond_run.records()[11]
+    assert record.size < 0.6 * beyond_run.records()[10].size  # type: ignore[attr-defined]
+    assert record.startup["runs"] == 15 and record.startup["median_ms"] > 0  # type: ignore[attr-defined]
+
+
+def test_running_as_nobody_costs_nothing(beyond_run: WorkshopRun) -> None:
+    nonroot = beyond_run.tag("go-nonroot")
+    assert docker("image", "inspect", "--format", "{{.Config.User}}", nonroot).strip() == "65534"
+    assert beyond_run.records()[13].size == beyond_run.records()[9].size  # type: ignore[attr-defined]
+
+
+def test_verify_passes_every_claim_with_beyond_in_the_log(beyond_run: WorkshopRun) -> None:
+    log = beyond_run.env["INVOKE_WORKSHOP_SIZE_LOG"]
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop.verify", "--log", log, "--json", f"{log}.verify.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    checks = json.loads(Path(f"{log}.verify.json").read_text())["checks"]
+    claims = {check["id"]: check["verdict"] for check in checks if check["kind"] == "claim"}
+    assert len(claims) == 12 and set(claims.values()) == {"pass"}
+
+
+def test_buildkit_and_the_legacy_builder_give_the_same_sizes(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI builds with BuildKit through docker buildx, which is not installed")
+        pytest.skip("docker buildx is not installed")
+    env = workshop_run.own("buildkit", tmp_path, INVOKE_WORKSHOP_BUILDER="buildkit")
+    result = invoke("all", env=env)
+    assert result.returncode == 0, result.stderr
+    buildkit = SizeLog(tmp_path / "sizes.json").read()
+    legacy = workshop_run.records()
+    assert {record.builder for record in buildkit.values()} == {"buildkit"}
+    assert {step: record.size for step, record in buildkit.items()} == {
+        step: legacy[step].size
+        for step in TAGS  # type: ignore[attr-defined]
+    }
+
+
+def test_a_sweep_tabulates_two_go_releases(workshop_run: WorkshopRun, tmp_path: Path) -> None:
+    env = workshop_run.own("sweep", tmp_path, INVOKE_WORKSHOP_SWEEP_DIR=str(tmp_path / "sweep"))
+    result = invoke("sweep", "--go", "1.19,1.21", env=env)
+    assert result.returncode == 0, result.stderr
+    table = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert table["releases"] == ["1.19", "1.21"]
+    assert table["go_versions"]["1.21"].startswith("go1.21.")
+    for release in ("1.19", "1.21"):
+        sizes = [table["sizes"][release][str(step)] for step in TAGS]
+        assert all(later < earlier for earlier, later in pairwise(sizes))
+    assert "The workshop by Go release" in result.stdout
+    report = invoke("report", env=env)
+    assert report.returncode == 0, report.stderr
+    assert "go1.21." in (tmp_path / "report" / "report.html").read_text()
+    shutil.rmtree(tmp_path / "sweep")
