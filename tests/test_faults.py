@@ -30,11 +30,11 @@ def settings(spare: object, folder: Path, **extra: str) -> dict[str, str]:
 
 
 def interrupt(
-    env: dict[str, str], *, when: str, after: float, signal_or_kill: object
+    env: dict[str, str], *, when: str, after: float, signal_or_kill: object, task: str = "step-7"
 ) -> subprocess.CompletedProcess[str]:
-    """Run `invoke step-7`; once a line holding `when` shows, wait `after` s, then stop it."""
+    """Run `invoke TASK`; once a line holding `when` shows, wait `after` s, then stop it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "step-7"],
+        [sys.executable, "-m", "invoke", task],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -188,23 +188,15 @@ def test_ctrl_c_during_all_stops_the_builds_running_side_by_side(
 ) -> None:
     env = workshop_run.own("interrupted", tmp_path, INVOKE_WORKSHOP_NO_CACHE="1")
     before = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout.split()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "all"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    interrupted = interrupt(
+        env,
+        task="all",
+        when="Step 4: building",
+        after=1,
+        signal_or_kill=lambda process: process.send_signal(signal.SIGINT),
     )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "Step 4: building" in line:
-            time.sleep(1)
-            process.send_signal(signal.SIGINT)
-            break
-    _, errors = process.communicate(timeout=300)
-    assert process.returncode == 130, errors
-    assert "stopped before they logged anything" in errors
+    assert interrupted.returncode == 130, interrupted.stderr
+    assert "stopped before they logged anything" in interrupted.stderr
     time.sleep(2)
     after = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout.split()
     assert sorted(after) == sorted(before)
