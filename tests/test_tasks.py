@@ -93,7 +93,7 @@ def test_a_malformed_value_in_a_config_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_no_command_is_ever_built_through_a_shell() -> None:
-    """Input reaches commands as argument lists: no shell=True, os.system or os.popen anywhere."""
+    """Input reaches commands as argument lists: no shell argument, os.system or os.popen."""
     root = Path(__file__).resolve().parent.parent
     for path in [root / "tasks.py", root / "noxfile.py", *sorted((root / "workshop").glob("*.py"))]:
         tree = ast.parse(path.read_text(), filename=str(path))

@@ -224,7 +224,6 @@ class Engine:
         *,
         labels: Mapping[str, str],
         command: list[str] | None = None,
-        user: str | None = None,
         timeout: float = 300,
         fetch: str | None = None,
     ) -> RunResult:
@@ -236,9 +235,7 @@ class Engine:
         """
         fetched = None
         with self.talking(f"running {image}"):
-            container = self.client.containers.create(
-                image, command=command, labels=dict(labels), user=user or ""
-            )
+            container = self.client.containers.create(image, command=command, labels=dict(labels))
             try:
                 started = time.monotonic()
                 container.start()
