@@ -7,12 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["locked", "replace_text"]
+__all__ = ["locked", "read_document", "replace_text"]
+
+
+def read_document(path: Path, *, schema: int, kind: str) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None where there is no file.
+
+    ValueError when it is not JSON, or not a schema `schema` `kind`; OSError passes through.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    document = json.loads(text)
+    if not isinstance(document, dict) or document.get("schema") != schema:
+        raise ValueError(f"it is not a schema {schema} {kind}")
+    return document
 
 
 @contextlib.contextmanager

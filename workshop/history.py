@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workshop.atomicfile import locked, replace_text
+from workshop.atomicfile import locked, read_document, replace_text
 from workshop.errors import SizeLogError
 from workshop.sizelog import SizeRecord
 
@@ -72,17 +72,9 @@ class History:
 
     def read(self) -> list[Run]:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError) as error:
-            raise self._unreadable(error) from None
-        try:
-            document = json.loads(text)
-            if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-                raise ValueError(f"it is not a schema {SCHEMA} run history")
-            return [Run.from_json(run) for run in document["runs"]]
-        except (ValueError, KeyError, TypeError) as error:
+            document = read_document(self.path, schema=SCHEMA, kind="run history")
+            return [] if document is None else [Run.from_json(run) for run in document["runs"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise self._unreadable(error) from None
 
     def add(self, run: Run) -> None:

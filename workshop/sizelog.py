@@ -14,7 +14,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from workshop.atomicfile import locked, replace_text
+from workshop.atomicfile import locked, read_document, replace_text
 from workshop.errors import SizeLogError
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
@@ -106,19 +106,13 @@ class SizeLog:
     def read(self) -> dict[int, SizeRecord]:
         """The records by step; empty when there is no log yet."""
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
+            document = read_document(self.path, schema=SCHEMA, kind="size log")
+            if document is None:
+                return {}
+            records = [SizeRecord.from_json(entry) for entry in document["records"]]
         except IsADirectoryError:
             raise self._unusable("it is a directory") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise self._unreadable(error) from None
-        try:
-            document = json.loads(text)
-            if not isinstance(document, dict) or document.get("schema") != SCHEMA:
-                raise ValueError(f"it is not a schema {SCHEMA} size log")
-            records = [SizeRecord.from_json(entry) for entry in document["records"]]
-        except (ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise self._unreadable(error) from None
         return {record.step: record for record in records}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.console import RenderableType
 from rich.table import Table
 
-from workshop.atomicfile import locked, replace_text
+from workshop.atomicfile import locked, read_document, replace_text
 from workshop.bases import GO_RELEASES, Bases
 from workshop.engine import Engine
 from workshop.errors import BadInput, SizeLogError
@@ -153,7 +153,9 @@ def run_sweep(
 def read_sweep(path: Path) -> Sweep | None:
     """The last sweep written to `path`, or None when there is none."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = read_document(path, schema=SCHEMA, kind="sweep table")
+        if document is None:
+            return None
         return Sweep(
             releases=tuple(document["releases"]),
             go_versions=document["go_versions"],
@@ -165,8 +167,6 @@ def read_sweep(path: Path) -> Sweep | None:
             tags={int(step): tag for step, tag in document["tags"].items()},
             timestamp=document["timestamp"],
         )
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise SizeLogError(
             f"The sweep table {path} can't be read ({error}); it was left as it is."
