@@ -2,135 +2,146 @@
 
 Each task runs one function of the `workshop` package and shows its result; the order of the
 steps is declared with pre-tasks only. Settings are in invoke config under `workshop` (see
-workshop/context.py), for example INVOKE_WORKSHOP_VERBOSE=1 for the full build output.
+workshop/settings.py), for example INVOKE_WORKSHOP_VERBOSE=1 for the full build output.
 """
 
 from __future__ import annotations
 
 from invoke import Collection, Context, task
 
-from workshop import context
-from workshop.context import build_step, file_step, reported, show
+from workshop.console import show
+from workshop.errors import reported
+from workshop.runner import build_step, file_step
+from workshop.session import session
+from workshop.settings import CONFIG_KEYS
 
 
 @task
 def step_1(c: Context) -> None:
     """Create app.go, a hello world in Go, in the workspace."""
     with reported():
-        show(file_step(c, 1))
+        show(file_step(session(c), 1))
 
 
 @task(pre=[step_1])
 def step_2(c: Context) -> None:
     """Inspect app.go's content and size."""
     with reported():
-        show(file_step(c, 2))
+        show(file_step(session(c), 2))
 
 
 @task(pre=[step_1])
 def step_3(c: Context) -> None:
     """Create Dockerfile.big with build and packaging instructions."""
     with reported():
-        show(file_step(c, 3))
+        show(file_step(session(c), 3))
 
 
 @task(pre=[step_3])
 def step_4(c: Context) -> None:
     """Build go-big on golang:1.10, check its size and run it."""
     with reported():
-        show(build_step(c, 4))
+        show(build_step(session(c), 4))
 
 
 @task(pre=[step_1])
 def step_5(c: Context) -> None:
     """Build go-alpine on golang:1.10-alpine instead of Debian."""
     with reported():
-        show(build_step(c, 5))
+        show(build_step(session(c), 5))
 
 
 @task(pre=[step_1])
 def step_6(c: Context) -> None:
     """Build go-multi-stage: compile in one stage, ship on alpine."""
     with reported():
-        show(build_step(c, 6))
+        show(build_step(session(c), 6))
 
 
 @task(pre=[step_1])
 def step_7(c: Context) -> None:
     """Build go-scratch: the binary alone, FROM scratch."""
     with reported():
-        show(build_step(c, 7))
+        show(build_step(session(c), 7))
 
 
 @task(pre=[step_7])
 def step_8(c: Context) -> None:
     """Build go-stripped: strip the binary, and see what it saves against go-scratch."""
     with reported():
-        show(build_step(c, 8))
+        show(build_step(session(c), 8))
 
 
 @task
 def step_9(c: Context) -> None:
     """Build go-smaller: println instead of fmt, and compare it with go-big."""
     with reported():
-        show(build_step(c, 9))
+        show(build_step(session(c), 9))
 
 
 @task(pre=[step_3])
 def build_ahead(c: Context) -> None:
     """Start steps 4 to 9 side by side; each step then shows its own result, in order."""
+    from workshop.ahead import start_builds
+
     with reported():
-        context.start_builds(c)
+        start_builds(session(c))
 
 
 # build_ahead is a pre-task of `all` only, and not listed: alone it would show nothing.
 @task(pre=[step_1, step_2, step_3, build_ahead, step_4, step_5, step_6, step_7, step_8, step_9])
 def all(c: Context) -> None:
     """Run the whole workshop, steps 1 to 9, then sum it up."""
+    from workshop.summary import workshop_summary
+
     with reported():
-        show(context.summary(c))
+        show(workshop_summary(session(c)))
 
 
 @task(pre=[step_8])
 def step_10(c: Context) -> None:
     """Let the linker strip (-ldflags='-s -w'), and compare it with strip."""
     with reported():
-        show(build_step(c, 10))
+        show(build_step(session(c), 10))
 
 
 @task(pre=[step_10])
 def step_11(c: Context) -> None:
     """Compress the binary with UPX, and time what it costs at start-up."""
     with reported():
-        show(build_step(c, 11))
+        show(build_step(session(c), 11))
 
 
 @task(pre=[step_9])
 def step_12(c: Context) -> None:
     """Build the floor: a 163-byte static ELF that prints Hello world!."""
     with reported():
-        show(build_step(c, 12))
+        show(build_step(session(c), 12))
 
 
 @task(pre=[step_9])
 def step_13(c: Context) -> None:
     """Run go-smaller as an unprivileged user (USER 65534), and see what it costs."""
     with reported():
-        show(build_step(c, 13))
+        show(build_step(session(c), 13))
 
 
 @task(pre=[step_10, step_11, step_12, step_13])
 def beyond(c: Context) -> None:
     """Go beyond the workshop: steps 10 to 13, then sum them up."""
+    from workshop.summary import beyond_summary
+
     with reported():
-        show(context.beyond_summary(c))
+        show(beyond_summary(session(c)))
 
 
 @task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})
 def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
     """Run steps 4 to 9 for several Go releases, and tabulate their sizes."""
+    from workshop.sweep import run_sweep
+
     with reported():
-        show(context.sweep(c, go))
+        show(run_sweep(session(c), go))
 
 
 @task(
@@ -139,31 +150,39 @@ def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
         "top": "How many of the largest directories and files to show (default 8).",
     }
 )
-def explain(c: Context, image: str, top: int = 8) -> None:
+def explain(c: Context, image: str, top: str = "8") -> None:
     """Show what is taking so much space in an image: layers, contents, wasted bytes."""
+    from workshop.explain import explain_image, parse_top
+
     with reported():
-        show(context.explain_image(c, image, top=top))
+        show(explain_image(session(c), image, top=parse_top(top)))
 
 
 @task
 def report(c: Context) -> None:
     """Write build/report.html (charts, breakdown, verify, history) and build/report.md."""
+    from workshop.report import write_report
+
     with reported():
-        show(context.make_report(c))
+        show(write_report(session(c)))
 
 
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
+    from workshop.bases import build_standins
+
     with reported():
-        show(context.build_bases(c, rebuild=rebuild))
+        show(build_standins(session(c), rebuild=rebuild))
 
 
 @task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})
 def clean(c: Context, bases: bool = False) -> None:
-    """Remove the images this project built, and nothing else."""
+    """Remove the images this configuration built, and this project's leftovers; nothing else."""
+    from workshop.cleanup import clean as remove_built
+
     with reported():
-        show(context.clean(c, bases=bases))
+        show(remove_built(session(c), bases=bases))
 
 
 ns = Collection(
@@ -188,4 +207,6 @@ ns = Collection(
     bases,
     clean,
 )
-ns.configure({"workshop": context.DEFAULTS})
+# Every setting starts unset: invoke passes what a person gives as it is, and the settings
+# module parses it and holds the defaults.
+ns.configure({"workshop": dict.fromkeys(CONFIG_KEYS)})

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from workshop.progress import Progress
-from workshop.runner import BuildStepResult
-from workshop.steps import Step
+from workshop.runner import BuildStepResult, run_build_step
+from workshop.steps import WORKSHOP_BUILD_STEPS, Step
 
-__all__ = ["Ahead"]
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = ["Ahead", "start_builds"]
 
 
 class Ahead:
@@ -35,3 +40,24 @@ class Ahead:
         """Start nothing more, and stop the running builds before they log anything."""
         self._progress.stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_builds(session: Session) -> None:
+    """Start steps 4 to 9 side by side; each step task then collects its own, in order.
+
+    Every output location is checked first, then every base is resolved, one at a time, so
+    that stand-ins are built and noted once. With verbose output the builds stay one at a time,
+    so that their output stays readable.
+    """
+    session.check_outputs(history=True)
+    if session.settings.verbose:
+        return
+    resolver = session.bases
+    for step in WORKSHOP_BUILD_STEPS.values():
+        for role in step.roles:
+            resolver.resolve(role)
+    background = Progress(session.progress.console, silent=True)
+    plan = replace(session.plan(), progress=background)
+    session.ahead = Ahead(
+        lambda step: run_build_step(plan, step), WORKSHOP_BUILD_STEPS.values(), progress=background
+    )

@@ -15,23 +15,30 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
 
 from workshop import LABEL
 from workshop.buildcontext import tar_context
-from workshop.engine import Engine
-from workshop.errors import BadInput, BaseUnavailable
+from workshop.engine import BuildRequest, Engine
+from workshop.errors import BadInput, BaseUnavailable, TimedOut
 from workshop.progress import Progress
 from workshop.sizelog import BaseUsed
+from workshop.units import docker_size
 
-__all__ = ["GO_RELEASES", "MODES", "ROLES", "Bases", "ResolvedBase", "Role", "Standins"]
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = ["GO_RELEASES", "ROLES", "Bases", "Role", "Standins", "StandinsTable", "build_standins"]
 
 BASES_DIR = Path(__file__).resolve().parent.parent / "dockerfiles" / "bases"
 # What a stand-in was built from; one built from another recipe is built again.
 RECIPE_LABEL = f"{LABEL}.recipe"
-MODES = ("auto", "workshop", "local")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -129,24 +136,6 @@ class Standins:
         return (self.debian, self.golang, self.busybox, self.golang_busybox)
 
 
-@dataclass(frozen=True)
-class ResolvedBase:
-    role: Role
-    reference: str
-    image_id: str
-    size: int
-    standin: bool
-
-    def used(self) -> BaseUsed:
-        return BaseUsed(
-            role=self.role.name,
-            reference=self.reference,
-            image_id=self.image_id,
-            size=self.size,
-            standin=self.standin,
-        )
-
-
 @dataclass
 class Bases:
     """Resolves each role to an image once per run, and builds the stand-ins."""
@@ -162,31 +151,23 @@ class Bases:
     _memo: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.standins = self.check_settings(mode=self.mode, go=self.go, mirror=self.mirror)
+        # The mode and mirror were checked with the settings; the Go release may be a sweep's.
+        self.standins = Standins.for_go(self.go)
 
-    @staticmethod
-    def check_settings(*, mode: str, go: str, mirror: str) -> Standins:
-        """Refuse settings that can't be used, before anything runs; the stand-ins they name."""
-        if mode not in MODES:
-            raise BadInput(f"Unknown bases mode {mode!r}; choose one of: {', '.join(MODES)}.")
-        if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~/\-]*)?", mirror):
-            raise BadInput(f"The Debian mirror {mirror!r} is not a plain http(s) URL.")
-        return Standins.for_go(go)
-
-    def resolve(self, role_name: str) -> ResolvedBase:
+    def resolve(self, role_name: str) -> BaseUsed:
         key = f"role:{role_name}"
         if key not in self._memo:
             self._memo[key] = self._resolve(ROLES[role_name])
         resolved = self._memo[key]
-        assert isinstance(resolved, ResolvedBase)
+        assert isinstance(resolved, BaseUsed)
         return resolved
 
-    def _resolve(self, role: Role) -> ResolvedBase:
+    def _resolve(self, role: Role) -> BaseUsed:
         wanted = self.images.get(role.name, role.workshop_image)
         if self.mode != "local":
             image = self.engine.image(wanted) or self.engine.pull(wanted)
             if image is not None:
-                return ResolvedBase(role, wanted, image.id, image.attrs["Size"], standin=False)
+                return BaseUsed(role.name, wanted, image.id, image.size, standin=False)
             if self.mode == "workshop":
                 raise BaseUnavailable(
                     f"{wanted} is neither present nor pullable, and the bases mode is "
@@ -207,15 +188,13 @@ class Bases:
                 f"{wanted} is neither present nor pullable: using the local stand-in "
                 f"{reference} ({made_of}). Sizes will differ from the workshop's."
             )
-        return ResolvedBase(role, reference, image.id, image.attrs["Size"], standin=True)
+        return BaseUsed(role.name, reference, image.id, image.size, standin=True)
 
-    def go_version(self, resolved: ResolvedBase) -> str:
+    def go_version(self, resolved: BaseUsed) -> str:
         """The Go release inside a Go base image, as `go version` tells it (go1.19.8)."""
         key = f"go:{resolved.image_id}"
         if key not in self._memo:
-            ran = self.engine.run(
-                resolved.reference, command=["go", "version"], labels={LABEL: "probe"}
-            )
+            ran = self.engine.run(resolved.image_id, command=["go", "version"])
             found = re.search(r"go version (go\S+)", ran.output)
             self._memo[key] = found.group(1) if found else "unknown"
         return str(self._memo[key])
@@ -303,11 +282,13 @@ class Bases:
         context = tar_context(BASES_DIR, (dockerfile, *files))
         with self.progress.activity(f"Building the stand-in {reference}") as on_line:
             self.engine.build(
-                context=context,
-                dockerfile=dockerfile,
-                tag=reference,
-                buildargs=self._buildargs(dockerfile),
-                labels=labels,
+                BuildRequest(
+                    context=context,
+                    dockerfile=dockerfile,
+                    buildargs=self._buildargs(dockerfile),
+                    labels=labels,
+                    tag=reference,
+                ),
                 on_line=on_line,
             )
 
@@ -332,7 +313,12 @@ class Bases:
             with self.progress.activity(
                 f"debootstrap {self.standins.suite} for {reference}"
             ) as on_line:
-                _stream(command, on_line, what=f"debootstrap for {reference}")
+                _stream(
+                    command,
+                    on_line,
+                    what=f"debootstrap for {reference}",
+                    timeout=self.engine.timeouts.build,
+                )
             for pattern in (
                 "var/lib/apt/lists/*",
                 "var/cache/apt/*.bin",
@@ -372,17 +358,61 @@ def _digest(*parts: object) -> str:
     return digest.hexdigest()[:16]
 
 
-def _stream(command: list[str], on_line: Callable[[str], None], *, what: str) -> None:
-    """Run `command` (never through a shell), passing each output line on; fail with its tail."""
+def _stream(
+    command: list[str], on_line: Callable[[str], None], *, what: str, timeout: float
+) -> None:
+    """Run `command` (never through a shell), passing each output line on; fail with its tail.
+    It is killed after `timeout` seconds, and on Ctrl-C."""
     tail: list[str] = []
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
         assert process.stdout is not None
-        for line in process.stdout:
-            on_line(line.rstrip())
-            tail = [*tail[-14:], line.rstrip()]
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                on_line(line.rstrip())
+                tail = [*tail[-14:], line.rstrip()]
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            watchdog.cancel()
+    if process.returncode == -9:
+        raise TimedOut(f"{what} took longer than {timeout:g} s (workshop.build_timeout).")
     if process.returncode != 0:
         raise BaseUnavailable(
             f"{what} failed (exit {process.returncode}). Last lines:\n" + "\n".join(tail)
         )
+
+
+@dataclass(frozen=True)
+class StandinsTable:
+    """What `invoke bases` shows: each stand-in, its size, and whether this run built it."""
+
+    go: str
+    rows: tuple[tuple[str, int | None, bool], ...]  # reference, size (None: missing), built now
+
+    @classmethod
+    def of(cls, bases: Bases, built: list[str]) -> StandinsTable:
+        rows = []
+        for reference in bases.standins.all():
+            image = bases.engine.image(reference)
+            rows.append((reference, image.size if image else None, reference in built))
+        return cls(go=bases.go, rows=tuple(rows))
+
+    def __rich__(self) -> Table:
+        table = Table(title=f"Local stand-ins for Debian's Go {self.go}", title_style="bold")
+        for column in ("image", "size", "built now"):
+            table.add_column(column)
+        for reference, size, built in self.rows:
+            shown = docker_size(size) if size is not None else "missing"
+            table.add_row(reference, shown, "yes" if built else "")
+        return table
+
+
+def build_standins(session: Session, *, rebuild: bool) -> StandinsTable:
+    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`)."""
+    bases = session.bases
+    return StandinsTable.of(bases, bases.build_standins(rebuild=rebuild))

@@ -1,30 +1,133 @@
-"""Removing what this project built, found by its label, and nothing else."""
+"""Removing what this configuration built, and this project's leftovers, and nothing else.
+
+- An image goes only under a name this configuration gives (its tag prefix and the steps' names,
+  the sweep's too), or untagged with this prefix's label (a build whose image failed its check,
+  or was replaced by a newer one). An image that also has a name of someone else's keeps it.
+- Nothing is forced: an image a container uses, or that another image is built on, stays.
+- Containers this project made and lost (a process killed before it could remove them, an engine
+  that died mid-build) go: runs and probes whose process is gone, and stopped containers from
+  builds on the stand-ins (their label comes from the stand-in) left by a crash (exit 255) or
+  never started.
+"""
 
 from __future__ import annotations
 
-from workshop import LABEL
-from workshop.engine import Engine
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["remove_built_images"]
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from workshop import LABEL, PREFIX_LABEL
+from workshop.bases import GO_RELEASES, Standins
+from workshop.engine import OWNER_LABEL, ContainerInfo, Engine
+from workshop.steps import BUILD_STEPS
+
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = ["Cleaned", "clean", "remove_leftover_containers"]
+
+# A stopped build container younger than this may belong to a build under way.
+BUILD_CONTAINER_GRACE = 120.0
 
 
-def remove_built_images(engine: Engine, *, bases: bool = False) -> tuple[list[str], list[str]]:
-    """Remove the step images (and the stand-in bases with `bases`): (removed, kept) names.
+@dataclass(frozen=True)
+class Cleaned:
+    removed: tuple[str, ...]
+    kept: tuple[tuple[str, str], ...]  # name, why
+    containers: int
 
-    Untagged images with the label go too: the legacy builder leaves each build stage behind as
-    one, and it inherits the label from the stand-in base it was built on. Newest first, so that
-    an image goes before the one it was built on; one that another image (not ours) is built on
-    is kept.
-    """
-    kinds = {"step", "base"} if bases else {"step"}
-    removed, kept = [], []
+    def __rich__(self) -> RenderableType:
+        lines = [Text(f"Removed {name}") for name in self.removed]
+        lines += [Text(f"Kept {name}: {why}") for name, why in self.kept]
+        if self.containers:
+            lines.append(Text(f"Removed {self.containers} leftover containers of this project."))
+        return Group(*lines) if lines else Text("Nothing to remove.")
+
+
+def our_tags(prefix: str) -> set[str]:
+    """Every name a configuration with `prefix` gives an image: steps, and the sweep's."""
+    names = {step.tag for step in BUILD_STEPS.values()}
+    swept = {f"go{release}-{name}" for release in GO_RELEASES for name in names}
+    return {f"{prefix}{name}:latest" for name in names | swept}
+
+
+def clean(session: Session, *, bases: bool) -> Cleaned:
+    """`invoke clean`: this configuration's images (and the stand-ins with `bases`)."""
+    engine = session.engine
+    containers = remove_leftover_containers(engine)
+    prefix = session.settings.tag_prefix
+    mine = our_tags(prefix)
+    if bases:
+        mine |= {
+            f"{reference}" if ":" in reference else f"{reference}:latest"
+            for go in GO_RELEASES
+            for reference in Standins.for_go(go).all()
+        }
+    in_use = engine.images_in_use()
+    removed: list[str] = []
+    kept: list[tuple[str, str]] = []
     newest_first = sorted(
-        engine.images_labelled(LABEL),
-        key=lambda image: image.attrs.get("Created", ""),
-        reverse=True,
+        engine.images_labelled(LABEL), key=lambda image: image.created, reverse=True
     )
     for image in newest_first:
-        if image.labels.get(LABEL) in kinds or not image.tags:
-            name = ", ".join(image.tags) or image.short_id
-            (removed if engine.remove_image(image.id) else kept).append(name)
-    return removed, kept
+        kind = image.labels.get(LABEL)
+        if image.tags:
+            ours = [tag for tag in image.tags if tag in mine]
+            if not ours:
+                continue
+            name = ", ".join(ours)
+            if image.id in in_use:
+                kept.append((name, "a container uses it"))
+            elif len(ours) < len(image.tags):
+                for tag in ours:
+                    engine.untag(tag)
+                removed.append(f"{name} (the image keeps its other names)")
+            elif engine.remove_image(image.id):
+                removed.append(name)
+            else:
+                kept.append((name, "another image is built on it"))
+        elif (kind == "step" and image.labels.get(PREFIX_LABEL) == prefix) or (
+            bases and kind == "base"
+        ):
+            name = f"untagged {image.id.removeprefix('sha256:')[:12]}"
+            if image.id not in in_use and engine.remove_image(image.id):
+                removed.append(name)
+    return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=containers)
+
+
+def remove_leftover_containers(engine: Engine) -> int:
+    """Remove the containers this project made and lost; how many."""
+    now = time.time()
+    leftovers = [
+        container for container in engine.containers_labelled(LABEL) if _is_leftover(container, now)
+    ]
+    for container in leftovers:
+        engine.remove_container(container.id)
+    return len(leftovers)
+
+
+def _is_leftover(container: ContainerInfo, now: float) -> bool:
+    made_by = container.labels.get(OWNER_LABEL)
+    if made_by:
+        host, _, pid = made_by.rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    if container.status == "running":
+        return False
+    crashed = container.status == "exited" and container.exit_code == 255
+    stale = now - container.created > BUILD_CONTAINER_GRACE
+    return crashed or (container.status in ("created", "dead", "exited") and stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

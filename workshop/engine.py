@@ -1,57 +1,131 @@
 """The Docker Engine, through one Docker SDK client shared by every task of an invoke run.
 
+The adapter speaks the project's language: it returns small frozen values of its own
+(`ImageInfo`, `RunResult`, ...), never docker-py's models, and it owns every container it makes
+(runs and probes carry the label `LABEL.owner`, and are removed whatever happens). Every call is
+bounded (`Timeouts`); a lost connection becomes `EngineUnavailable`, a refusal `EngineRefused`,
+and a wait past its bound `TimedOut`, so a person sees what happened instead of a traceback.
 `Engine.from_env()` honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker
-CLI. Every call that talks to the engine turns a lost connection into `EngineUnavailable`, so a
-person sees what was tried and how to fix it instead of a traceback.
+CLI. The builder (the engine's legacy builder through the SDK, or BuildKit through `docker
+buildx`) is chosen once, when the engine is made.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 import docker
 import docker.errors
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed
+from workshop import LABEL
+from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed, TimedOut
+from workshop.tarwalk import TarMember, walk_tar
 
-if TYPE_CHECKING:
-    from docker.models.images import Image
-
-__all__ = ["BuildResult", "Engine", "EngineInfo", "RunResult"]
+__all__ = [
+    "OWNER_LABEL",
+    "BuildRequest",
+    "BuildResult",
+    "ContainerInfo",
+    "Engine",
+    "EngineAPI",
+    "EngineInfo",
+    "HistoryEntry",
+    "ImageInfo",
+    "RunResult",
+    "Timeouts",
+    "owner",
+]
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
+# Which process made a container: a container whose process is gone is a leftover.
+OWNER_LABEL = f"{LABEL}.owner"
 # How many lines of a failed build's output an error shows.
 LOG_TAIL = 15
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: one call to the engine; one build; one run of an app from start to exit."""
+
+    engine: float = 60.0
+    build: float = 1800.0
+    run: float = 60.0
 
 
 @dataclass(frozen=True)
 class EngineInfo:
     version: str
-    api_version: str
     storage_driver: str
-    architecture: str
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    size: int
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    created: str
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    status: str  # created, running, exited, dead, ...
+    exit_code: int
+    labels: Mapping[str, str]
+    created: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of `docker history`: the instruction that made a layer, and its size."""
+
+    image_id: str
+    created_by: str
+    size: int
+    tags: tuple[str, ...]
+    comment: str
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One build: a tar context and what to build from it. Untagged unless `tag` is given: a
+    step tags its image only once it has passed."""
+
+    context: bytes
+    dockerfile: str
+    buildargs: Mapping[str, str]
+    labels: Mapping[str, str]
+    nocache: bool = False
+    tag: str = ""
 
 
 @dataclass(frozen=True)
 class BuildResult:
     image_id: str
-    log: tuple[str, ...]
     seconds: float
 
 
@@ -62,6 +136,22 @@ class RunResult:
     seconds: float
     # The file asked for with `fetch`, read from the stopped container.
     fetched: bytes | None = None
+
+
+class EngineAPI(Protocol):
+    """What the project asks of an engine; the tests' fake engine is held to it by mypy."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+    def image(self, reference: str) -> ImageInfo | None: ...
+    def pull(self, reference: str) -> ImageInfo | None: ...
+    def build(
+        self, request: BuildRequest, *, on_line: Callable[[str], None] = ...
+    ) -> BuildResult: ...
+    def tag(self, image_id: str, reference: str) -> None: ...
+    def run(
+        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
+    ) -> RunResult: ...
 
 
 def _where() -> str:
@@ -81,6 +171,21 @@ _LOST_CONNECTION = (
     http.client.HTTPException,
     ConnectionError,
 )
+_TIMEOUTS = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+
+
+def _is_timeout(error: BaseException) -> bool:
+    """Whether `error` is a read or connect timeout, however requests and urllib3 wrapped it."""
+    seen: list[BaseException] = [error]
+    while seen:
+        each = seen.pop()
+        if isinstance(each, _TIMEOUTS):
+            return True
+        seen += [arg for arg in each.args if isinstance(arg, BaseException)]
+        seen += [link for link in (each.__cause__, each.__context__) if link is not None][:1]
+        if len(seen) > 20:
+            break
+    return False
 
 
 def _unreachable(what: str, reason: object) -> EngineUnavailable:
@@ -91,25 +196,28 @@ def _unreachable(what: str, reason: object) -> EngineUnavailable:
     )
 
 
+@dataclass
 class Engine:
-    """One connection to a Docker Engine. Copies share the client and what it has looked up."""
+    """One connection to a Docker Engine, with its bounds and its builder."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
-        self.client = client
-        # Shared by shallow copies (invoke copies config values between tasks).
-        self._memo: dict[str, Any] = {}
+    client: docker.DockerClient
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    builder: str = "legacy"
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_env(cls) -> Engine:
+    def from_env(cls, *, timeouts: Timeouts | None = None, builder: str = "legacy") -> Engine:
+        timeouts = timeouts or Timeouts()
         try:
-            client = docker.from_env()
+            client = docker.from_env(timeout=math.ceil(timeouts.engine))
         except docker.errors.DockerException as error:
             raise _unreachable("connecting", _reason(error)) from None
-        return cls(client)
+        return cls(client, timeouts=timeouts, builder=builder)
 
     @contextmanager
-    def talking(self, what: str) -> Iterator[None]:
-        """A lost connection during `what` becomes EngineUnavailable; a refusal, EngineRefused."""
+    def talking(self, what: str, *, bound: float | None = None) -> Iterator[None]:
+        """A timeout during `what` becomes TimedOut; a lost connection, EngineUnavailable; a
+        refusal, EngineRefused."""
         try:
             yield
         except docker.errors.APIError as error:
@@ -117,7 +225,15 @@ class Engine:
             raise EngineRefused(
                 f"The Docker Engine refused {what}: {error.explanation or error}."
             ) from None
-        except _LOST_CONNECTION as error:
+        except (*_LOST_CONNECTION, *_TIMEOUTS) as error:
+            if _is_timeout(error):
+                seconds = bound or self.timeouts.engine
+                raise TimedOut(
+                    f"The Docker Engine at {_where()} did not answer within {seconds:g} s while "
+                    f"{what}. What this step started was removed and nothing was logged. Check "
+                    "the engine (docker info); raise the bound with INVOKE_WORKSHOP_ENGINE_TIMEOUT"
+                    " or INVOKE_WORKSHOP_BUILD_TIMEOUT if it is only slow."
+                ) from None
             raise EngineUnavailable(
                 f"The Docker Engine at {_where()} stopped answering while {what}: "
                 f"{_reason(error)}. Nothing was logged for this step. Check that it runs "
@@ -131,144 +247,209 @@ class Engine:
                 version = self.client.version()
                 info = self.client.info()
             self._memo["info"] = EngineInfo(
-                version=version.get("Version", "unknown"),
-                api_version=version.get("ApiVersion", "unknown"),
-                storage_driver=info.get("Driver", "unknown"),
-                architecture=version.get("Arch", "unknown"),
+                version=str(version.get("Version", "unknown")),
+                storage_driver=str(info.get("Driver", "unknown")),
             )
-        return self._memo["info"]
+        return self._memo["info"]  # type: ignore[no-any-return]  # the memo holds one kind per key
 
-    def image(self, reference: str) -> Image | None:
-        """The local image called `reference`, or None."""
+    def image(self, reference: str) -> ImageInfo | None:
+        """The local image called `reference` (a name or an id), or None."""
         with self.talking(f"looking up {reference}"):
             try:
-                return self.client.images.get(reference)
+                attrs = self.client.api.inspect_image(reference)
             except docker.errors.ImageNotFound:
                 return None
+        return _image_info(attrs)
 
-    def pull(self, reference: str) -> Image | None:
+    def pull(self, reference: str) -> ImageInfo | None:
         """Pull `reference`; None when no registry gives it to us."""
         with self.talking(f"pulling {reference}"):
             try:
-                return self.client.images.pull(reference)
+                self.client.api.pull(reference)
             except docker.errors.APIError:
                 return None
+        return self.image(reference)
+
+    def tag(self, image_id: str, reference: str) -> None:
+        repository, tag = _split_reference(reference)
+        with self.talking(f"tagging {image_id[:19]} as {reference}"):
+            self.client.api.tag(image_id, repository, tag=tag, force=True)
 
     def build(
-        self,
-        *,
-        context: bytes,
-        dockerfile: str,
-        tag: str,
-        buildargs: Mapping[str, str],
-        labels: Mapping[str, str],
-        nocache: bool = False,
-        on_line: Callable[[str], None] = lambda line: None,
-        builder: str = "legacy",
+        self, request: BuildRequest, *, on_line: Callable[[str], None] = lambda line: None
     ) -> BuildResult:
-        """Build `dockerfile` from a tar `context`, streaming its output.
+        """Build `request`, streaming its output to `on_line`, within the build bound."""
+        if self.builder == "buildkit":
+            return _build_with_buildkit(request, on_line=on_line, timeout=self.timeouts.build)
+        return self._build_with_sdk(request, on_line=on_line)
 
-        The Docker SDK drives the legacy builder; `builder="buildkit"` builds with BuildKit
-        through `docker buildx build --load` instead. `on_line` sees every line of output as it
-        comes; the result keeps them all.
-        """
-        if builder == "buildkit":
-            return _build_with_buildkit(
-                context=context,
-                dockerfile=dockerfile,
-                tag=tag,
-                buildargs=buildargs,
-                labels=labels,
-                nocache=nocache,
-                on_line=on_line,
-            )
+    def _build_with_sdk(
+        self, request: BuildRequest, *, on_line: Callable[[str], None]
+    ) -> BuildResult:
         started = time.monotonic()
-        log: list[str] = []
+        deadline = started + self.timeouts.build
+        log: deque[str] = deque(maxlen=LOG_TAIL)
         instruction = ""
         image_id = ""
-        with self.talking(f"building {tag}"):
+        what = f"building {request.tag or request.dockerfile}"
+        with self.talking(what, bound=self.timeouts.build):
             stream = self.client.api.build(
-                fileobj=io.BytesIO(context),
+                fileobj=io.BytesIO(request.context),
                 custom_context=True,
-                dockerfile=dockerfile,
-                tag=tag,
-                buildargs=dict(buildargs),
-                labels=dict(labels),
-                nocache=nocache,
+                dockerfile=request.dockerfile,
+                tag=request.tag or None,
+                buildargs=dict(request.buildargs),
+                labels=dict(request.labels),
+                nocache=request.nocache,
                 rm=True,
                 forcerm=True,
                 decode=True,
+                # The longest the output may stay silent; the whole build is bounded below.
+                timeout=math.ceil(self.timeouts.build),
             )
             for chunk in stream:
                 if "error" in chunk:
                     raise StepFailed(
-                        f"Building {tag} from {dockerfile} failed: {chunk['error'].strip()}",
+                        f"Building {request.tag or request.dockerfile} from {request.dockerfile} "
+                        f"failed: {str(chunk['error']).strip()}",
                         instruction=instruction,
-                        log_tail=tuple(deque(log, maxlen=LOG_TAIL)),
+                        log_tail=tuple(log),
                     )
-                for line in chunk.get("stream", "").splitlines():
+                for line in str(chunk.get("stream", "")).splitlines():
                     if line.startswith("Step "):
                         instruction = line.partition(" : ")[2]
                     log.append(line)
                     on_line(line)
                 image_id = chunk.get("aux", {}).get("ID", image_id)
+                if time.monotonic() > deadline:
+                    raise TimedOut(_build_too_long(request, self.timeouts.build))
         if not image_id:
             raise StepFailed(
-                f"Building {tag} ended without an image id.", log_tail=tuple(log[-LOG_TAIL:])
+                f"Building {request.dockerfile} ended without an image id.", log_tail=tuple(log)
             )
-        return BuildResult(image_id=image_id, log=tuple(log), seconds=time.monotonic() - started)
+        return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
 
     def run(
-        self,
-        image: str,
-        *,
-        labels: Mapping[str, str],
-        command: list[str] | None = None,
-        timeout: float = 300,
-        fetch: str | None = None,
+        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
     ) -> RunResult:
         """Run `image` to completion, like `docker run --rm`, and return what it printed.
 
         stdout and stderr are both kept, as `docker run -ti` shows both (println writes to stderr).
         With `fetch`, that file is read from the stopped container too, saving a second one.
-        The container is removed whatever happens, Ctrl-C included.
+        An app that does not exit within the run bound is TimedOut. The container is removed
+        whatever happens, Ctrl-C and SIGTERM included.
         """
+        bound = self.timeouts.run
         fetched = None
-        with self.talking(f"running {image}"):
-            container = self.client.containers.create(image, command=command, labels=dict(labels))
+        with self.talking(f"running {image[:19]}"), self._container(image, command) as container:
+            started = time.monotonic()
+            container.start()
             try:
-                started = time.monotonic()
-                container.start()
-                status = container.wait(timeout=timeout)
-                seconds = time.monotonic() - started
-                output = container.logs(stdout=True, stderr=True).decode(errors="replace")
-                if fetch is not None:
-                    fetched = _read_archive(container, fetch)
-            finally:
-                _remove_quietly(container)
+                status = container.wait(timeout=bound)
+            except (*_LOST_CONNECTION, *_TIMEOUTS) as error:
+                if not _is_timeout(error):
+                    raise
+                raise TimedOut(
+                    f"The container of {image[:19]} did not exit within {bound:g} s (the setting "
+                    "workshop.run_timeout); it was stopped and removed, and nothing was logged. "
+                    "An app that serves or waits for input never exits: give it a command that "
+                    "does, or raise INVOKE_WORKSHOP_RUN_TIMEOUT."
+                ) from None
+            seconds = time.monotonic() - started
+            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            if fetch is not None:
+                fetched = _read_archive(container, fetch)
         return RunResult(
-            exit_code=status.get("StatusCode", -1), output=output, seconds=seconds, fetched=fetched
+            exit_code=int(status.get("StatusCode", -1)),
+            output=output,
+            seconds=seconds,
+            fetched=fetched,
         )
+
+    @contextmanager
+    def _container(self, image: str, command: list[str] | None) -> Iterator[Any]:
+        """A container of `image`, labelled as this process's, removed when the block ends."""
+        container = self.client.containers.create(
+            image, command=command, labels={LABEL: "run", OWNER_LABEL: owner()}
+        )
+        try:
+            yield container
+        finally:
+            _remove_quietly(container)
+
+    @contextmanager
+    def files(self, reference: str) -> Iterator[Iterator[TarMember]]:
+        """The files of `reference`'s filesystem, streamed from a container's export and never
+        unpacked. The container is never started (it needs no command to run, so an image with
+        no CMD is read too) and is removed when the block ends."""
+        what = f"reading {reference}'s files"
+        with (
+            self.talking(what, bound=self.timeouts.build),
+            self._container(reference, ["/workshop-probe-never-runs"]) as container,
+        ):
+            yield walk_tar(self.client.api.export(container.id, chunk_size=1 << 20))
+
+    def history(self, reference: str) -> list[HistoryEntry]:
+        with self.talking(f"reading {reference}'s history"):
+            entries = self.client.api.history(reference)
+        return [
+            HistoryEntry(
+                image_id=str(entry.get("Id") or ""),
+                created_by=str(entry.get("CreatedBy") or ""),
+                size=int(entry.get("Size") or 0),
+                tags=tuple(str(tag) for tag in entry.get("Tags") or ()),
+                comment=str(entry.get("Comment") or ""),
+            )
+            for entry in entries
+        ]
 
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
-        repository, _, tag = reference.rpartition(":")
-        with self.talking(f"importing {reference}"):
+        repository, tag = _split_reference(reference)
+        with self.talking(f"importing {reference}", bound=self.timeouts.build):
             self.client.api.import_image_from_stream(
                 tar_stream, repository=repository, tag=tag, changes=changes
             )
-            image = self.client.images.get(reference)
+        image = self.image(reference)
+        if image is None:
+            raise EngineRefused(f"The Docker Engine imported {reference} but does not list it.")
         return image.id
 
-    def images_labelled(self, label: str) -> list[Image]:
+    def images_labelled(self, label: str) -> list[ImageInfo]:
         with self.talking("listing images"):
-            return self.client.images.list(filters={"label": label})
+            return [
+                _image_info(attrs)
+                for attrs in self.client.api.images(filters={"label": label}, all=False)
+            ]
+
+    def containers_labelled(self, label: str) -> list[ContainerInfo]:
+        with self.talking("listing containers"):
+            found = self.client.api.containers(all=True, filters={"label": label})
+        infos = []
+        for summary in found:
+            exited = re.match(r"Exited \((-?\d+)\)", str(summary.get("Status", "")))
+            infos.append(
+                ContainerInfo(
+                    id=str(summary["Id"]),
+                    status=str(summary.get("State", "")),
+                    exit_code=int(exited.group(1)) if exited else 0,
+                    labels=dict(summary.get("Labels") or {}),
+                    created=float(summary.get("Created") or 0),
+                )
+            )
+        return infos
+
+    def images_in_use(self) -> set[str]:
+        """The ids of the images any container, running or not, is made from."""
+        with self.talking("listing containers"):
+            return {str(each.get("ImageID")) for each in self.client.api.containers(all=True)}
 
     def remove_image(self, image_id: str) -> bool:
-        """Remove an image; False when another image is built on it, and so it stays."""
-        with self.talking(f"removing {image_id}"):
+        """Remove an image (not forced); False when it is in use or another image is built on
+        it, and so it stays."""
+        with self.talking(f"removing {image_id[:19]}"):
             try:
-                self.client.images.remove(image_id, force=True)
+                self.client.api.remove_image(image_id, force=False, noprune=False)
             except docker.errors.ImageNotFound:
                 pass
             except docker.errors.APIError as error:
@@ -277,22 +458,55 @@ class Engine:
                 return False
         return True
 
+    def untag(self, reference: str) -> None:
+        """Remove the name `reference`, leaving the image it named to its other names."""
+        with self.talking(f"removing the tag {reference}"), suppress(docker.errors.ImageNotFound):
+            self.client.api.remove_image(reference, force=False, noprune=True)
+
+    def remove_container(self, container_id: str) -> None:
+        with (
+            self.talking(f"removing the container {container_id[:12]}"),
+            suppress(docker.errors.NotFound),
+        ):
+            self.client.api.remove_container(container_id, force=True)
+
+
+def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
+    config = attrs.get("Config") or {}
+    return ImageInfo(
+        id=str(attrs["Id"]),
+        size=int(attrs.get("Size") or 0),
+        tags=tuple(str(tag) for tag in attrs.get("RepoTags") or () if tag != "<none>:<none>"),
+        labels=dict(config.get("Labels") or attrs.get("Labels") or {}),
+        created=str(attrs.get("Created") or ""),
+    )
+
+
+def _split_reference(reference: str) -> tuple[str, str]:
+    """('golang', '1.10') from 'golang:1.10'; ('registry:5000/go-big', 'latest') from a name
+    whose last colon belongs to a host."""
+    repository, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:
+        return reference, "latest"
+    return repository, tag
+
+
+def _build_too_long(request: BuildRequest, seconds: float) -> str:
+    return (
+        f"Building {request.tag or request.dockerfile} took longer than {seconds:g} s (the "
+        "setting workshop.build_timeout); it was stopped and nothing was logged. Raise "
+        "INVOKE_WORKSHOP_BUILD_TIMEOUT if the build is only slow."
+    )
+
 
 def _build_with_buildkit(
-    *,
-    context: bytes,
-    dockerfile: str,
-    tag: str,
-    buildargs: Mapping[str, str],
-    labels: Mapping[str, str],
-    nocache: bool,
-    on_line: Callable[[str], None],
+    request: BuildRequest, *, on_line: Callable[[str], None], timeout: float
 ) -> BuildResult:
     """`docker buildx build --load`, the context sent on standard input, never through a shell."""
     if (
         shutil.which("docker") is None
         or subprocess.run(
-            ["docker", "buildx", "version"], capture_output=True, check=False
+            ["docker", "buildx", "version"], capture_output=True, check=False, timeout=timeout
         ).returncode
     ):
         raise BadInput(
@@ -304,31 +518,44 @@ def _build_with_buildkit(
     with tempfile.TemporaryDirectory(prefix="workshop-buildx-") as scratch:
         iidfile = Path(scratch) / "image-id"
         command = ["docker", "buildx", "build", "--load", "--progress=plain"]
-        command += ["--iidfile", str(iidfile), "--tag", tag, "--file", dockerfile]
-        command += [f"--build-arg={name}={value}" for name, value in buildargs.items()]
-        command += [f"--label={name}={value}" for name, value in labels.items()]
-        command += ["--no-cache"] if nocache else []
-        log: list[str] = []
+        command += ["--iidfile", str(iidfile), "--file", request.dockerfile]
+        command += ["--tag", request.tag] if request.tag else []
+        command += [f"--build-arg={name}={value}" for name, value in request.buildargs.items()]
+        command += [f"--label={name}={value}" for name, value in request.labels.items()]
+        command += ["--no-cache"] if request.nocache else []
+        log: deque[str] = deque(maxlen=LOG_TAIL)
+        steps: list[str] = []
         with subprocess.Popen(
             [*command, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         ) as process:
             assert process.stdin is not None and process.stdout is not None
-            process.stdin.write(context)  # a few kilobytes: less than the pipe holds
-            process.stdin.close()
-            for raw in process.stdout:
-                line = raw.decode(errors="replace").rstrip()
-                log.append(line)
-                on_line(line)
+            watchdog = threading.Timer(timeout, process.kill)
+            watchdog.start()
+            try:
+                process.stdin.write(request.context)  # a few kilobytes: less than the pipe holds
+                process.stdin.close()
+                for raw in process.stdout:
+                    line = raw.decode(errors="replace").rstrip()
+                    log.append(line)
+                    if re.match(r"#\d+ \[", line):
+                        steps.append(line)
+                    on_line(line)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                watchdog.cancel()
+        if time.monotonic() - started >= timeout:
+            raise TimedOut(_build_too_long(request, timeout))
         if process.returncode != 0:
-            steps = [line for line in log if re.match(r"#\d+ \[", line)]
             raise StepFailed(
-                f"Building {tag} from {dockerfile} with BuildKit failed "
+                f"Building {request.tag or request.dockerfile} with BuildKit failed "
                 f"(exit {process.returncode}).",
                 instruction=steps[-1].split("] ", 1)[-1] if steps else "",
-                log_tail=tuple(log[-LOG_TAIL:]),
+                log_tail=tuple(log),
             )
         image_id = iidfile.read_text().strip()
-    return BuildResult(image_id=image_id, log=tuple(log), seconds=time.monotonic() - started)
+    return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
 
 
 def _read_archive(container: Any, path: str) -> bytes:
@@ -341,7 +568,7 @@ def _read_archive(container: Any, path: str) -> bytes:
 
 def _remove_quietly(container: Any) -> None:
     # If the engine went away, its restart cleans up, and the original error matters more.
-    with suppress(docker.errors.DockerException, *_LOST_CONNECTION):
+    with suppress(docker.errors.DockerException, *_LOST_CONNECTION, *_TIMEOUTS):
         container.remove(force=True)
 
 

@@ -1,20 +1,38 @@
-"""What can go wrong, as one family of exceptions that carry their context.
+"""What can go wrong, as one family of exceptions that carry their context, and their exit codes.
 
 Each message is a paragraph for a person: what happened, and what to do about it. Tasks turn a
-`WorkshopError` into `invoke.Exit(message, code)`, so nobody sees a traceback.
+`WorkshopError` into `invoke.Exit(message, code)` through `reported()`, so nobody sees a
+traceback. The exit codes, as the README's table gives them:
+
+    0    done: every step built, ran and was logged; every check passed
+    1    a check failed: a build failed, an image printed the wrong thing, a verify check failed
+    2    a file or folder can't be used: the size log, history or sweep table is missing,
+         unreadable or incomplete, or an output location can't be written
+    3    no Docker Engine answered, or it stopped answering
+    4    something took longer than its bound (engine_timeout, build_timeout, run_timeout)
+    64   a setting or an argument can't be used (refused before anything runs)
+    130  interrupted, by Ctrl-C or SIGTERM
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 __all__ = [
     "BadInput",
     "BaseUnavailable",
+    "DataFileError",
     "EngineRefused",
     "EngineUnavailable",
     "SizeLogError",
     "StepFailed",
+    "TimedOut",
     "WorkshopError",
+    "reported",
 ]
+
+INTERRUPTED = 130
 
 
 class WorkshopError(Exception):
@@ -40,6 +58,12 @@ class EngineRefused(WorkshopError):
     """The engine answered, and said no."""
 
 
+class TimedOut(WorkshopError):
+    """An engine call, a build or an app's run took longer than its bound."""
+
+    exit_code = 4
+
+
 class StepFailed(WorkshopError):
     """A step's build or run failed; keeps the failing instruction and the output's tail."""
 
@@ -62,13 +86,38 @@ class BaseUnavailable(WorkshopError):
     """A base image is neither present, nor pullable, nor buildable here."""
 
 
-class SizeLogError(WorkshopError):
-    """The size log can't be read or written; it is left as it was."""
+class DataFileError(WorkshopError):
+    """A file or folder this project reads or writes can't be used; it is left as it was."""
 
     exit_code = 2
+
+
+# The size log's errors are data file errors; the name stays for the readers that catch it.
+SizeLogError = DataFileError
 
 
 class BadInput(WorkshopError):
     """A setting or argument that can't be used, refused before anything runs."""
 
-    exit_code = 2
+    exit_code = 64
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Run a task: SIGTERM is taken as Ctrl-C, and a WorkshopError becomes invoke's Exit (its
+    message and exit code, no traceback)."""
+    from invoke import Exit
+
+    from workshop.signals import terminate_as_interrupt
+
+    try:
+        with terminate_as_interrupt():
+            yield
+    except WorkshopError as error:
+        raise Exit(f"Error: {error.message}", code=error.exit_code) from None
+    except KeyboardInterrupt:
+        raise Exit(
+            "Interrupted: the steps in progress were stopped and their containers removed; "
+            "nothing half-done was logged or tagged.",
+            code=INTERRUPTED,
+        ) from None

@@ -17,19 +17,29 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import zip_longest
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from workshop import LABEL
-from workshop.engine import Engine
-from workshop.errors import BadInput
-from workshop.tarwalk import TarMember, walk_tar
-from workshop.units import docker_size
+from workshop.engine import Engine, HistoryEntry
+from workshop.errors import BadInput, DataFileError
+from workshop.tarwalk import TarMember
+from workshop.units import docker_size, ratio
 
-__all__ = ["Explanation", "Layer", "check_reference", "explain", "what_it_is"]
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = [
+    "Explanation",
+    "Layer",
+    "check_reference",
+    "explain",
+    "explain_image",
+    "parse_top",
+    "what_it_is",
+]
 
 # Docker's image reference grammar, loosely: no spaces, quotes or shell metacharacters.
 _REFERENCE = re.compile(r"[a-z0-9][a-z0-9._/:@-]{0,254}", re.IGNORECASE)
@@ -50,7 +60,7 @@ OS_AND_REST = "the OS and the rest"
 
 
 def _path_and_size(entry: tuple[str, int] | None) -> tuple[str, str]:
-    return (f"/{escape(entry[0])}", docker_size(entry[1])) if entry else ("", "")
+    return (f"/{entry[0]}", docker_size(entry[1])) if entry else ("", "")
 
 
 def check_reference(reference: str) -> str:
@@ -96,7 +106,7 @@ class Explanation:
         return sum(layer.size for layer in self.layers if layer.from_base)
 
     def share(self, part: str) -> float:
-        return dict(self.parts).get(part, 0) / self.file_bytes if self.file_bytes else 0.0
+        return ratio(dict(self.parts).get(part, 0), self.file_bytes)
 
     def __rich__(self) -> RenderableType:
         size = self.size or 1
@@ -105,9 +115,9 @@ class Explanation:
             layers.add_column(column, justify="right" if column in ("size", "share") else "left")
         for layer in self.layers:
             layers.add_row(
-                escape(layer.instruction[:120]),
+                layer.instruction[:120],
                 docker_size(layer.size),
-                f"{layer.size / size:.1%}",
+                f"{ratio(layer.size, size):.1%}",
                 "the base" if layer.from_base else "this image",
             )
         parts = Table(title="What the bytes are", title_style="bold", title_justify="left")
@@ -159,11 +169,13 @@ def explain(
         raise BadInput(
             f"There is no image {reference!r} on the engine. Build it first (invoke all)."
         )
-    with engine.talking(f"reading {reference}'s history"):
-        history = image.history()
-    layers, base = _layers(history, known_bases or {})
-    members = _export(engine, reference)
-    files = [member for member in members if member.kind == "file"]
+    layers, base = _layers(engine.history(image.id), known_bases or {})
+    with engine.files(image.id) as members:
+        files = [
+            member
+            for member in members
+            if member.kind == "file" and not (member.path in _CONTAINER_MOUNTS and member.size == 0)
+        ]
     file_bytes = sum(member.size for member in files)
     parts = Counter[str]()
     for member in files:
@@ -171,7 +183,7 @@ def explain(
     return Explanation(
         reference=reference,
         image_id=image.id,
-        size=int(image.attrs["Size"]),
+        size=image.size,
         base=base,
         layers=layers,
         parts=tuple(parts.most_common()),
@@ -188,31 +200,49 @@ def explain(
     )
 
 
+def parse_top(text: str) -> int:
+    """`--top`'s value: a whole number of rows, 1 to 1000."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 1000:
+        raise BadInput(f"--top is {text!r}; it takes a whole number of rows, from 1 to 1000.")
+    return int(text)
+
+
+def explain_image(session: Session, image: str, *, top: int) -> Explanation:
+    """`invoke explain`: bases are named from the size log where it can be read."""
+    check_reference(image)
+    try:
+        records = session.size_log.read().values()
+    except DataFileError:
+        records = {}.values()
+    known = {base.image_id: base.reference for record in records for base in record.bases}
+    return explain(session.engine, image, known_bases=known, top=top)
+
+
 def _layers(
-    history: list[dict[str, object]], known_bases: Mapping[str, str]
+    history: list[HistoryEntry], known_bases: Mapping[str, str]
 ) -> tuple[tuple[Layer, ...], str]:
     """The layers with bytes, and the base: the newest ancestor that is a known base image."""
     base_index, base = len(history), ""
     for index, entry in enumerate(history[1:], start=1):
-        named = known_bases.get(str(entry.get("Id")))
-        tags = [tag for tag in entry.get("Tags") or [] if _KNOWN_BASES.fullmatch(str(tag))]
+        named = known_bases.get(entry.image_id)
+        tags = [tag for tag in entry.tags if _KNOWN_BASES.fullmatch(tag)]
         if named or tags:
-            base_index, base = index, named or str(tags[0])
+            base_index, base = index, named or tags[0]
             break
     layers = tuple(
-        Layer(_instruction(entry), int(entry.get("Size") or 0), from_base=index >= base_index)  # type: ignore[call-overload]
+        Layer(_instruction(entry), entry.size, from_base=index >= base_index)
         for index, entry in enumerate(history)
-        if entry.get("Size")
+        if entry.size
     )
     return layers, base
 
 
-def _instruction(entry: Mapping[str, object]) -> str:
-    created_by = str(entry.get("CreatedBy") or "")
+def _instruction(entry: HistoryEntry) -> str:
+    created_by = entry.created_by
     if not created_by:
         return (
             "docker import (a root filesystem)"
-            if "Imported" in str(entry.get("Comment"))
+            if "Imported" in entry.comment
             else "(no instruction recorded)"
         )
     created_by = re.sub(r"^\|\d+ (\S+=\S* )*", "", created_by)
@@ -223,16 +253,6 @@ def _instruction(entry: Mapping[str, object]) -> str:
 
 # Empty files the engine adds to every container, which an export therefore shows.
 _CONTAINER_MOUNTS = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev/console"}
-
-
-def _export(engine: Engine, reference: str) -> list[TarMember]:
-    with engine.talking(f"reading {reference}'s files"):
-        container = engine.client.containers.create(reference, labels={LABEL: "probe"})
-        try:
-            members = walk_tar(container.export(chunk_size=1 << 20))
-            return [m for m in members if not (m.path in _CONTAINER_MOUNTS and m.size == 0)]
-        finally:
-            container.remove(force=True)
 
 
 def _largest_directories(

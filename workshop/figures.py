@@ -54,8 +54,8 @@ class Figures:
 
 
 @cache
-def load_figures(path: Path = FIGURES_FILE) -> Figures:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+def load_figures() -> Figures:
+    data = tomllib.loads(FIGURES_FILE.read_text(encoding="utf-8"))
     images = {entry["step"]: DocumentedImage(**entry) for entry in data["image"]}
     claims = tuple(
         Claim(

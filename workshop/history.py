@@ -6,15 +6,15 @@ under a lock, replaced whole, and never overwritten when it can't be read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from workshop.atomicfile import locked, read_document, replace_text
-from workshop.errors import SizeLogError
-from workshop.sizelog import SizeRecord
+from workshop.datafile import DataFile, JsonObject
+from workshop.sizelog import MAX_SIZE, SizeRecord
+from workshop.steps import WORKSHOP_BUILD_STEPS
 
 __all__ = ["History", "Run"]
 
@@ -39,21 +39,26 @@ class Run:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Run:
-        sizes = data["sizes"]
-        if not isinstance(sizes, dict) or not all(isinstance(size, int) for size in sizes.values()):
-            raise ValueError("a run's sizes are not a map of step to bytes")
+    def from_json(cls, data: object) -> Run:
+        run = JsonObject(data, "a run").only("timestamp", "engine", "go_version", "bases", "sizes")
+        sizes = run.object("sizes")
+        steps = {}
+        for step in sizes.data:
+            if not step.isdigit() or len(step) > 3:
+                raise ValueError(f"a run's sizes name {step!r}, which is not a step")
+            steps[int(step)] = sizes.integer(step, minimum=1, maximum=MAX_SIZE)
         return cls(
-            timestamp=str(data["timestamp"]),
-            engine=str(data["engine"]),
-            go_version=str(data["go_version"]),
-            bases=str(data["bases"]),
-            sizes={int(step): size for step, size in sizes.items()},
+            timestamp=run.text("timestamp"),
+            engine=run.text("engine"),
+            go_version=run.text("go_version"),
+            bases=run.text("bases"),
+            sizes=steps,
         )
 
     @classmethod
     def of(cls, records: Mapping[int, SizeRecord]) -> Run:
-        """This run, from its records in the size log."""
+        """This run, from the workshop's steps in the size log."""
+        records = {step: records[step] for step in WORKSHOP_BUILD_STEPS if step in records}
         first = records[min(records)]
         bases = sorted({base.reference for record in records.values() for base in record.bases})
         return cls(
@@ -65,29 +70,31 @@ class Run:
         )
 
 
+def _runs(document: JsonObject) -> list[Run]:
+    return [Run.from_json(run) for run in document.only("schema", "runs").list("runs")]
+
+
 class History:
-    def __init__(self, path: Path | str, *, keep: int = 20) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, *, keep: int) -> None:
+        self.file = DataFile(path, schema=SCHEMA, kind="run history", setting="history")
         self.keep = keep
 
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
     def read(self) -> list[Run]:
-        try:
-            document = read_document(self.path, schema=SCHEMA, kind="run history")
-            return [] if document is None else [Run.from_json(run) for run in document["runs"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise self._unreadable(error) from None
+        return self.file.parse(_runs) or []
+
+    def check_writable(self) -> None:
+        self.file.check_writable()
+        self.read()
 
     def add(self, run: Run) -> None:
         """Add `run`, keeping the last `keep` runs."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with locked(self.path):
-            runs = [*self.read(), run][-self.keep :]
-            document = {"schema": SCHEMA, "runs": [each.to_json() for each in runs]}
-            replace_text(self.path, json.dumps(document, indent=2) + "\n")
 
-    def _unreadable(self, error: object) -> SizeLogError:
-        return SizeLogError(
-            f"The run history {self.path} can't be read ({error}). It was left as it is. Move it "
-            f"aside (mv {self.path} {self.path}.bad) or choose another (INVOKE_WORKSHOP_HISTORY="
-            "PATH), then run again."
-        )
+        def change(document: JsonObject | None) -> dict[str, Any]:
+            runs = [*(_runs(document) if document else []), run][-self.keep :]
+            return {"runs": [each.to_json() for each in runs]}
+
+        self.file.update(change)

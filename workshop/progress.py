@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 __all__ = ["Progress", "Stopped"]
 
@@ -44,17 +44,17 @@ class Progress:
             yield stoppable
             return
         if self.verbose or not self.console.is_terminal:
-            self.console.print(f"[bold]{escape(title)}[/]")
+            self.console.print(Text(title, style="bold"))
             if self.verbose:
-                yield lambda line: self.console.print(f"  {escape(line)}")
+                yield lambda line: self.console.print(Text(f"  {line}"))
             else:
                 yield lambda line: None
             return
-        with self.console.status(escape(title)) as status:
+        with self.console.status(Text(title)) as status:
 
             def show(line: str) -> None:
                 if line.strip():
-                    status.update(f"{escape(title)} [dim]· {escape(line.strip()[:100])}[/]")
+                    status.update(Text(title) + Text(f" · {line.strip()[:100]}", style="dim"))
 
             yield show
 
@@ -62,4 +62,4 @@ class Progress:
         """Say `text` once per run, however often it is noted."""
         if text not in self._noted:
             self._noted.add(text)
-            self.console.print(f"[yellow]Note:[/] {escape(text)}")
+            self.console.print(Text("Note: ", style="yellow") + Text(text))

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workshop.explain import Explanation
-from workshop.figures import Figures
+from workshop.datafile import check_folder, write_atomic
+from workshop.errors import DataFileError, EngineUnavailable, WorkshopError
+from workshop.explain import Explanation, explain
+from workshop.figures import Figures, load_figures
 from workshop.history import Run
 from workshop.sizelog import SizeRecord
-from workshop.sweep import Sweep
-from workshop.units import docker_size, times
-from workshop.verify import Verdict
+from workshop.sweep import Sweep, read_sweep
+from workshop.units import docker_size, ratio, times
+from workshop.verify import Verdict, verify
 
-__all__ = ["Report"]
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = ["Report", "markdown_text", "write_report"]
 
 # Colours of what the bytes are, in the breakdown.
 _PART_COLOURS = {
@@ -66,7 +74,12 @@ class Report:
         )
 
     def markdown(self) -> str:
-        lines = ["## Multi-stage Image Build, measured", "", self._headline_text(), ""]
+        lines = [
+            "## Multi-stage Image Build, measured",
+            "",
+            markdown_text(self._headline_text()),
+            "",
+        ]
         lines += [
             "| step | image | measured | the workshop | deviation |",
             "| ---: | --- | ---: | ---: | ---: |",
@@ -74,19 +87,28 @@ class Report:
         for step, record in sorted(self.records.items()):
             documented = self.figures.images.get(step)
             deviation = (
-                f"{(record.size - documented.size) / documented.size:+.1%}" if documented else ""
+                f"{ratio(record.size - documented.size, documented.size):+.1%}"
+                if documented
+                else ""
             )
-            lines.append(
-                f"| {step} | {record.tag} | {docker_size(record.size)} | "
-                f"{documented.documented if documented else ''} | {deviation} |"
+            cells = (
+                str(step),
+                record.tag,
+                docker_size(record.size),
+                documented.documented if documented else "",
+                deviation,
             )
+            lines.append("| " + " | ".join(markdown_text(cell) for cell in cells) + " |")
         lines.append("")
         if self.verdict is not None:
             failed = [check for check in self.verdict.checks if check.verdict == "fail"]
             lines.append(f"**Verify:** {'passed' if not failed else f'{len(failed)} failed'}.")
-            lines += [f"- FAIL {check.id}: {check.message}" for check in failed]
+            lines += [
+                f"- FAIL {markdown_text(check.id)}: {markdown_text(check.message)}"
+                for check in failed
+            ]
         else:
-            lines.append(f"**Verify:** {self.verify_note}")
+            lines.append(f"**Verify:** {markdown_text(self.verify_note)}")
         lines += ["", f"History: {len(self.runs)} runs kept."]
         return "\n".join(lines) + "\n"
 
@@ -95,7 +117,7 @@ class Report:
             return "Run `invoke all` to measure the workshop."
         first, last = self.records[min(self.records)], self.records[max(self.records)]
         return (
-            f"{first.tag} ({docker_size(first.size)}) is {times(first.size / last.size)} times "
+            f"{first.tag} ({docker_size(first.size)}) is {times(ratio(first.size, last.size))} times "
             f"{last.tag} ({docker_size(last.size)}). The workshop: \u201c{self.figures.headline}\u201d"
         )
 
@@ -109,13 +131,13 @@ class Report:
             return "<p>No sizes logged yet.</p>"
         values = [self.records[step].size for step in steps]
         values += [self.figures.images[step].size for step in steps if step in self.figures.images]
-        low = 10 ** math.floor(math.log10(min(values)))
+        low = 10 ** math.floor(math.log10(max(min(values), 1)))
         high = 10 ** math.ceil(math.log10(max(values)))
         left, width, row = 150, 560, 34
         height = row * len(steps) + 40
 
         def x(size: int) -> float:
-            return left + width * math.log10(size / low) / math.log10(high / low)
+            return left + width * math.log10(max(size, 1) / low) / (math.log10(high / low) or 1.0)
 
         parts = [
             f'<svg id=size-chart role=img aria-label="Image size per step, log scale" '
@@ -156,7 +178,9 @@ class Report:
         for step, record in sorted(self.records.items()):
             documented = self.figures.images.get(step)
             deviation = (
-                f"{(record.size - documented.size) / documented.size:+.1%}" if documented else ""
+                f"{ratio(record.size - documented.size, documented.size):+.1%}"
+                if documented
+                else ""
             )
             bases = ", ".join(
                 base.reference + (" (stand-in)" if base.standin else "") for base in record.bases
@@ -185,12 +209,12 @@ class Report:
         for step, explained in sorted(self.explanations.items()):
             total = explained.file_bytes or 1
             segments = "".join(
-                f'<span class=segment style="width:{100 * part_bytes / total:.2f}%;background:{_PART_COLOURS.get(label, "#bbb")}" '
+                f'<span class=segment style="width:{100 * ratio(part_bytes, total):.2f}%;background:{_PART_COLOURS.get(label, "#bbb")}" '
                 f'title="{html.escape(label)}: {docker_size(part_bytes)}"></span>'
                 for label, part_bytes in explained.parts
             )
             words = "; ".join(
-                f"{html.escape(label)} {docker_size(part_bytes)} ({part_bytes / total:.1%})"
+                f"{html.escape(label)} {docker_size(part_bytes)} ({ratio(part_bytes, total):.1%})"
                 for label, part_bytes in explained.parts
             )
             rows.append(
@@ -237,7 +261,7 @@ class Report:
             for step, tag in sorted(sweep.tags.items())
         ]
         bases = "; ".join(f"Go {r}: {sweep.bases[r]}" for r in sweep.releases)
-        return f"<table>{head}{''.join(rows)}</table><p class=note>{html.escape(bases)} ({sweep.timestamp}).</p>"
+        return f"<table>{head}{''.join(rows)}</table><p class=note>{html.escape(bases)} ({html.escape(sweep.timestamp)}).</p>"
 
     def _history(self) -> str:
         if not self.runs:
@@ -281,3 +305,59 @@ _PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def markdown_text(text: str) -> str:
+    """`text` as literal Markdown: its markup characters escaped, its lines joined, so that a
+    tag or a message from a file can't make a link, an image, a table cell or HTML."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def write_report(session: Session) -> str:
+    """`invoke report`: the HTML report and the Markdown summary, each image the engine still
+    has explained; the Markdown is added to $GITHUB_STEP_SUMMARY where that is set."""
+    folder = session.settings.report_dir
+    check_folder(folder, what="the report folder", setting="report_dir")
+    targets = [folder / "report.html", folder / "report.md"]
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    records = session.size_log.read()
+    figures = load_figures()
+    known = {base.image_id: base.reference for record in records.values() for base in record.bases}
+    explanations = {}
+    try:
+        for step, record in records.items():
+            image = session.engine.image(record.image_id)
+            if image is not None:
+                explanations[step] = explain(session.engine, record.image_id, known_bases=known)
+                explanations[step] = replace(explanations[step], reference=record.tag)
+    except EngineUnavailable:
+        explanations = {}
+    verdict, note = None, ""
+    try:
+        verdict = verify(records, figures, log=session.size_log.path)
+    except WorkshopError as error:
+        note = error.message
+    report = Report(
+        records,
+        figures,
+        explanations,
+        verdict,
+        note,
+        session.history.read(),
+        read_sweep(session.settings.sweep_dir),
+    )
+    write_atomic(targets[0], report.html(), what="HTML report", setting="report_dir")
+    write_atomic(targets[1], report.markdown(), what="Markdown report", setting="report_dir")
+    if summary_file:
+        try:
+            with open(summary_file, "a", encoding="utf-8") as job_summary:
+                job_summary.write(report.markdown())
+        except OSError as error:
+            raise DataFileError(
+                f"Wrote {targets[0]} and {targets[1]}, but can't add to $GITHUB_STEP_SUMMARY "
+                f"({summary_file}): {error.strerror}."
+            ) from None
+    return f"Wrote {targets[0]} and {targets[1]}."

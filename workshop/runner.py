@@ -4,26 +4,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from workshop import LABEL
-from workshop.bases import Bases, ResolvedBase
-from workshop.engine import Engine
+from workshop import LABEL, PREFIX_LABEL, STEP_LABEL
+from workshop.bases import ROLES, Bases
+from workshop.engine import BuildRequest, Engine
 from workshop.errors import StepFailed
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
-from workshop.sizelog import SizeLog, SizeRecord
+from workshop.settings import check_tag
+from workshop.signals import deferred_interrupts
+from workshop.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.startup import time_startup
 from workshop.steps import STEPS, Step
-from workshop.units import docker_size, times
+from workshop.units import docker_size, ratio, times
 from workshop.workspace import Workspace, Written
 
-__all__ = ["BuildStepResult", "FileStepResult", "compared", "run_build_step", "run_file_step"]
+if TYPE_CHECKING:
+    from workshop.session import Session
+
+__all__ = [
+    "BuildPlan",
+    "BuildStepResult",
+    "FileStepResult",
+    "build_step",
+    "compared",
+    "file_step",
+    "run_build_step",
+    "run_file_step",
+]
 
 EXPECTED_OUTPUT = "Hello world!"
 # The roles whose images build with Go; the floor's build stage (debian) assembles instead.
@@ -68,11 +82,11 @@ class Comparison:
     def __rich__(self) -> RenderableType:
         this, other = self.record, self.other
         saved = other.size - this.size
-        share = saved / other.size if other.size else 0.0
+        share = ratio(saved, other.size)
         return Text(
             f"{this.tag} is {this.size_human}: {docker_size(saved)} ({share:.0%}) less than "
             f"{other.tag} ({other.size_human}); {other.tag} is "
-            f"{times(other.size / this.size)} times its size."
+            f"{times(ratio(other.size, this.size))} times its size."
         )
 
 
@@ -113,11 +127,10 @@ class BuildStepResult:
                 )
             )
         bases = ", ".join(
-            f"{escape(base.reference)}{' (stand-in)' if base.standin else ''}"
-            for base in record.bases
+            f"{base.reference}{' (stand-in)' if base.standin else ''}" for base in record.bases
         )
         with_go = f" with {record.go_version}" if record.go_version != NO_GO else ""
-        parts.append(Text.from_markup(f"[dim]Built on {bases}{with_go}; logged.[/]"))
+        parts.append(Text(f"Built on {bases}{with_go}; logged.", style="dim"))
         return Group(*parts)
 
 
@@ -140,78 +153,104 @@ def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
     return FileStepResult(step=step, files=files)
 
 
-def run_build_step(
-    *,
-    engine: Engine,
-    bases: Bases,
-    workspace: Workspace,
-    size_log: SizeLog,
-    step: Step,
-    progress: Progress,
-    nocache: bool = False,
-    tag_prefix: str = "",
-    builder: str = "legacy",
-) -> BuildStepResult:
-    """Steps 4-9: build the step's image from the workshop's Dockerfile, run, measure, log it."""
-    tag = f"{tag_prefix}{step.tag}"
-    size_log.check_writable()
-    written = tuple((name, workspace.write(name)) for name in step.writes)
-    workspace.require((step.dockerfile, *step.sources), step=step.name)
-    resolved = [bases.resolve(role) for role in step.roles]
+@dataclass(frozen=True)
+class BuildPlan:
+    """What every build step of a run shares: where it builds, from what, and where it logs."""
+
+    engine: Engine
+    bases: Bases
+    workspace: Workspace
+    size_log: SizeLog
+    progress: Progress
+    nocache: bool = False
+    tag_prefix: str = ""
+
+
+def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
+    """Steps 4 on: build the step's image from its Dockerfile, run it by the id the build
+    returned, measure it, and only then tag it and log it, together.
+
+    An image that fails its check is never tagged: after any failure or interruption, the tag
+    still names the image its log record names.
+    """
+    engine, progress = plan.engine, plan.progress
+    tag = check_tag(f"{plan.tag_prefix}{step.tag}")
+    written = tuple((name, plan.workspace.write(name)) for name in step.writes)
+    plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
+    resolved = [plan.bases.resolve(role) for role in step.roles]
     with progress.activity(f"Step {step.number}: building {tag}") as on_line:
         built = engine.build(
-            context=workspace.context((step.dockerfile, *step.sources)),
-            dockerfile=step.dockerfile,
-            tag=tag,
-            buildargs={base.role.build_arg: base.reference for base in resolved},
-            labels={LABEL: "step", f"{LABEL}.step": str(step.number)},
-            nocache=nocache,
+            BuildRequest(
+                context=plan.workspace.context((step.dockerfile, *step.sources)),
+                dockerfile=step.dockerfile,
+                buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
+                labels={LABEL: "step", STEP_LABEL: str(step.number), PREFIX_LABEL: plan.tag_prefix},
+                nocache=plan.nocache,
+            ),
             on_line=on_line,
-            builder=builder,
         )
     progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
-        ran = engine.run(tag, labels={LABEL: "run"}, fetch="/app")
+        ran = engine.run(built.image_id, fetch="/app")
     if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
         raise StepFailed(
-            f"{tag} printed {ran.output!r} and exited {ran.exit_code}; the workshop expects "
-            f"exactly {EXPECTED_OUTPUT!r}. No size was logged for {step.name}."
+            f"{tag} (image {built.image_id[:19]}) printed {ran.output[:500]!r} and exited "
+            f"{ran.exit_code}; the workshop expects exactly {EXPECTED_OUTPUT!r}. It was not "
+            f"tagged, and no size was logged for {step.name}."
         )
     image = engine.image(built.image_id)
     if image is None:
         raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
-    size = int(image.attrs["Size"])
     binary = ran.fetched or b""
-    startup = {}
+    startup: dict[str, float] = {}
     if step.times_startup and step.compare_with is not None:
-        against = f"{tag_prefix}{STEPS[step.compare_with].tag}"
-        with progress.activity(f"Step {step.number}: timing the start-up of {tag} and {against}"):
-            startup = time_startup(engine, tag, against)
+        against = plan.size_log.read().get(step.compare_with)
+        if against is not None:
+            with progress.activity(
+                f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
+            ):
+                startup = time_startup(engine, built.image_id, against.image_id)
     record = SizeRecord(
         step=step.number,
         tag=tag,
         image_id=built.image_id,
-        size=size,
-        size_human=docker_size(size),
+        size=image.size,
+        size_human=docker_size(image.size),
         binary_size=len(binary),
-        bases=tuple(base.used() for base in resolved),
-        go_version=_go_version(binary, bases, resolved[0]),
+        bases=tuple(resolved),
+        go_version=_go_version(binary, plan.bases, resolved[0]),
         engine_version=engine.info.version,
         storage_driver=engine.info.storage_driver,
-        builder=builder,
+        builder=engine.builder,
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         output=ran.output,
         build_seconds=round(built.seconds, 3),
         startup=startup,
     )
     progress.checkpoint()
-    size_log.record(record)
+    with deferred_interrupts():
+        _tag_and_log(engine, plan.size_log, record)
     return BuildStepResult(step=step, record=record, written=written)
 
 
-def _go_version(binary: bytes, bases: Bases, build_stage: ResolvedBase) -> str:
+def _tag_and_log(engine: Engine, size_log: SizeLog, record: SizeRecord) -> None:
+    """Point the tag at the new image and log it; if the log can't be written, the tag goes
+    back to the image it named before."""
+    before = engine.image(record.tag)
+    engine.tag(record.image_id, record.tag)
+    try:
+        size_log.record(record)
+    except BaseException:
+        if before is not None:
+            engine.tag(before.id, record.tag)
+        else:
+            engine.untag(record.tag)
+        raise
+
+
+def _go_version(binary: bytes, bases: Bases, build_stage: BaseUsed) -> str:
     """The Go that built /app: from its build info, else the toolchain's; "none" without Go."""
-    if build_stage.role.name not in GO_ROLES:
+    if build_stage.role not in GO_ROLES:
         return NO_GO
     return go_build_version(binary) or bases.go_version(build_stage)
 
@@ -226,3 +265,29 @@ def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:
     if other is None:
         return result
     return replace(result, comparison=Comparison(record=result.record, other=other))
+
+
+def file_step(session: Session, number: int) -> FileStepResult:
+    """Steps 1 to 3, in the session's workspace."""
+    return run_file_step(workspace=session.workspace, step=STEPS[number])
+
+
+def build_step(session: Session, number: int) -> BuildStepResult:
+    """Run step `number`, or collect it where `invoke all` started it side by side."""
+    step = STEPS[number]
+    ahead = session.ahead
+    pending = ahead.take(number) if ahead else None
+    if pending is None:
+        session.check_outputs()
+        result = run_build_step(session.plan(), step)
+    else:
+        assert ahead is not None
+        try:
+            with session.progress.activity(
+                f"Step {number}: building {session.settings.tag(step.tag)}"
+            ):
+                result = pending.result()
+        except BaseException:
+            ahead.cancel()
+            raise
+    return compared(result, session.size_log)

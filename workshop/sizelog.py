@@ -1,25 +1,25 @@
 """The size log: one JSON file, one record per step, safe to share between runs.
 
-Every write holds an exclusive lock on a file beside the log, re-reads the log, replaces one
-step's record and renames a fully written temporary file over the log: readers see the old log or
-the new one, never half of one, and two runs writing at once both keep their records. A log that
-can't be read is never overwritten: the error names it and says how to go on.
+Every write holds an exclusive lock beside the log, re-reads it, replaces one step's record and
+renames a fully written file over it (workshop.datafile): readers see the old log or the new one,
+never half of one, and two runs writing at once both keep their records. A log that can't be
+read is never overwritten: the error names it and says how to go on.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workshop.atomicfile import locked, read_document, replace_text
-from workshop.errors import SizeLogError
+from workshop.datafile import DataFile, JsonObject
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
 
 SCHEMA = 1
+# An image's size as the engine counts it is an int64; a larger one is not a size.
+MAX_SIZE = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,17 @@ class BaseUsed:
     image_id: str
     size: int
     standin: bool
+
+    @classmethod
+    def from_json(cls, data: object, what: str) -> BaseUsed:
+        base = JsonObject(data, what).only("role", "reference", "image_id", "size", "standin")
+        return cls(
+            role=base.text("role"),
+            reference=base.text("reference"),
+            image_id=base.text("image_id"),
+            size=base.integer("size"),
+            standin=base.flag("standin"),
+        )
 
 
 @dataclass(frozen=True)
@@ -53,108 +64,83 @@ class SizeRecord:
     output: str
     build_seconds: float
     # Start-up timing, for the steps that measure it (step 11): runs, median_ms, against_median_ms.
-    startup: dict[str, float] = field(default_factory=dict)
+    startup: Mapping[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "startup": dict(self.startup)}
 
     @classmethod
-    def from_json(cls, data: Any) -> SizeRecord:
-        """Read a record, or raise ValueError saying which field is wrong."""
-        _expect_object(data, "a record", cls)
-        bases = data["bases"]
-        if not isinstance(bases, list):
-            raise ValueError(f"step {data.get('step')}: 'bases' is not a list")
-        for base in bases:
-            _expect_object(base, f"a base of step {data.get('step')}", BaseUsed)
-        record = cls(**{**data, "bases": tuple(BaseUsed(**base) for base in bases)})
-        if record.size < 0:
-            raise ValueError(f"step {record.step}: a negative size")
-        return record
+    def from_json(cls, data: object) -> SizeRecord:
+        """Read a record, or raise ValueError saying which field of which step is wrong."""
+        step = data.get("step") if isinstance(data, dict) else None
+        record = JsonObject(data, f"the record of step {step}" if step is not None else "a record")
+        record.only(*cls.__dataclass_fields__)
+        startup = record.get("startup")
+        timing = {}
+        if startup is not None:
+            startup.only("runs", "median_ms", "against_median_ms")
+            timing = {name: startup.number(name) for name in startup.data}
+        return cls(
+            step=record.integer("step", minimum=1, maximum=999),
+            tag=record.text("tag"),
+            image_id=record.text("image_id"),
+            # An image that holds /app is at least a byte: the ratios divide by it.
+            size=record.integer("size", minimum=1, maximum=MAX_SIZE),
+            size_human=record.text("size_human"),
+            binary_size=record.integer("binary_size", maximum=MAX_SIZE),
+            bases=tuple(
+                BaseUsed.from_json(base, f"a base of step {step}") for base in record.list("bases")
+            ),
+            go_version=record.text("go_version"),
+            engine_version=record.text("engine_version"),
+            storage_driver=record.text("storage_driver"),
+            builder=record.text("builder"),
+            timestamp=record.text("timestamp"),
+            output=record.text("output"),
+            build_seconds=record.number("build_seconds"),
+            startup=timing,
+        )
 
 
-def _expect_object(data: Any, what: str, kind: type) -> None:
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} is not a JSON object")
-    expected = {field.name: field.type for field in fields(kind)}
-    optional = {field.name for field in fields(kind) if field.default_factory is not MISSING}
-    if missing := sorted(expected.keys() - data.keys() - optional):
-        raise ValueError(f"{what} lacks {', '.join(missing)}")
-    if unknown := sorted(data.keys() - expected.keys()):
-        raise ValueError(f"{what} has unknown fields {', '.join(unknown)}")
-    scalar = {"int": int, "str": str, "bool": bool, "float": (int, float)}
-    for name, annotation in expected.items():
-        wanted = scalar.get(str(annotation))
-        if name not in data:
-            continue
-        value = data[name]
-        if wanted and (
-            not isinstance(value, wanted) or (wanted is int and isinstance(value, bool))
-        ):
-            raise ValueError(f"{what}: '{name}' should be {annotation}, not {value!r}")
+def _records(document: JsonObject) -> dict[int, SizeRecord]:
+    document.only("schema", "records")
+    records: dict[int, SizeRecord] = {}
+    for entry in document.list("records"):
+        record = SizeRecord.from_json(entry)
+        if record.step in records:
+            raise ValueError(f"step {record.step} has two records")
+        records[record.step] = record
+    return records
 
 
 class SizeLog:
     """The JSON size log at `path`."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str, *, setting: str = "size_log") -> None:
+        self.file = DataFile(Path(path), schema=SCHEMA, kind="size log", setting=setting)
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
     def __repr__(self) -> str:
         return f"SizeLog({str(self.path)!r})"
 
     def read(self) -> dict[int, SizeRecord]:
         """The records by step; empty when there is no log yet."""
-        try:
-            document = read_document(self.path, schema=SCHEMA, kind="size log")
-            if document is None:
-                return {}
-            records = [SizeRecord.from_json(entry) for entry in document["records"]]
-        except IsADirectoryError:
-            raise self._unusable("it is a directory") from None
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise self._unreadable(error) from None
-        return {record.step: record for record in records}
+        return self.file.parse(_records) or {}
 
     def check_writable(self) -> None:
-        """Refuse, before any work is done, a log that could not be written."""
-        if self.path.is_dir():
-            raise self._unusable("it is a directory")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise self._unusable(f"its folder can't be made ({error.strerror})") from None
-        if not os.access(self.path.parent, os.W_OK):
-            raise self._unusable("its folder is not writable")
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise self._unusable("it is not writable")
+        """Refuse, before any work is done, a log that could not be written or read."""
+        self.file.check_writable()
         self.read()
 
     def record(self, record: SizeRecord) -> None:
         """Replace `record.step`'s record, keeping every other step's."""
-        self.check_writable()
-        with locked(self.path):
-            records = self.read()
+
+        def change(document: JsonObject | None) -> dict[str, Any]:
+            records = _records(document) if document is not None else {}
             records[record.step] = record
-            self._write(records)
+            return {"records": [records[step].to_json() for step in sorted(records)]}
 
-    def _write(self, records: dict[int, SizeRecord]) -> None:
-        document = {
-            "schema": SCHEMA,
-            "records": [records[step].to_json() for step in sorted(records)],
-        }
-        replace_text(self.path, json.dumps(document, indent=2) + "\n")
-
-    def _unreadable(self, error: object) -> SizeLogError:
-        return SizeLogError(
-            f"The size log {self.path} can't be read ({error}). It was left as it is, so nothing "
-            f"in it is lost. Move it aside (mv {self.path} {self.path}.bad) or choose another log "
-            "(INVOKE_WORKSHOP_SIZE_LOG=PATH), then run the step again."
-        )
-
-    def _unusable(self, why: str) -> SizeLogError:
-        return SizeLogError(
-            f"The size log {self.path} can't be written: {why}. Nothing was built. Choose a file "
-            "in a writable folder (INVOKE_WORKSHOP_SIZE_LOG=PATH, or workshop.size_log in "
-            "invoke.yaml), then run the step again."
-        )
+        self.file.update(change)

@@ -7,25 +7,25 @@ of sizes is written to one JSON file that the report shows.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.table import Table
 
-from workshop.atomicfile import locked, read_document, replace_text
 from workshop.bases import GO_RELEASES, Bases
-from workshop.engine import Engine
-from workshop.errors import BadInput, SizeLogError
-from workshop.progress import Progress
+from workshop.datafile import DataFile, JsonObject, check_folder
+from workshop.errors import BadInput
 from workshop.runner import run_build_step
-from workshop.sizelog import SizeLog
+from workshop.sizelog import MAX_SIZE, SizeLog
 from workshop.steps import STEPS, WORKSHOP_BUILD_STEPS
-from workshop.units import docker_size, times
-from workshop.workspace import Workspace
+from workshop.units import docker_size, ratio, times
+
+if TYPE_CHECKING:
+    from workshop.session import Session
 
 __all__ = ["Sweep", "parse_versions", "read_sweep", "run_sweep"]
 
@@ -54,7 +54,7 @@ class Sweep:
         table.add_row(
             "",
             f"{self.tags[first]} ÷ {self.tags[last]}",
-            *(f"{times(self.sizes[r][first] / self.sizes[r][last])}×" for r in self.releases),
+            *(f"{times(ratio(self.sizes[r][first], self.sizes[r][last]))}×" for r in self.releases),
         )
         return table
 
@@ -74,8 +74,8 @@ class Sweep:
 
 
 def parse_versions(text: str) -> tuple[str, ...]:
-    """'1.19,1.21' -> ('1.19', '1.21'), each one Debian ships; BadInput otherwise."""
-    releases = tuple(part.strip() for part in text.split(",") if part.strip())
+    """'1.19,1.21' -> ('1.19', '1.21'), each once and each one Debian ships; BadInput otherwise."""
+    releases = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [release for release in releases if release not in GO_RELEASES]
     if not releases or unknown:
         raise BadInput(
@@ -85,50 +85,49 @@ def parse_versions(text: str) -> tuple[str, ...]:
     return releases
 
 
-def run_sweep(
-    *,
-    engine: Engine,
-    progress: Progress,
-    releases: Sequence[str],
-    workspace: Workspace,
-    folder: Path,
-    mode: str,
-    mirror: str,
-    builder: str,
-    tag_prefix: str = "",
-) -> Sweep:
-    go_versions, bases_used, sizes = {}, {}, {}
+def _table(folder: Path) -> DataFile:
+    return DataFile(folder / "sweep.json", schema=SCHEMA, kind="sweep table", setting="sweep_dir")
+
+
+def run_sweep(session: Session, releases_text: str) -> Sweep:
+    """`invoke sweep`: steps 4 to 9 for each release, each under its own tags and size log."""
+    releases = parse_versions(releases_text)
+    settings = session.settings
+    folder = settings.sweep_dir
+    logs = {
+        release: SizeLog(folder / f"go{release}.json", setting="sweep_dir") for release in releases
+    }
+    # Every output location is checked before the first build.
+    check_folder(folder, what="the sweep folder", setting="sweep_dir")
+    _table(folder).check_writable()
+    for log in logs.values():
+        log.check_writable()
+    session.check_outputs()
+    plan = session.plan()
     # Every file the workshop's steps write (Dockerfile.big is step 3's), as `invoke all` would.
     for step in STEPS.values():
         if not step.beyond:
             for name in step.writes:
-                workspace.write(name)
+                plan.workspace.write(name)
+    go_versions, bases_used, sizes = {}, {}, {}
     for release in releases:
         bases = Bases(
-            engine=engine,
-            progress=progress,
-            mode=mode,
+            engine=plan.engine,
+            progress=plan.progress,
+            mode=settings.bases,
             go=release,
-            mirror=mirror,
+            mirror=settings.debian_mirror,
             images={"golang": f"golang:{release}", "golang-alpine": f"golang:{release}-alpine"},
         )
-        log = SizeLog(folder / f"go{release}.json")
+        release_plan = replace(
+            plan, bases=bases, size_log=logs[release], tag_prefix=f"{plan.tag_prefix}go{release}-"
+        )
         for step in WORKSHOP_BUILD_STEPS.values():
-            result = run_build_step(
-                engine=engine,
-                bases=bases,
-                workspace=workspace,
-                size_log=log,
-                step=step,
-                progress=progress,
-                tag_prefix=f"{tag_prefix}go{release}-",
-                builder=builder,
-            )
-            record = result.record
-            progress.console.print(
+            record = run_build_step(release_plan, step).record
+            plan.progress.console.print(
                 f"Go {release}, step {step.number}: {record.tag} is {record.size_human}"
             )
-        records = log.read()
+        records = logs[release].read()
         go_versions[release] = records[4].go_version
         bases_used[release] = ", ".join(
             sorted({b.reference for r in records.values() for b in r.bases})
@@ -137,37 +136,52 @@ def run_sweep(
             step: record.size for step, record in records.items() if step in WORKSHOP_BUILD_STEPS
         }
     sweep = Sweep(
-        releases=tuple(releases),
+        releases=releases,
         go_versions=go_versions,
         bases=bases_used,
         sizes=sizes,
         tags={number: step.tag for number, step in WORKSHOP_BUILD_STEPS.items()},
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    path = folder / "sweep.json"
-    with locked(path):
-        replace_text(path, json.dumps(sweep.to_json(), indent=2) + "\n")
+    _table(folder).update(lambda document: sweep.to_json())
     return sweep
 
 
-def read_sweep(path: Path) -> Sweep | None:
-    """The last sweep written to `path`, or None when there is none."""
-    try:
-        document = read_document(path, schema=SCHEMA, kind="sweep table")
-        if document is None:
-            return None
-        return Sweep(
-            releases=tuple(document["releases"]),
-            go_versions=document["go_versions"],
-            bases=document["bases"],
-            sizes={
-                r: {int(step): size for step, size in s.items()}
-                for r, s in document["sizes"].items()
-            },
-            tags={int(step): tag for step, tag in document["tags"].items()},
-            timestamp=document["timestamp"],
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise SizeLogError(
-            f"The sweep table {path} can't be read ({error}); it was left as it is."
-        ) from None
+def _sweep(document: JsonObject) -> Sweep:
+    document.only("schema", "timestamp", "releases", "go_versions", "bases", "tags", "sizes")
+    releases = tuple(document.list("releases"))
+    if not all(isinstance(release, str) for release in releases):
+        raise ValueError("the releases are not all text")
+    tags_object = document.object("tags")
+    tags = {_step(step): tags_object.text(step) for step in tags_object.data}
+    go_versions, bases, sizes = (
+        document.object("go_versions"),
+        document.object("bases"),
+        document.object("sizes"),
+    )
+    sized = {}
+    for release in releases:
+        release_sizes = sizes.object(release)
+        sized[release] = {
+            step: release_sizes.integer(str(step), minimum=1, maximum=MAX_SIZE) for step in tags
+        }
+    return Sweep(
+        releases=releases,
+        go_versions={release: go_versions.text(release) for release in releases},
+        bases={release: bases.text(release) for release in releases},
+        sizes=sized,
+        tags=tags,
+        timestamp=document.text("timestamp"),
+    )
+
+
+def _step(text: str) -> int:
+    if not text.isdigit() or len(text) > 3:
+        raise ValueError(f"{text!r} is not a step")
+    return int(text)
+
+
+def read_sweep(folder: Path) -> Sweep | None:
+    """The last sweep written in `folder`, or None when there is none."""
+    sweep = _table(folder).parse(_sweep)
+    return sweep if isinstance(sweep, Sweep) else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-__all__ = ["docker_size", "parse_docker_size", "times"]
+__all__ = ["docker_size", "parse_docker_size", "ratio", "times"]
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
 
@@ -31,9 +32,21 @@ def parse_docker_size(text: str) -> int:
     if match is None:
         raise ValueError(f"{text!r} is not a size as docker writes it (like 796MB or 682kB)")
     number, unit = match.groups()
-    return round(float(number) * 1000 ** _UNITS.index(unit))
+    return round(float(number) * 1000.0 ** _UNITS.index(unit))
 
 
-def times(ratio: float) -> str:
+def times(value: float) -> str:
     """A size ratio for a sentence: '1.5', '123', '1,364'."""
-    return f"{ratio:.1f}" if ratio < 10 else f"{ratio:,.0f}"
+    if not math.isfinite(value):
+        return "∞"
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def ratio(part: float, whole: float) -> float:
+    """part / whole, or infinity where whole is 0 (a log may say so; it never divides by 0)."""
+    if whole == 0:
+        return math.inf if part else 0.0
+    try:
+        return part / whole
+    except OverflowError:
+        return math.inf

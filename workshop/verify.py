@@ -2,9 +2,10 @@
 
     python -m workshop.verify [--log PATH] [--strict] [--junit PATH] [--json PATH]
 
-Exit 0: every check passed. 1: a check failed. 2: the log is missing, unreadable or incomplete.
-Claims hold on any bases and Go; documented figures gate only on the workshop's own bases (or with
---strict), and are shown with the reason otherwise.
+Exit 0: every check passed. 1: a check failed. 2: the log is missing, unreadable or incomplete,
+or a report can't be written. 64: the arguments can't be used. Claims hold on any bases and Go;
+documented figures gate only on the workshop's own bases (or with --strict), and are shown with
+the reason otherwise.
 """
 
 from __future__ import annotations
@@ -17,22 +18,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from workshop.errors import SizeLogError, WorkshopError
+from workshop.datafile import check_output, write_atomic
+from workshop.errors import INTERRUPTED, BadInput, DataFileError, WorkshopError
 from workshop.figures import Claim, DocumentedImage, Figures, load_figures
+from workshop.settings import Settings
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.steps import WORKSHOP_BUILD_STEPS
-from workshop.units import docker_size, times
+from workshop.units import docker_size, ratio, times
 
 __all__ = ["Check", "Verdict", "main", "verify"]
 
-DEFAULT_LOG = "build/sizes.json"
+DEFAULT_LOG = Settings().size_log
 PASS, FAIL, SHOWN = "pass", "fail", "shown"
 
 
@@ -47,6 +49,8 @@ class Check:
     found: str = ""
     deviation: str = ""
     step: int = 0
+    # Why the check's bound is what it is (figures.toml), shown where a verdict is explained.
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Verdict:
     checks: tuple[Check, ...]
     gating_figures: bool
     why_not_gating: str
+    # The measured headline ratio, beside the workshop's words for it.
+    headline: str = ""
 
     @property
     def passed(self) -> bool:
@@ -87,17 +93,25 @@ class Verdict:
                 )
                 figures.add_row(*row)
             else:
-                claims.add_row(check.id, verdict, escape(check.message))
+                claims.add_row(check.id, verdict, check.message)
         parts: list[RenderableType] = [figures]
+        figure_reason = next((c.reason for c in self.checks if c.kind == "figure"), "")
+        if figure_reason:
+            parts.append(Text(f"Why ±5%: {figure_reason}", style="dim"))
         if not self.gating_figures:
             parts.append(Text(f"The figures don't gate: {self.why_not_gating}", style="yellow"))
         parts.append(claims)
+        if self.headline:
+            parts.append(Text(self.headline, style="bold"))
         failed = [check for check in self.checks if check.verdict == FAIL]
         shown = sum(check.verdict == SHOWN for check in self.checks)
         passed = len(self.checks) - len(failed) - shown
         summary = f"{passed} passed, {len(failed)} failed, {shown} shown without gating"
         parts.append(Text(summary, style="bold green" if not failed else "bold red"))
-        parts += [Text(f"FAIL {check.id}: {check.message}", style="red") for check in failed]
+        for check in failed:
+            parts.append(Text(f"FAIL {check.id}: {check.message}", style="red"))
+            if check.reason:
+                parts.append(Text(f"  Why this bound: {check.reason}", style="dim"))
         return Group(*parts)
 
     def to_json(self) -> dict[str, object]:
@@ -106,6 +120,7 @@ class Verdict:
             "passed": self.passed,
             "gating_figures": self.gating_figures,
             "why_not_gating": self.why_not_gating,
+            "headline": self.headline,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -122,7 +137,9 @@ class Verdict:
                 suite, "testcase", classname=f"verify.{check.kind}", name=check.id
             )
             if check.verdict == FAIL:
-                ElementTree.SubElement(case, "failure", message=check.message).text = check.quote
+                ElementTree.SubElement(
+                    case, "failure", message=check.message
+                ).text = f"{check.quote}\nWhy this bound: {check.reason}"
             elif check.verdict == SHOWN:
                 ElementTree.SubElement(
                     case, "skipped", message=f"{check.message} {self.why_not_gating}"
@@ -130,11 +147,14 @@ class Verdict:
         return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def _styled(verdict: str) -> str:
-    return {PASS: "[green]pass[/]", FAIL: "[bold red]FAIL[/]", SHOWN: "[yellow]shown[/]"}[verdict]
+def _styled(verdict: str) -> Text:
+    text, style = {PASS: ("pass", "green"), FAIL: ("FAIL", "bold red"), SHOWN: ("shown", "yellow")}[
+        verdict
+    ]
+    return Text(text, style=style)
 
 
-class IncompleteLog(SizeLogError):
+class IncompleteLog(DataFileError):
     """The log lacks steps the checks need."""
 
 
@@ -170,14 +190,25 @@ def verify(
         for step, documented in figures.images.items()
     ]
     checks += [_claim(claim, records) for claim in figures.claims]
-    return Verdict(log=log, checks=tuple(checks), gating_figures=gating, why_not_gating=why_not)
+    big, small = records[min(WORKSHOP_BUILD_STEPS)], records[max(WORKSHOP_BUILD_STEPS)]
+    headline = (
+        f"Measured: {big.tag} ({docker_size(big.size)}) is {times(ratio(big.size, small.size))} "
+        f'times {small.tag} ({docker_size(small.size)}). The workshop: "{figures.headline}"'
+    )
+    return Verdict(
+        log=log,
+        checks=tuple(checks),
+        gating_figures=gating,
+        why_not_gating=why_not,
+        headline=headline,
+    )
 
 
 def _figure(
     record: SizeRecord, documented: DocumentedImage, figures: Figures, gating: bool
 ) -> Check:
     size = documented.size
-    deviation = (record.size - size) / size
+    deviation = ratio(record.size - size, size)
     within = abs(deviation) <= figures.figure_tolerance
     verdict = (PASS if within else FAIL) if gating else SHOWN
     return Check(
@@ -194,12 +225,15 @@ def _figure(
         found=docker_size(record.size),
         deviation=f"{deviation:+.1%}",
         step=record.step,
+        reason=figures.figure_tolerance_reason,
     )
 
 
 def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
-    needed = {claim.params.get(key) for key in ("step", "against", "minus_step")} - {None}
-    needed |= set(claim.params.get("steps", ()))
+    needed = {
+        int(claim.params[key]) for key in ("step", "against", "minus_step") if key in claim.params
+    }
+    needed |= {int(step) for step in claim.params.get("steps", ())}
     if missing := sorted(needed - set(records)):
         # Only steps beyond the workshop can be missing here: verify() requires steps 4 to 9.
         steps = " ".join(f"step-{step}" for step in missing)
@@ -209,6 +243,7 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
             verdict=SHOWN,
             message=f"not run: the log has no {steps} (invoke beyond measures them).",
             quote=claim.quote,
+            reason=claim.reason,
         )
     holds, message = _CLAIMS[claim.kind](claim.params, records)
     return Check(
@@ -217,6 +252,7 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
         verdict=PASS if holds else FAIL,
         message=message,
         quote=claim.quote,
+        reason=claim.reason,
     )
 
 
@@ -235,7 +271,7 @@ def _share_outside(
     params: Mapping[str, Any], records: Mapping[int, SizeRecord]
 ) -> tuple[bool, str]:
     whole, part = records[params["step"]], records[params["minus_step"]]
-    share = (whole.size - part.size) / whole.size
+    share = ratio(whole.size - part.size, whole.size)
     at_least = float(params["at_least"])
     return share >= at_least, (
         f"{share:.1%} of {whole.tag} ({docker_size(whole.size)}) is beyond {part.tag} "
@@ -274,7 +310,7 @@ def _binary_only(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -
 
 def _saves(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
     record, against = records[params["step"]], records[params["against"]]
-    saved = (against.size - record.size) / against.size
+    saved = ratio(against.size - record.size, against.size)
     at_least = float(params["at_least"])
     return saved >= at_least, (
         f"{record.tag} ({docker_size(record.size)}) saves {saved:.1%} against {against.tag} "
@@ -284,17 +320,17 @@ def _saves(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tupl
 
 def _ratio(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
     record, against = records[params["step"]], records[params["against"]]
-    ratio = record.size / against.size
+    found = ratio(record.size, against.size)
     at_least = float(params["at_least"])
-    return ratio >= at_least, (
-        f"{record.tag} ({docker_size(record.size)}) is {times(ratio)} times {against.tag} "
+    return found >= at_least, (
+        f"{record.tag} ({docker_size(record.size)}) is {times(found)} times {against.tag} "
         f"({docker_size(against.size)}); expected more than {times(at_least)}."
     )
 
 
 def _close(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
     record, against = records[params["step"]], records[params["against"]]
-    off = (record.size - against.size) / against.size
+    off = ratio(record.size - against.size, against.size)
     within = float(params["within"])
     return abs(off) <= within, (
         f"{record.tag} ({docker_size(record.size)}) is {off:+.1%} against {against.tag} "
@@ -332,44 +368,60 @@ _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as BadInput (exit 64): 2 means the log, not the arguments."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message}. {self.format_usage().strip().capitalize()}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from workshop.console import get_console, get_err_console
+    from workshop.signals import terminate_as_interrupt
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nox -s verify --", description="Check the size log against the workshop's figures."
     )
     parser.add_argument(
-        "--log", type=Path, default=Path(DEFAULT_LOG), help=f"the size log (default {DEFAULT_LOG})"
+        "--log", type=Path, default=DEFAULT_LOG, help="the size log (default build/sizes.json)"
     )
     parser.add_argument("--strict", action="store_true", help="let the figures gate on any bases")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML, one test case per check")
     parser.add_argument("--json", type=Path, help="also write a JSON report")
-    arguments = parser.parse_args(argv)
     try:
-        if not arguments.log.exists():
-            raise SizeLogError(
-                f"There is no size log at {arguments.log}. Run `invoke all` to build and measure "
-                "the workshop's images, or pass --log PATH, then verify again."
-            )
-        records = SizeLog(arguments.log).read()
-        verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
-        for path, text in ((arguments.junit, verdict.to_junit), (arguments.json, verdict.to_json)):
-            if path is not None:
-                content = text()
-                _write(path, content if isinstance(content, str) else json.dumps(content, indent=2))
+        with terminate_as_interrupt():
+            arguments = parser.parse_args(argv)
+            outputs = {
+                path: what
+                for path, what in (
+                    (arguments.junit, "JUnit report"),
+                    (arguments.json, "JSON report"),
+                )
+                if path is not None
+            }
+            for path, what in outputs.items():
+                check_output(path, what=what)
+            log = SizeLog(arguments.log)
+            records = log.read()
+            if not records and not arguments.log.exists():
+                raise DataFileError(
+                    f"There is no size log at {arguments.log}. Run `invoke all` to build and "
+                    "measure the workshop's images, or pass --log PATH, then verify again."
+                )
+            verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
+            if arguments.junit is not None:
+                write_atomic(arguments.junit, verdict.to_junit() + "\n", what="JUnit report")
+            if arguments.json is not None:
+                document = json.dumps(verdict.to_json(), indent=2, ensure_ascii=False)
+                write_atomic(arguments.json, document + "\n", what="JSON report")
     except WorkshopError as error:
-        get_err_console().print(f"[bold red]Error:[/] {escape(error.message)}")
-        return 2
+        get_err_console().print(Text("Error: ", style="bold red") + Text(error.message))
+        return error.exit_code
+    except KeyboardInterrupt:
+        get_err_console().print(Text("Interrupted.", style="bold red"))
+        return INTERRUPTED
     get_console().print(verdict)
     return verdict.exit_code
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
-    except OSError as error:
-        raise SizeLogError(f"Can't write the report {path}: {error.strerror}.") from None
 
 
 if __name__ == "__main__":

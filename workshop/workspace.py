@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import enum
 import grp
-import os
 import pwd
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from workshop.buildcontext import tar_context
-from workshop.errors import BadInput, StepFailed
+from workshop.datafile import check_folder, write_atomic
+from workshop.errors import DataFileError, StepFailed
 
 __all__ = ["DOCKERFILES", "Workspace", "Written"]
 
@@ -29,9 +30,9 @@ class Written(enum.Enum):
 
 
 class Workspace:
-    def __init__(self, root: Path | str, *, sources: Path = DOCKERFILES) -> None:
+    def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self.sources = sources
+        self.sources = DOCKERFILES
 
     def path(self, name: str) -> Path:
         return self.root / name
@@ -43,16 +44,14 @@ class Workspace:
         try:
             if target.is_file():
                 return Written.UNCHANGED if target.read_bytes() == wanted else Written.KEPT
-            self.root.mkdir(parents=True, exist_ok=True)
-            # Atomic: a second run reading it meanwhile never takes half a file for an edit.
-            temporary = target.with_name(f".{name}.{os.getpid()}.tmp")
-            temporary.write_bytes(wanted)
-            os.replace(temporary, target)
         except OSError as error:
-            raise BadInput(
-                f"Can't write {target}: {error.strerror}. Choose a writable workspace "
+            raise DataFileError(
+                f"Can't read {target}: {error.strerror}. Choose a usable workspace "
                 "(INVOKE_WORKSHOP_WORKSPACE=PATH), then run the step again."
             ) from None
+        check_folder(self.root, what="the workspace", setting="workspace")
+        # Atomic: a second run reading it meanwhile never takes half a file for an edit.
+        write_atomic(target, wanted, what="workspace file", setting="workspace")
         return Written.CREATED
 
     def require(self, names: tuple[str, ...], *, step: str) -> None:
@@ -82,8 +81,8 @@ class Workspace:
         )
 
 
-def _owner(number: int, lookup: object, attribute: str) -> str:
+def _owner(number: int, lookup: Callable[[int], object], attribute: str) -> str:
     try:
-        return str(getattr(lookup(number), attribute))  # type: ignore[operator]
+        return str(getattr(lookup(number), attribute))
     except KeyError:
         return str(number)
