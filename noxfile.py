@@ -1,4 +1,4 @@
-"""Sessions: lint, tests, verify. `nox` alone runs lint and tests."""
+"""Sessions: lint, typecheck, tests, verify, bench. `nox` alone runs lint, typecheck and tests."""
 
 from __future__ import annotations
 
@@ -9,44 +9,53 @@ from pathlib import Path
 import nox
 
 nox.needs_version = ">=2024.3.2"
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 
-def _install(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+def _install(session: nox.Session, extra: str = "") -> None:
+    session.install("-e", f".[{extra}]" if extra else ".")
+
+
+def _run_module(session: nox.Session, module: str) -> None:
+    """Run `python -m module` with the session's arguments, exiting with its own code: nox ends
+    a failed session with 1 whatever happened, and CI tells 1 from 2 from 64."""
+    code = subprocess.call([Path(session.bin) / "python", "-m", module, *session.posargs])
+    if code:
+        sys.exit(code)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff."""
+    """Check style, formatting and bandit's security rules with ruff."""
     session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
+def typecheck(session: nox.Session) -> None:
+    """Check types with mypy (strict), the tests' fake engine against the real one included."""
+    _install(session, "typecheck")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """Run the tests; engine tests run where an engine answers (and must, with CI=true)."""
-    _install(session)
+    _install(session, "test")
     session.run("pytest", *(session.posargs or ["tests/"]))
 
 
 @nox.session
 def verify(session: nox.Session) -> None:
-    """Check the size log against the workshop's figures (exit 1: a check failed, 2: no log)."""
-    session.install("-e", ".")
-    # nox ends a failed session with 1 whatever happened; CI needs to tell a failed check (1)
-    # from a missing or incomplete log (2), so the session exits with verify's own code.
-    code = subprocess.call(
-        [Path(session.bin) / "python", "-m", "workshop.verify", *session.posargs]
-    )
-    if code:
-        sys.exit(code)
+    """Check the size log against the workshop's figures (1: a check failed, 2: no log)."""
+    _install(session)
+    _run_module(session, "workshop.verify")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Time `invoke all` against the workshop's docker commands (warm and cold, as a ratio)."""
-    session.install("-e", ".")
-    session.run("python", "-m", "workshop.bench", *session.posargs)
+    """Time `invoke all` against the docker CLI: its commands in turn, and its floor, as ratios."""
+    _install(session)
+    _run_module(session, "workshop.bench")

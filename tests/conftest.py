@@ -1,4 +1,11 @@
-"""Shared fixtures: a fake engine for error paths, and one real workshop run for the e2e tests."""
+"""Shared fixtures: a fake engine for error paths, one real workshop run for the e2e tests, and
+one owner for everything the tests make on the real engine.
+
+Every image a test builds is named under RUN_PREFIX (`t1a2b3c4d-...`), or labelled with a tag
+prefix that starts with it. At the end of the session `engine_resources` removes all of them,
+then looks again and fails the run if any is left: the engine is shared with everything else on
+the machine, so the tests must leave nothing behind and touch nothing they did not make.
+"""
 
 from __future__ import annotations
 
@@ -12,28 +19,40 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 
 from tests.fakeengine import FakeEngine
+from workshop import LABEL, PREFIX_LABEL
 from workshop.bases import Bases
+from workshop.engine import Engine
 from workshop.progress import Progress
-from workshop.sizelog import SizeLog
+from workshop.sizelog import SizeLog, SizeRecord
 from workshop.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_PREFIX = f"t{uuid.uuid4().hex[:8]}-"
 
 
-def render(renderable: object) -> str:
-    console = Console(file=io.StringIO(), width=100, color_system=None)
+def render(renderable: object, width: int = 100) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, markup=False)
     console.print(renderable)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
 
 
 @pytest.fixture
 def console() -> Console:
-    return Console(file=io.StringIO(), width=100, color_system=None)
+    return Console(file=io.StringIO(), width=100, color_system=None, markup=False)
+
+
+def said(console: Console) -> str:
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
 
 
 @pytest.fixture
@@ -46,7 +65,7 @@ def fake_engine() -> FakeEngine:
 
 @pytest.fixture
 def fake_bases(fake_engine: FakeEngine, console: Console) -> Bases:
-    return Bases(engine=fake_engine, progress=Progress(console))  # type: ignore[arg-type]
+    return Bases(engine=fake_engine, progress=Progress(console))
 
 
 @pytest.fixture
@@ -74,10 +93,63 @@ def invoke(
     )
 
 
+def folder_settings(folder: Path, prefix: str, **extra: str) -> dict[str, str]:
+    """Settings that keep a run's files in `folder` and its images under `prefix`."""
+    return {
+        "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
+        "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
+        "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
+        "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
+        "INVOKE_WORKSHOP_SWEEP_DIR": str(folder / "sweep"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+        **extra,
+    }
+
+
+def ours(image: dict[str, Any]) -> bool:
+    """Whether an image (from `docker image ls --format json` fields) is this test run's."""
+    tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+    labels = (image.get("Config") or {}).get("Labels") or {}
+    if tags:
+        return all(tag.startswith(RUN_PREFIX) for tag in tags)
+    return str(labels.get(PREFIX_LABEL, "")).startswith(RUN_PREFIX)
+
+
+def run_images(host: str | None = None) -> list[str]:
+    """The ids of every image of this test run on the engine at `host` (the main one if None)."""
+    docker = ["docker", *(["--host", host] if host else [])]
+    ids = subprocess.run(
+        [*docker, "image", "ls", "--all", "--quiet", "--no-trunc"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if not ids:
+        return []
+    inspected = subprocess.run(
+        [*docker, "image", "inspect", *sorted(set(ids))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [image["Id"] for image in json.loads(inspected.stdout or "[]") if ours(image)]
+
+
+def remove_run_images(host: str | None = None) -> None:
+    docker = ["docker", *(["--host", host] if host else [])]
+    for _ in range(3):  # an image goes before the one it was built on: a few passes
+        found = run_images(host)
+        if not found:
+            return
+        subprocess.run(
+            [*docker, "image", "rm", "--force", *found], capture_output=True, check=False
+        )
+
+
 @pytest.fixture(scope="session")
-def docker_engine() -> object:
-    """The real engine; unreachable fails in CI (CI=true) and skips elsewhere."""
-    from workshop.engine import Engine
+def docker_engine() -> Iterator[Engine]:
+    """The real engine; unreachable fails in CI (CI=true) and skips elsewhere. At the end of
+    the session every image of this run is removed, and the run fails if one is left."""
     from workshop.errors import EngineUnavailable
 
     try:
@@ -87,7 +159,17 @@ def docker_engine() -> object:
         if os.environ.get("CI"):
             pytest.fail(f"CI runs the engine tests, and no engine answered: {error}")
         pytest.skip(f"no Docker Engine (set CI=true to make this a failure): {error}")
-    return engine
+    yield engine
+    remove_run_images()
+    left = run_images()
+    containers = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--filter", f"label={LABEL}.owner"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    assert not left, f"the tests left {len(left)} images of this run behind: {left}"
+    assert not containers, f"the tests left containers behind: {containers}"
 
 
 @dataclass(frozen=True)
@@ -102,56 +184,28 @@ class WorkshopRun:
 
     def own(self, name: str, folder: Path, **settings: str) -> dict[str, str]:
         """Settings for a test's own run: its own tags (under the run's prefix), log, workspace."""
-        return {
-            **self.env,
-            "INVOKE_WORKSHOP_TAG_PREFIX": f"{self.prefix}{name}-",
-            "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
-            "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
-            "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
-            "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
-            **settings,
-        }
+        return {**self.env, **folder_settings(folder, f"{self.prefix}{name}-", **settings)}
 
-    def records(self) -> dict[int, object]:
-        return SizeLog(self.log).read()  # type: ignore[return-value]
+    def records(self) -> dict[int, SizeRecord]:
+        return SizeLog(self.log).read()
 
 
 @pytest.fixture(scope="session")
-def workshop_run(
-    docker_engine: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkshopRun]:
-    """`invoke all` once, under unique tags, for every e2e test; its images are removed after."""
+def workshop_run(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> WorkshopRun:
+    """`invoke all` once, under the run's prefix, for every e2e test."""
     folder = tmp_path_factory.mktemp("workshop-run")
-    prefix = f"t{uuid.uuid4().hex[:8]}-"
-    env = {
-        "INVOKE_WORKSHOP_WORKSPACE": str(folder / "workspace"),
-        "INVOKE_WORKSHOP_SIZE_LOG": str(folder / "sizes.json"),
-        "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
-        "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
-        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
-    }
+    env = folder_settings(folder, RUN_PREFIX)
     result = invoke("all", env=env)
     assert result.returncode == 0, f"invoke all failed:\n{result.stdout}\n{result.stderr}"
-    yield WorkshopRun(env=env, prefix=prefix, log=folder / "sizes.json", result=result)
-    for name in (
-        "go-big",
-        "go-alpine",
-        "go-multi-stage",
-        "go-scratch",
-        "go-stripped",
-        "go-smaller",
-    ):
-        subprocess.run(
-            ["docker", "image", "rm", "-f", f"{prefix}{name}"], capture_output=True, check=False
-        )
+    return WorkshopRun(env=env, prefix=RUN_PREFIX, log=folder / "sizes.json", result=result)
 
 
-def read_json(path: Path) -> object:
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session")
-def spare_engine(workshop_run: WorkshopRun) -> Iterator[object]:
+def spare_engine(workshop_run: WorkshopRun) -> Iterator[Any]:
     """A second engine holding the stand-ins step 7 needs, to stop and start at will."""
     from tests.spareengine import SpareEngine
 

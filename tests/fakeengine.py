@@ -1,96 +1,134 @@
-"""A small hand-written stand-in for `workshop.engine.Engine`, for error paths without an engine."""
+"""A small hand-written stand-in for `workshop.engine.Engine`, for error paths without an engine.
+
+It satisfies `workshop.engine.EngineAPI`, which mypy checks (`assert_engine` below), so it
+can't drift from the real adapter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO
 
-from workshop.engine import BuildResult, EngineInfo, RunResult
+from workshop.engine import (
+    BuildRequest,
+    BuildResult,
+    ContainerInfo,
+    EngineAPI,
+    EngineInfo,
+    HistoryEntry,
+    ImageInfo,
+    RunResult,
+    Timeouts,
+)
 from workshop.errors import StepFailed
-
-
-@dataclass
-class FakeImage:
-    id: str
-    attrs: dict[str, Any]
-    tags: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    short_id: str = ""
+from workshop.tarwalk import TarMember
 
 
 @dataclass
 class FakeEngine:
-    """Images by reference; builds succeed with `size`, unless `fail_build` says why not."""
+    """Images by reference and id; builds succeed with `size`, unless `fail_build` says why not."""
 
-    images: dict[str, FakeImage] = field(default_factory=dict)
+    images: dict[str, ImageInfo] = field(default_factory=dict)
     pullable: set[str] = field(default_factory=set)
     output: str = "Hello world!\n"
     exit_code: int = 0
     fail_build: str = ""
     size: int = 1_819_268
-    builds: list[dict[str, Any]] = field(default_factory=list)
+    builds: list[BuildRequest] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     pulls: list[str] = field(default_factory=list)
-    info: EngineInfo = field(
-        default_factory=lambda: EngineInfo("20.10.24", "1.41", "overlay2", "x86_64")
-    )
+    removed: list[str] = field(default_factory=list)
+    containers: list[ContainerInfo] = field(default_factory=list)
+    in_use: set[str] = field(default_factory=set)
+    # Images another image is built on: removing them is refused, as the engine does (409).
+    parents: set[str] = field(default_factory=set)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    builder: str = "legacy"
+    _info: EngineInfo = field(default_factory=lambda: EngineInfo("20.10.24", "overlay2"))
 
-    def add(self, reference: str, size: int = 1000) -> FakeImage:
-        image = FakeImage(
-            id=f"sha256:{len(self.images):064x}", attrs={"Size": size}, tags=[reference]
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    def add(
+        self,
+        reference: str = "",
+        size: int = 1000,
+        labels: dict[str, str] | None = None,
+        created: str = "",
+    ) -> ImageInfo:
+        image = ImageInfo(
+            id=f"sha256:{len(self.images) + 1:064x}",
+            size=size,
+            tags=(f"{reference}:latest" if ":" not in reference else reference,)
+            if reference
+            else (),
+            labels=labels or {},
+            created=created,
         )
-        self.images[reference] = self.images[image.id] = image
+        self.images[image.id] = image
+        if reference:
+            self.tag(image.id, reference)
         return image
 
-    def image(self, reference: str) -> FakeImage | None:
-        return self.images.get(reference)
+    def _find(self, reference: str) -> ImageInfo | None:
+        name = (
+            reference
+            if ":" in reference or reference.startswith("sha256:")
+            else reference + ":latest"
+        )
+        if name in self.images:
+            return self.images[name]
+        return next((image for image in self.images.values() if name in image.tags), None)
 
-    def pull(self, reference: str) -> FakeImage | None:
+    def image(self, reference: str) -> ImageInfo | None:
+        return self._find(reference)
+
+    def pull(self, reference: str) -> ImageInfo | None:
         self.pulls.append(reference)
         return self.add(reference) if reference in self.pullable else None
 
-    def build(
-        self,
-        *,
-        context: bytes,
-        dockerfile: str,
-        tag: str,
-        buildargs: Mapping[str, str],
-        labels: Mapping[str, str],
-        nocache: bool = False,
-        on_line: Callable[[str], None] = lambda line: None,
-        builder: str = "legacy",
-    ) -> BuildResult:
-        self.builds.append(
-            {
-                "tag": tag,
-                "dockerfile": dockerfile,
-                "buildargs": dict(buildargs),
-                "context": context,
-                "builder": builder,
-            }
+    def tag(self, image_id: str, reference: str) -> None:
+        name = reference if ":" in reference else f"{reference}:latest"
+        self.untag(name)
+        image = self.images[image_id]
+        self.images[image_id] = ImageInfo(
+            image.id,
+            image.size,
+            (*image.tags, name) if name not in image.tags else image.tags,
+            image.labels,
+            image.created,
         )
+
+    def untag(self, reference: str) -> None:
+        name = reference if ":" in reference else f"{reference}:latest"
+        for image_id, image in list(self.images.items()):
+            if name in image.tags:
+                tags = tuple(tag for tag in image.tags if tag != name)
+                self.images[image_id] = ImageInfo(
+                    image.id, image.size, tags, image.labels, image.created
+                )
+
+    def build(
+        self, request: BuildRequest, *, on_line: Callable[[str], None] = lambda line: None
+    ) -> BuildResult:
+        self.builds.append(request)
         on_line("Step 1/4 : FROM somewhere")
         if self.fail_build:
             on_line("Step 3/4 : RUN go build -o /app app.go")
             on_line("./app.go:5:3: undefined: fmt.Printn")
             raise StepFailed(
-                f"Building {tag} failed: {self.fail_build}",
+                f"Building {request.dockerfile} failed: {self.fail_build}",
                 instruction="RUN go build -o /app app.go",
                 log_tail=("./app.go:5:3: undefined: fmt.Printn",),
             )
-        image = self.add(tag, self.size)
-        return BuildResult(image_id=image.id, log=("Step 1/4 : FROM somewhere",), seconds=0.1)
+        image = self.add(request.tag, self.size, labels=dict(request.labels))
+        return BuildResult(image_id=image.id, seconds=0.1)
 
     def run(
-        self,
-        image: str,
-        *,
-        labels: Mapping[str, str],
-        command: list[str] | None = None,
-        fetch: str | None = None,
-        **_: Any,
+        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
     ) -> RunResult:
         self.runs.append(image)
         if command == ["go", "version"]:
@@ -98,3 +136,43 @@ class FakeEngine:
         # A binary without Go build info, as Go before 1.18 writes: the version is asked for.
         fetched = b"\x7fELF".ljust(self.size, b"\0") if fetch else None
         return RunResult(self.exit_code, self.output, 0.1, fetched=fetched)
+
+    def files(self, reference: str) -> AbstractContextManager[Iterator[TarMember]]:
+        @contextmanager
+        def listing() -> Iterator[Iterator[TarMember]]:
+            yield iter([TarMember("app", self.size, "file")])
+
+        return listing()
+
+    def history(self, reference: str) -> list[HistoryEntry]:
+        image = self._find(reference)
+        assert image is not None
+        return [HistoryEntry(image.id, "COPY file:abc in /", image.size, image.tags, "")]
+
+    def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
+        return self.add(reference).id
+
+    def images_labelled(self, label: str) -> list[ImageInfo]:
+        return [image for image in self.images.values() if label in image.labels]
+
+    def containers_labelled(self, label: str) -> list[ContainerInfo]:
+        return [container for container in self.containers if label in container.labels]
+
+    def images_in_use(self) -> set[str]:
+        return set(self.in_use)
+
+    def remove_image(self, image_id: str) -> bool:
+        if image_id in self.parents:
+            return False
+        self.removed.append(image_id)
+        del self.images[image_id]
+        return True
+
+    def remove_container(self, container_id: str) -> None:
+        self.containers = [each for each in self.containers if each.id != container_id]
+        self.removed.append(container_id)
+
+
+def assert_engine(engine: FakeEngine) -> EngineAPI:
+    """A FakeEngine is an EngineAPI: mypy checks this assignment."""
+    return engine

@@ -1,66 +1,129 @@
+"""`invoke clean` on the fake engine: only this configuration's names, nothing in use, nothing
+of another prefix's; leftover containers of this project only."""
+
 from __future__ import annotations
 
+import os
+import socket
+import time
+
 from tests.fakeengine import FakeEngine
-from workshop import LABEL
-from workshop.cleanup import remove_built_images
+from workshop import LABEL, PREFIX_LABEL
+from workshop.cleanup import clean_images, remove_leftover_containers
+from workshop.engine import OWNER_LABEL, ContainerInfo
 
 
-class LabelledEngine(FakeEngine):
-    """Removes images; refuses one that another image is built on, as the engine does (409)."""
-
-    removed: list[str]
-    in_use: set[str]
-
-    def images_labelled(self, label: str) -> list[object]:
-        return [image for image in self.images.values() if label in image.labels]
-
-    def remove_image(self, image_id: str) -> bool:
-        if image_id in self.in_use:
-            return False
-        self.removed.append(image_id)
-        return True
-
-
-def engine_with_images() -> LabelledEngine:
-    engine = LabelledEngine()
-    engine.removed, engine.in_use = [], set()
-    for created, (reference, kind) in enumerate(
+def engine_with_images() -> FakeEngine:
+    engine = FakeEngine()
+    for created, (reference, labels) in enumerate(
         [
-            ("workshop-base/golang:1.19-busybox", "base"),
-            ("none", "base"),
-            ("go-big", "step"),
-            ("someone-elses-image", ""),
+            ("workshop-base/golang:1.19-busybox", {LABEL: "base"}),
+            ("", {LABEL: "base"}),  # a build stage the legacy builder left, the label inherited
+            ("hunt-go-big", {LABEL: "step", PREFIX_LABEL: "hunt-"}),
+            ("", {LABEL: "step", PREFIX_LABEL: "hunt-"}),  # a build of ours that failed its check
+            ("", {LABEL: "step", PREFIX_LABEL: "other-"}),  # another prefix's
+            ("other-go-smaller", {LABEL: "step", PREFIX_LABEL: "other-"}),
+            ("hunt-go-big-but-not-ours", {LABEL: "step", PREFIX_LABEL: "hunt-"}),
+            ("someone-elses-image", {}),
         ]
     ):
-        image = engine.add(reference)
-        image.attrs["Created"] = f"2026-11-28T08:0{created}:00Z"
-        if kind:
-            image.labels[LABEL] = kind
-    engine.images = {image.id: image for image in engine.images.values()}
-    leftover = next(image for image in engine.images.values() if image.tags == ["none"])
-    leftover.tags = []  # a build stage the legacy builder left, with the label it inherited
+        engine.add(reference, labels=labels, created=f"2026-11-28T08:0{created}:00Z")
     return engine
 
 
-def names(engine: LabelledEngine) -> list[str]:
-    return [(engine.images[image_id].tags or ["leftover"])[0] for image_id in engine.removed]
+def names(engine: FakeEngine, ids: list[str]) -> list[str]:
+    return [image_id[-2:] for image_id in ids]
 
 
-def test_clean_removes_step_images_and_build_leftovers_newest_first_but_not_bases() -> None:
+def test_clean_removes_only_its_own_prefix_newest_first() -> None:
     engine = engine_with_images()
-    removed, kept = remove_built_images(engine, bases=False)  # type: ignore[arg-type]
-    assert names(engine) == ["go-big", "leftover"]
-    assert (len(removed), kept) == (2, [])
+    before = dict(engine.images)
+    cleaned = clean_images(engine, prefix="hunt-", bases=False)
+    assert [before[image_id].tags for image_id in engine.removed] == [(), ("hunt-go-big:latest",)]
+    assert cleaned.removed[1] == "hunt-go-big:latest"
+    assert engine.image("other-go-smaller") is not None
+    assert engine.image("hunt-go-big-but-not-ours") is not None
 
 
-def test_clean_with_bases_removes_the_stand_ins_too_and_nothing_else() -> None:
+def test_an_empty_prefix_does_not_take_every_name() -> None:
     engine = engine_with_images()
-    remove_built_images(engine, bases=True)  # type: ignore[arg-type]
-    assert names(engine) == ["go-big", "leftover", "workshop-base/golang:1.19-busybox"]
+    clean_images(engine, prefix="", bases=False)
+    assert engine.removed == []
 
 
-def test_an_image_another_is_built_on_is_kept_and_said() -> None:
+def test_clean_with_bases_removes_the_stand_ins_and_their_leftovers_too() -> None:
     engine = engine_with_images()
-    engine.in_use = {image.id for image in engine.images.values() if image.tags == ["go-big"]}
-    _, kept = remove_built_images(engine, bases=False)  # type: ignore[arg-type]
-    assert kept == ["go-big"] and names(engine) == ["leftover"]
+    before = dict(engine.images)
+    clean_images(engine, prefix="hunt-", bases=True)
+    removed = [before[image_id].tags for image_id in engine.removed]
+    assert ("workshop-base/golang:1.19-busybox",) in removed
+    assert removed.count(()) == 2  # its build-stage leftover, and our failed build
+    assert engine.image("someone-elses-image") is not None
+
+
+def test_an_image_in_use_or_built_on_is_kept_and_said() -> None:
+    engine = engine_with_images()
+    big = engine.image("hunt-go-big")
+    assert big is not None
+    engine.in_use = {big.id}
+    cleaned = clean_images(engine, prefix="hunt-", bases=False)
+    assert cleaned.kept == (("hunt-go-big:latest", "a container uses it"),)
+    engine.in_use, engine.parents = set(), {big.id}
+    cleaned = clean_images(engine, prefix="hunt-", bases=False)
+    assert cleaned.kept == (("hunt-go-big:latest", "another image is built on it"),)
+
+
+def test_an_image_of_ours_someone_else_also_named_keeps_their_name() -> None:
+    engine = engine_with_images()
+    big = engine.image("hunt-go-big")
+    assert big is not None
+    engine.tag(big.id, "kept-by-someone")
+    clean_images(engine, prefix="hunt-", bases=False)
+    assert engine.image("hunt-go-big") is None
+    kept = engine.image("kept-by-someone")
+    assert kept is not None and kept.id == big.id
+
+
+def test_a_name_of_ours_on_an_image_we_did_not_make_is_left_alone() -> None:
+    engine = engine_with_images()
+    other = engine.image("someone-elses-image")
+    assert other is not None
+    engine.tag(other.id, "hunt-go-scratch")
+    clean_images(engine, prefix="hunt-", bases=False)
+    assert engine.image("hunt-go-scratch") is not None
+
+
+def test_leftover_containers_are_this_projects_lost_ones_only() -> None:
+    engine = FakeEngine()
+    host, now = socket.gethostname(), time.time()
+    dead_pid = 2**22 + 7  # above the kernel's pid_max default: no such process
+    engine.containers = [
+        ContainerInfo(
+            "run-of-a-dead-process",
+            "running",
+            0,
+            {LABEL: "run", OWNER_LABEL: f"{host}:{dead_pid}"},
+            now,
+        ),
+        ContainerInfo(
+            "run-of-this-process",
+            "exited",
+            0,
+            {LABEL: "run", OWNER_LABEL: f"{host}:{os.getpid()}"},
+            now,
+        ),
+        ContainerInfo(
+            "run-on-another-host",
+            "exited",
+            0,
+            {LABEL: "run", OWNER_LABEL: f"elsewhere:{dead_pid}"},
+            now,
+        ),
+        ContainerInfo("build-after-a-crash", "exited", 255, {LABEL: "base"}, now),
+        ContainerInfo("build-under-way", "running", 0, {LABEL: "base"}, now - 9999),
+        ContainerInfo("build-just-stopped", "exited", 0, {LABEL: "base"}, now),
+        ContainerInfo("build-never-started", "created", 0, {LABEL: "base"}, now - 9999),
+        ContainerInfo("someone-elses", "exited", 255, {}, now),
+    ]
+    assert remove_leftover_containers(engine) == 3
+    assert engine.removed == ["run-of-a-dead-process", "build-after-a-crash", "build-never-started"]

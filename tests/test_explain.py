@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from tests.conftest import render
+from tests.fakeengine import FakeEngine
+from workshop.engine import HistoryEntry
 from workshop.errors import BadInput
 from workshop.explain import (
     _instruction,
     _largest_directories,
     _layers,
     check_reference,
+    explain,
+    parse_top,
     what_it_is,
 )
 from workshop.tarwalk import TarMember
@@ -36,50 +43,50 @@ def test_references_with_shell_metacharacters_are_refused(reference: str) -> Non
         check_reference(reference)
 
 
+def entry(created_by: str, image_id: str = "<missing>", size: int = 0, *tags: str) -> HistoryEntry:
+    return HistoryEntry(image_id, created_by, size, tags, "")
+
+
 def test_instructions_read_like_a_dockerfile() -> None:
     assert (
-        _instruction({"CreatedBy": "/bin/sh -c go build -o /app app.go"})
-        == "RUN go build -o /app app.go"
+        _instruction(entry("/bin/sh -c go build -o /app app.go")) == "RUN go build -o /app app.go"
     )
-    assert _instruction({"CreatedBy": '/bin/sh -c #(nop)  CMD ["/app"]'}) == 'CMD ["/app"]'
+    assert _instruction(entry('/bin/sh -c #(nop)  CMD ["/app"]')) == 'CMD ["/app"]'
     assert (
-        _instruction({"CreatedBy": "|1 GO_VERSION=1.19 /bin/sh -c apt-get update"})
-        == "RUN apt-get update"
+        _instruction(entry("|1 GO_VERSION=1.19 /bin/sh -c apt-get update")) == "RUN apt-get update"
     )
-    assert _instruction({"CreatedBy": "", "Comment": "Imported from -"}).startswith("docker import")
+    imported = HistoryEntry("<missing>", "", 0, (), "Imported from -")
+    assert _instruction(imported).startswith("docker import")
 
 
 def test_the_base_is_the_newest_known_ancestor() -> None:
     history = [
-        {
-            "Id": "sha256:top",
-            "Tags": ["go-big:latest"],
-            "Size": 0,
-            "CreatedBy": "/bin/sh -c #(nop)  CMD",
-        },
-        {
-            "Id": "sha256:build",
-            "Tags": ["someone-elses:tag"],
-            "Size": 2000,
-            "CreatedBy": "/bin/sh -c go build",
-        },
-        {
-            "Id": "sha256:base",
-            "Tags": None,
-            "Size": 0,
-            "CreatedBy": "/bin/sh -c #(nop) WORKDIR /go",
-        },
-        {
-            "Id": "<missing>",
-            "Tags": None,
-            "Size": 90_000,
-            "CreatedBy": "/bin/sh -c apt-get install",
-        },
+        entry("/bin/sh -c #(nop)  CMD", "sha256:top", 0, "go-big:latest"),
+        entry("/bin/sh -c go build", "sha256:build", 2000, "someone-elses:tag"),
+        entry("/bin/sh -c #(nop) WORKDIR /go", "sha256:base", 0),
+        entry("/bin/sh -c apt-get install", "<missing>", 90_000),
     ]
     layers, base = _layers(history, {"sha256:base": "golang:1.10"})
     assert base == "golang:1.10"
     assert [(layer.size, layer.from_base) for layer in layers] == [(2000, False), (90_000, True)]
     assert _layers(history, {})[1] == ""  # an unknown tag on an ancestor is not taken for a base
+
+
+def test_explain_reads_the_files_and_layers_the_engine_gives(fake_engine: FakeEngine) -> None:
+    image = fake_engine.add("go-scratch", size=1_819_268)
+    explained = explain(fake_engine, "go-scratch")
+    assert (explained.image_id, explained.file_count, explained.share("the app")) == (
+        image.id,
+        1,
+        1.0,
+    )
+    assert "[/bogus]" in render(replace(explained, reference="[/bogus]"))
+
+
+@pytest.mark.parametrize("top", ["abc", "0", "-3", "1001", ""])
+def test_top_takes_a_whole_number_of_rows(top: str) -> None:
+    with pytest.raises(BadInput, match="--top"):
+        parse_top(top)
 
 
 def test_largest_directories_skip_parents_that_are_all_one_child() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from tests.test_verify import REAL_RUN
@@ -11,6 +12,7 @@ from workshop.figures import load_figures
 from workshop.history import History, Run
 from workshop.report import Report
 from workshop.sizelog import SizeLog
+from workshop.sweep import Sweep
 from workshop.verify import verify
 
 
@@ -30,7 +32,7 @@ def report(tmp_path: Path) -> Report:
         wasted=0,
         seconds=0.1,
     )
-    history = History(tmp_path / "history.json")
+    history = History(tmp_path / "history.json", keep=20)
     history.add(Run.of(records))
     verdict = verify(records, load_figures(), log=REAL_RUN)
     return Report(records, load_figures(), {7: explained}, verdict, "", history.read())
@@ -59,3 +61,23 @@ def test_history_keeps_the_last_runs(tmp_path: Path) -> None:
     assert len(runs) == 3 and runs[-1].sizes[9] == records[9].size
     document = json.loads((tmp_path / "history.json").read_text())
     assert document["schema"] == 1
+
+
+def test_text_from_files_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:
+    records = SizeLog(REAL_RUN).read()
+    evil = "<script>alert(1)</script>[x](http://evil.example)|"
+    records[4] = replace(records[4], tag=evil)
+    sweep = Sweep(
+        releases=("1.19",),
+        go_versions={"1.19": "go1.19.8"},
+        bases={"1.19": "<b>bold</b>"},
+        sizes={"1.19": {4: 1000}},
+        tags={4: "go-big"},
+        timestamp="<img src=x onerror=alert(1)>",
+    )
+    made = Report(records, load_figures(), {}, None, "a note with <i>", [], sweep)
+    page = made.html()
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>bold" not in page
+    text = made.markdown()
+    assert "[x](http" not in text and "<script>" not in text
+    assert "\\[x\\](http://evil.example)\\|" in text

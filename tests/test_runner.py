@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -9,9 +10,9 @@ from rich.console import Console
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
 from workshop.bases import Bases
-from workshop.errors import StepFailed
+from workshop.errors import DataFileError, StepFailed
 from workshop.progress import Progress
-from workshop.runner import compared, run_build_step, run_file_step
+from workshop.runner import BuildPlan, BuildStepResult, compared, run_build_step, run_file_step
 from workshop.sizelog import SizeLog
 from workshop.steps import STEPS
 from workshop.workspace import Workspace
@@ -24,15 +25,15 @@ def build(
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
-):
-    return run_build_step(
-        engine=engine,  # type: ignore[arg-type]
+) -> BuildStepResult:
+    plan = BuildPlan(
+        engine=engine,
         bases=bases,
         workspace=workspace,
         size_log=size_log,
-        step=STEPS[number],
         progress=Progress(console),
     )
+    return run_build_step(plan, STEPS[number])
 
 
 def test_step_1_writes_and_shows_app_go(workspace: Workspace) -> None:
@@ -65,11 +66,17 @@ def test_a_build_step_logs_what_it_measured(
         "go1.19.8",
     )
     assert [base.reference for base in record.bases] == ["golang:1.10-alpine"]
-    assert fake_engine.builds[0]["buildargs"] == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
-    assert record.builder == fake_engine.builds[0]["builder"] == "legacy"
-    with tarfile.open(fileobj=io.BytesIO(fake_engine.builds[0]["context"])) as tar:
+    request = fake_engine.builds[0]
+    assert request.buildargs == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
+    assert record.builder == "legacy"
+    with tarfile.open(fileobj=io.BytesIO(request.context)) as tar:
         assert sorted(tar.getnames()) == ["Dockerfile.scratch", "app.go"]
     assert "go-scratch  latest" in render(result)
+    # Built untagged, run by the id the build returned, tagged once it passed.
+    assert request.tag == ""
+    assert fake_engine.runs[0] == record.image_id
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None and tagged.id == record.image_id
 
 
 def test_step_8_reports_what_stripping_saved_against_step_7(
@@ -120,17 +127,58 @@ def test_an_image_that_prints_something_else_fails_and_writes_no_record(
     with pytest.raises(StepFailed, match=r"printed 'Hello, world!\\n' and exited 0"):
         build(4, fake_engine, fake_bases, workspace, size_log, console)
     assert not size_log.path.exists()
+    assert fake_engine.image("go-big") is None, "an image that failed its check was tagged"
 
 
-def test_an_unwritable_log_stops_the_step_before_it_builds(
+def test_a_failing_rebuild_leaves_the_tag_on_the_image_the_log_names(
     fake_engine: FakeEngine,
     fake_bases: Bases,
     workspace: Workspace,
-    tmp_path,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    first = build(7, fake_engine, fake_bases, workspace, size_log, console).record
+    fake_engine.output = "Goodbye\n"
+    with pytest.raises(StepFailed):
+        build(7, fake_engine, fake_bases, workspace, size_log, console)
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None
+    assert tagged.id == size_log.read()[7].image_id == first.image_id
+
+
+def test_a_log_that_cannot_be_written_puts_the_tag_back(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workspace.write("app.go")
+    first = build(7, fake_engine, fake_bases, workspace, size_log, console).record
+
+    def full_disk(self: SizeLog, record: object) -> None:
+        raise DataFileError("No space left on device")
+
+    monkeypatch.setattr(SizeLog, "record", full_disk)
+    with pytest.raises(DataFileError):
+        build(7, fake_engine, fake_bases, workspace, size_log, console)
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None and tagged.id == first.image_id
+    assert len(fake_engine.images) == 5  # the new image is there, untagged
+
+
+def test_an_unusable_log_stops_the_step_before_it_builds(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    tmp_path: Path,
     console: Console,
 ) -> None:
     (tmp_path / "log-dir").mkdir()
     workspace.write("app.go")
-    with pytest.raises(Exception, match="it is a directory"):
+    workspace.write("Dockerfile.big")
+    with pytest.raises(DataFileError, match="is a directory"):
         build(4, fake_engine, fake_bases, workspace, SizeLog(tmp_path / "log-dir"), console)
     assert fake_engine.builds == []

@@ -3,8 +3,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,19 +82,19 @@ def test_a_record_with_a_wrong_type_is_refused(size_log: SizeLog) -> None:
     document = json.loads(size_log.path.read_text())
     document["records"][0]["size"] = "big"
     size_log.path.write_text(json.dumps(document))
-    with pytest.raises(SizeLogError, match="'size' should be int"):
+    with pytest.raises(SizeLogError, match="'size' is \"big\", not a whole number"):
         size_log.read()
 
 
 def test_a_log_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "sizes.json").mkdir()
-    with pytest.raises(SizeLogError, match="it is a directory"):
+    with pytest.raises(SizeLogError, match="is a directory"):
         SizeLog(tmp_path / "sizes.json").check_writable()
 
 
 def test_a_log_under_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
-    with pytest.raises(SizeLogError, match="its folder can't be made"):
+    with pytest.raises(SizeLogError, match="can't be used: Not a directory"):
         SizeLog(tmp_path / "afile" / "sizes.json").check_writable()
 
 
@@ -112,6 +115,75 @@ def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
         "sizes.json",
         "sizes.json.lock",
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["records"].append(d["records"][0]), "step 4 has two records"),
+        (lambda d: d.update(schema=True), "not a schema 1 size log"),
+        (lambda d: d["records"][0].update(startup={"runs": "x"}), "'runs' is \"x\""),
+        (lambda d: d["records"][0].update(size=-5), "'size' is -5"),
+        (lambda d: d["records"][0].update(size=0), "'size' is 0"),
+        (lambda d: d["records"][0].update(size=10**400), "'size' is 1000000"),
+        (lambda d: d["records"][0].update(step=True), "'step' is true"),
+        (lambda d: d["records"][0]["bases"][0].update(standin="yes"), "'standin' is \"yes\""),
+        (lambda d: d["records"][0].update(extra=1), "unknown fields: extra"),
+    ],
+)
+def test_a_log_that_says_what_no_run_writes_is_refused_naming_the_field(
+    size_log: SizeLog, change: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    size_log.record(make_record(4))
+    document = json.loads(size_log.path.read_text())
+    change(document)
+    size_log.path.write_text(json.dumps(document))
+    with pytest.raises(SizeLogError, match=re.escape(message)) as raised:
+        size_log.read()
+    assert str(size_log.path) in str(raised.value)
+
+
+def test_deep_nesting_is_refused_not_a_crash(size_log: SizeLog) -> None:
+    size_log.path.write_text("[" * 100_000)
+    with pytest.raises(SizeLogError, match="nested too deeply"):
+        size_log.read()
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero", "/dev/full"])
+def test_a_device_is_refused_not_read(device: str) -> None:
+    log = SizeLog(device)
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        log.read()
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        log.record(make_record(4))
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "sizes.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        SizeLog(fifo).read()
+
+
+def test_a_symlinked_log_stays_a_symlink_and_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text('{"schema": 1, "records": []}')
+    target.chmod(0o644)
+    link = tmp_path / "sizes.json"
+    link.symlink_to(target)
+    SizeLog(link).record(make_record(4))
+    assert link.is_symlink()
+    assert (target.stat().st_mode & 0o777) == 0o644
+    assert 4 in SizeLog(target).read()
+
+
+def test_a_new_log_takes_the_umask_not_0600(size_log: SizeLog) -> None:
+    previous = os.umask(0o022)
+    try:
+        size_log.record(make_record(4))
+    finally:
+        os.umask(previous)
+    assert (size_log.path.stat().st_mode & 0o777) == 0o644
 
 
 def _write_many(path: str, first_step: int) -> None:

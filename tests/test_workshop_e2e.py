@@ -32,27 +32,39 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
 
+def member(archive: tarfile.TarFile, name: str) -> bytes:
+    extracted = archive.extractfile(name)
+    assert extracted is not None, name
+    return extracted.read()
+
+
 def saved_files(tag: str) -> list[str]:
     """Every file in every layer of `tag`, read from `docker save`."""
     saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
     names = []
     with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
-        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+        manifest = json.loads(member(archive, "manifest.json"))
         for layer in manifest[0]["Layers"]:
-            with tarfile.open(fileobj=archive.extractfile(layer)) as layer_tar:
-                names += [member.name for member in layer_tar.getmembers()]
+            with tarfile.open(fileobj=io.BytesIO(member(archive, layer))) as layer_tar:
+                names += [entry.name for entry in layer_tar.getmembers()]
     return names
 
 
-def binary(docker_engine: object, tag: str) -> ELFFile:
-    container = docker_engine.client.containers.create(tag)  # type: ignore[attr-defined]
+def app_of(image: str) -> bytes:
+    """/app of `image`, copied out of a container that is never started."""
+    container = docker("create", image, "/app").strip()
     try:
-        stream, _ = container.get_archive("/app")
-        data = b"".join(stream)
+        copied = subprocess.run(
+            ["docker", "cp", f"{container}:/app", "-"], capture_output=True, check=True
+        ).stdout
     finally:
-        container.remove(force=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return ELFFile(io.BytesIO(tar.extractfile("app").read()))  # type: ignore[union-attr]
+        docker("rm", "--force", container)
+    with tarfile.open(fileobj=io.BytesIO(copied)) as tar:
+        return member(tar, "app")
+
+
+def binary(tag: str) -> ELFFile:
+    return ELFFile(io.BytesIO(app_of(tag)))
 
 
 def test_every_step_was_logged(workshop_run: WorkshopRun) -> None:
@@ -66,11 +78,11 @@ def test_every_image_prints_hello_world(workshop_run: WorkshopRun, step: int) ->
     )
     # println writes to stderr, as `docker run -ti` shows.
     assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
-    assert workshop_run.records()[step].output == "Hello world!\n"  # type: ignore[attr-defined]
+    assert workshop_run.records()[step].output == "Hello world!\n"
 
 
 def test_sizes_strictly_decrease_from_step_4_to_step_9(workshop_run: WorkshopRun) -> None:
-    sizes = [workshop_run.records()[step].size for step in sorted(TAGS)]  # type: ignore[attr-defined]
+    sizes = [workshop_run.records()[step].size for step in sorted(TAGS)]
     assert all(later < earlier for earlier, later in pairwise(sizes)), sizes
 
 
@@ -79,7 +91,7 @@ def test_every_logged_size_is_what_docker_inspect_says(workshop_run: WorkshopRun
         inspected = docker(
             "image", "inspect", "--format", "{{.Id}} {{.Size}}", workshop_run.tag(TAGS[step])
         ).split()
-        assert inspected == [record.image_id, str(record.size)]  # type: ignore[attr-defined]
+        assert inspected == [record.image_id, str(record.size)]
 
 
 def test_go_scratch_holds_exactly_one_file_app(workshop_run: WorkshopRun) -> None:
@@ -87,16 +99,22 @@ def test_go_scratch_holds_exactly_one_file_app(workshop_run: WorkshopRun) -> Non
 
 
 def test_go_stripped_has_no_symbol_table_and_go_scratch_has_one(
-    workshop_run: WorkshopRun, docker_engine: object
+    workshop_run: WorkshopRun,
 ) -> None:
-    assert (
-        binary(docker_engine, workshop_run.tag("go-scratch")).get_section_by_name(".symtab")
-        is not None
-    )
-    assert (
-        binary(docker_engine, workshop_run.tag("go-stripped")).get_section_by_name(".symtab")
-        is None
-    )
+    assert binary(workshop_run.tag("go-scratch")).get_section_by_name(".symtab") is not None
+    assert binary(workshop_run.tag("go-stripped")).get_section_by_name(".symtab") is None
+
+
+def test_the_size_text_is_what_docker_image_ls_prints(workshop_run: WorkshopRun) -> None:
+    for step, record in workshop_run.records().items():
+        listed = docker("image", "ls", "--format", "{{.Size}}", workshop_run.tag(TAGS[step]))
+        assert listed.strip() == record.size_human, (step, listed, record.size_human)
+
+
+def test_each_record_measures_the_image_its_tag_names(workshop_run: WorkshopRun) -> None:
+    # size and /app come from one image: the one the build returned, run by its id.
+    for step, record in workshop_run.records().items():
+        assert len(app_of(record.image_id)) == record.binary_size, step
 
 
 def test_the_summary_shows_the_headline(workshop_run: WorkshopRun) -> None:
@@ -121,9 +139,9 @@ def test_step_8_alone_brings_back_go_scratch_and_go_stripped(workshop_run: Works
 
 def test_the_logged_go_version_is_what_the_toolchain_says(workshop_run: WorkshopRun) -> None:
     for record in workshop_run.records().values():
-        base = record.bases[0].reference  # type: ignore[attr-defined]
+        base = record.bases[0].reference
         said = docker("run", "--rm", base, "go", "version").split()[2]
-        assert record.go_version == said  # type: ignore[attr-defined]
+        assert record.go_version == said
 
 
 def test_explain_shows_the_toolchain_and_os_dominate_go_big(workshop_run: WorkshopRun) -> None:
@@ -134,11 +152,11 @@ def test_explain_shows_the_toolchain_and_os_dominate_go_big(workshop_run: Worksh
 
     known = {
         base.image_id: base.reference for r in workshop_run.records().values() for base in r.bases
-    }  # type: ignore[attr-defined]
+    }
     explained = explain(Engine.from_env(), workshop_run.tag("go-big"), known_bases=known)
     assert explained.share("the app") < 0.01
     assert explained.parts[0][0] in ("Go toolchain", "the OS and the rest")
-    assert explained.base == workshop_run.records()[4].bases[0].reference  # type: ignore[attr-defined]
+    assert explained.base == workshop_run.records()[4].bases[0].reference
     assert explained.base_bytes / explained.size > 0.99
     assert "What the bytes are" in result.stdout and "Go toolchain" in result.stdout
 
@@ -201,7 +219,7 @@ def test_the_report_renders_in_a_real_browser(workshop_run: WorkshopRun) -> None
 
 
 def test_the_golang_stand_in_keeps_no_apt_caches(workshop_run: WorkshopRun) -> None:
-    base = workshop_run.records()[4].bases[0]  # type: ignore[attr-defined]
+    base = workshop_run.records()[4].bases[0]
     if not base.standin:
         pytest.skip(f"this run used {base.reference}, not a stand-in")
     cached = docker("run", "--rm", base.reference, "du", "-sk", "/var/cache/apt").split()[0]

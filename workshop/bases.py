@@ -25,7 +25,7 @@ from rich.table import Table
 
 from workshop import LABEL
 from workshop.buildcontext import tar_context
-from workshop.engine import BuildRequest, Engine
+from workshop.engine import BuildRequest, EngineAPI
 from workshop.errors import BadInput, BaseUnavailable, TimedOut
 from workshop.progress import Progress
 from workshop.sizelog import BaseUsed
@@ -140,14 +140,14 @@ class Standins:
 class Bases:
     """Resolves each role to an image once per run, and builds the stand-ins."""
 
-    engine: Engine
+    engine: EngineAPI
     progress: Progress
     mode: str = "auto"
     go: str = "1.19"
     mirror: str = DEFAULT_MIRROR
     # Other images to try first in a role, by role name (the sweep's golang:1.21, say).
     images: dict[str, str] = field(default_factory=dict)
-    # Shared by shallow copies, like Engine's memo: one resolution per invoke run.
+    # One resolution per role and one `go version` per image, for the session.
     _memo: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,71 +1,114 @@
-"""How `invoke all` compares in time with the workshop's own docker commands.
+"""How `invoke all` compares in time with the docker CLI doing the same work.
 
     python -m workshop.bench [--repeat N] [--cold-repeat N]   (or: nox -s bench -- ...)
 
-Side by side in one run, alternating which goes first: `invoke all`, and the workshop's docker
-commands for steps 4 to 9 in a shell loop (docker build, docker image ls, docker run --rm) on the
-same bases. Warm: everything cached. Cold: the bases present, nothing else cached (both build
-with --no-cache). The last line is the warm median ratio: `invoke all / docker CLI: R`.
+Side by side in one run, rounds rotating which goes first:
+- `invoke all`;
+- the workshop's docker commands for steps 4 to 9 in a shell loop, one after another (docker
+  build, docker image ls, docker run --rm), as an attendee types them;
+- the floor: the same six builds and runs started all at once by the docker CLI, the least
+  time the engine needs for them.
+Warm: everything cached. Cold: the bases present, nothing else cached (all build --no-cache).
+Everything runs in a scratch folder under its own tag prefix, both removed at the end, Ctrl-C
+and SIGTERM included. The last line is the warm median ratio to the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from rich.table import Table
 
-from workshop.console import get_console
+from workshop.console import get_console, get_err_console
+from workshop.errors import INTERRUPTED
+from workshop.settings import PROJECT_ROOT
+from workshop.signals import terminate_as_interrupt
 from workshop.sizelog import SizeLog
+from workshop.steps import WORKSHOP_BUILD_STEPS
 
 __all__ = ["main"]
 
-ROOT = Path(__file__).resolve().parent.parent
+NAMES = " ".join(
+    step.dockerfile.removeprefix("Dockerfile.") for step in WORKSHOP_BUILD_STEPS.values()
+)
 
 # The workshop's commands, as an attendee types them; the bases come in as build args from the
 # environment (`--build-arg NAME` without a value reads $NAME), so nothing is put into the text.
-CLI_LOOP = r"""
+CLI_ONE = r"""
+docker build $NO_CACHE -q -t "${PREFIX}cli-go-$1" --build-arg GOLANG_IMAGE \
+  --build-arg GOLANG_ALPINE_IMAGE --build-arg ALPINE_IMAGE -f "Dockerfile.$1" . >/dev/null
+docker image ls "${PREFIX}cli-go-$1" >/dev/null
+docker run --rm "${PREFIX}cli-go-$1" >/dev/null 2>&1
+"""
+CLI_LOOP = f"""
 set -e
 cd "$WORKSPACE"
-for name in big alpine multi-stage scratch stripped smaller; do
-  docker build $NO_CACHE -q -t "bench-cli-go-$name" --build-arg GOLANG_IMAGE \
-    --build-arg GOLANG_ALPINE_IMAGE --build-arg ALPINE_IMAGE -f "Dockerfile.$name" . >/dev/null
-  docker image ls "bench-cli-go-$name" >/dev/null
-  docker run --rm "bench-cli-go-$name" >/dev/null 2>&1
-done
+one() {{ {CLI_ONE} }}
+for name in $NAMES; do one "$name"; done
+"""
+CLI_FLOOR = f"""
+set -e
+cd "$WORKSPACE"
+one() {{ {CLI_ONE} }}
+pids=""
+for name in $NAMES; do one "$name" & pids="$pids $!"; done
+for pid in $pids; do wait "$pid"; done
 """
 
 
 def _timed(command: Sequence[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(
-        command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command,
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=3600,
     )
     return time.perf_counter() - started
 
 
-def _side_by_side(
-    repeat: int, *, invoke_env: dict[str, str], cli_env: dict[str, str]
-) -> list[tuple[float, float]]:
-    invoke_all = [sys.executable, "-m", "invoke", "all"]
-    cli = ["bash", "-c", CLI_LOOP]
-    pairs = []
-    for round_number in range(repeat):
-        if round_number % 2:
-            cli_seconds = _timed(cli, cli_env)
-            invoke_seconds = _timed(invoke_all, invoke_env)
-        else:
-            invoke_seconds = _timed(invoke_all, invoke_env)
-            cli_seconds = _timed(cli, cli_env)
-        pairs.append((invoke_seconds, cli_seconds))
-    return pairs
+def _rounds(
+    repeat: int, commands: dict[str, tuple[list[str], dict[str, str]]]
+) -> list[dict[str, float]]:
+    """`repeat` rounds of every command, the one that goes first rotating round by round."""
+    names = list(commands)
+    rounds = []
+    for number in range(repeat):
+        order = names[number % len(names) :] + names[: number % len(names)]
+        rounds.append({name: _timed(*commands[name]) for name in order})
+    return rounds
+
+
+def _remove_images(prefix: str) -> None:
+    listed = subprocess.run(
+        [
+            "docker",
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}",
+            "--filter",
+            f"reference={prefix}*",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if listed:
+        subprocess.run(["docker", "image", "rm", "-f", *listed], capture_output=True, check=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,18 +118,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cold-repeat", type=int, default=2, help="cold rounds (default 2; 0 skips)"
     )
     arguments = parser.parse_args(argv)
-    console = get_console()
     scratch = Path(tempfile.mkdtemp(prefix="workshop-bench-"))
+    prefix = f"bench{uuid.uuid4().hex[:6]}-"
+    try:
+        with terminate_as_interrupt():
+            return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
+    except KeyboardInterrupt:
+        get_err_console().print("Interrupted: the bench's images and scratch folder were removed.")
+        return INTERRUPTED
+    except subprocess.CalledProcessError as error:
+        get_err_console().print(f"A timed command failed (exit {error.returncode}): {error.stderr}")
+        return 1
+    finally:
+        _remove_images(prefix)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _bench(repeat: int, cold_repeat: int, scratch: Path, prefix: str) -> int:
+    console = get_console()
     invoke_env = {
         **os.environ,
         "INVOKE_WORKSHOP_WORKSPACE": str(scratch / "workspace"),
         "INVOKE_WORKSHOP_SIZE_LOG": str(scratch / "sizes.json"),
-        "INVOKE_WORKSHOP_TAG_PREFIX": "bench-",
+        "INVOKE_WORKSHOP_HISTORY": str(scratch / "history.json"),
+        "INVOKE_WORKSHOP_REPORT_DIR": str(scratch / "report"),
+        "INVOKE_WORKSHOP_SWEEP_DIR": str(scratch / "sweep"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
     }
+    invoke_all = [sys.executable, "-m", "invoke", "all"]
     console.print(
         "Warming up: one `invoke all` (it builds the stand-in bases if they are missing)."
     )
-    _timed([sys.executable, "-m", "invoke", "all"], invoke_env)
+    _timed(invoke_all, invoke_env)
     bases = {
         base.role: base.reference
         for record in SizeLog(scratch / "sizes.json").read().values()
@@ -95,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_env = {
         **os.environ,
         "WORKSPACE": str(scratch / "workspace"),
+        "PREFIX": prefix,
+        "NAMES": NAMES,
         "DOCKER_BUILDKIT": "0",
         "GOLANG_IMAGE": bases["golang"],
         "GOLANG_ALPINE_IMAGE": bases["golang-alpine"],
@@ -104,54 +169,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     _timed(["bash", "-c", CLI_LOOP], cli_env)
 
     listing = [_timed([sys.executable, "-m", "invoke", "--list"], invoke_env) for _ in range(10)]
-    warm = _side_by_side(arguments.repeat, invoke_env=invoke_env, cli_env=cli_env)
-    cold = _side_by_side(
-        arguments.cold_repeat,
-        invoke_env={**invoke_env, "INVOKE_WORKSHOP_NO_CACHE": "1"},
-        cli_env={**cli_env, "NO_CACHE": "--no-cache"},
+    warm = _rounds(
+        repeat,
+        {
+            "invoke all": (invoke_all, invoke_env),
+            "docker CLI, in turn": (["bash", "-c", CLI_LOOP], cli_env),
+            "docker CLI, all at once": (["bash", "-c", CLI_FLOOR], cli_env),
+        },
     )
-
+    cold = _rounds(
+        cold_repeat,
+        {
+            "invoke all": (invoke_all, {**invoke_env, "INVOKE_WORKSHOP_NO_CACHE": "1"}),
+            "docker CLI, in turn": (
+                ["bash", "-c", CLI_LOOP],
+                {**cli_env, "NO_CACHE": "--no-cache"},
+            ),
+            "docker CLI, all at once": (
+                ["bash", "-c", CLI_FLOOR],
+                {**cli_env, "NO_CACHE": "--no-cache"},
+            ),
+        },
+    )
     table = Table(
         title=f"invoke all against the docker CLI (bases: {', '.join(sorted(set(bases.values())))})"
     )
     for column in (
         "case",
         "rounds",
-        "invoke all (median s)",
-        "docker CLI (median s)",
-        "ratio (median)",
+        "invoke all",
+        "CLI in turn",
+        "CLI at once",
+        "÷ in turn",
+        "÷ at once",
     ):
         table.add_column(column, justify="left" if column == "case" else "right")
-    for case, pairs in (("warm", warm), ("cold", cold)):
-        if pairs:
-            table.add_row(
-                case,
-                str(len(pairs)),
-                f"{statistics.median(p[0] for p in pairs):.2f}",
-                f"{statistics.median(p[1] for p in pairs):.2f}",
-                f"{statistics.median(p[0] / p[1] for p in pairs):.2f}",
-            )
+    for case, rounds in (("warm", warm), ("cold", cold)):
+        if rounds:
+            table.add_row(case, str(len(rounds)), *_medians(rounds))
     console.print(table)
     console.print(
         f"invoke --list: median {statistics.median(listing):.3f} s over {len(listing)} runs"
     )
-    subprocess.run(
-        [
-            "docker",
-            "image",
-            "rm",
-            "-f",
-            *(f"bench-{tag}" for tag in _TAGS),
-            *(f"bench-cli-{tag}" for tag in _TAGS),
-        ],
-        capture_output=True,
-        check=False,
+    console.print(f"invoke all / docker CLI in turn: {_ratio(warm, 'docker CLI, in turn'):.2f}")
+    console.print(
+        f"invoke all / docker CLI all at once: {_ratio(warm, 'docker CLI, all at once'):.2f}"
     )
-    print(f"invoke all / docker CLI: {statistics.median(p[0] / p[1] for p in warm):.2f}")
     return 0
 
 
-_TAGS = ("go-big", "go-alpine", "go-multi-stage", "go-scratch", "go-stripped", "go-smaller")
+def _ratio(rounds: list[dict[str, float]], against: str) -> float:
+    return statistics.median(each["invoke all"] / each[against] for each in rounds)
+
+
+def _medians(rounds: list[dict[str, float]]) -> tuple[str, ...]:
+    seconds = [
+        f"{statistics.median(each[name] for each in rounds):.2f} s"
+        for name in ("invoke all", "docker CLI, in turn", "docker CLI, all at once")
+    ]
+    ratios = [
+        f"{_ratio(rounds, name):.2f}" for name in ("docker CLI, in turn", "docker CLI, all at once")
+    ]
+    return (*seconds, *ratios)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
@@ -23,13 +23,13 @@ from rich.text import Text
 
 from workshop import LABEL, PREFIX_LABEL
 from workshop.bases import GO_RELEASES, Standins
-from workshop.engine import OWNER_LABEL, ContainerInfo, Engine
+from workshop.engine import OWNER_LABEL, ContainerInfo, EngineAPI
 from workshop.steps import BUILD_STEPS
 
 if TYPE_CHECKING:
     from workshop.session import Session
 
-__all__ = ["Cleaned", "clean", "remove_leftover_containers"]
+__all__ = ["Cleaned", "clean", "clean_images", "our_tags", "remove_leftover_containers"]
 
 # A stopped build container younger than this may belong to a build under way.
 BUILD_CONTAINER_GRACE = 120.0
@@ -57,10 +57,14 @@ def our_tags(prefix: str) -> set[str]:
 
 
 def clean(session: Session, *, bases: bool) -> Cleaned:
-    """`invoke clean`: this configuration's images (and the stand-ins with `bases`)."""
-    engine = session.engine
-    containers = remove_leftover_containers(engine)
-    prefix = session.settings.tag_prefix
+    """`invoke clean`: this project's lost containers, this configuration's images (and the
+    stand-ins with `bases`)."""
+    containers = remove_leftover_containers(session.engine)
+    cleaned = clean_images(session.engine, prefix=session.settings.tag_prefix, bases=bases)
+    return replace(cleaned, containers=containers)
+
+
+def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
     mine = our_tags(prefix)
     if bases:
         mine |= {
@@ -97,10 +101,10 @@ def clean(session: Session, *, bases: bool) -> Cleaned:
             name = f"untagged {image.id.removeprefix('sha256:')[:12]}"
             if image.id not in in_use and engine.remove_image(image.id):
                 removed.append(name)
-    return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=containers)
+    return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=0)
 
 
-def remove_leftover_containers(engine: Engine) -> int:
+def remove_leftover_containers(engine: EngineAPI) -> int:
     """Remove the containers this project made and lost; how many."""
     now = time.time()
     leftovers = [

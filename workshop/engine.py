@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -121,6 +121,12 @@ class BuildRequest:
     labels: Mapping[str, str]
     nocache: bool = False
     tag: str = ""
+    # What the build makes, for messages ("go-scratch"): a step's image gets its tag later.
+    name: str = ""
+
+    @property
+    def what(self) -> str:
+        return self.name or self.tag or self.dockerfile
 
 
 @dataclass(frozen=True)
@@ -139,19 +145,34 @@ class RunResult:
 
 
 class EngineAPI(Protocol):
-    """What the project asks of an engine; the tests' fake engine is held to it by mypy."""
+    """What the project asks of an engine. `Engine` is the real one; the tests' fake engine is
+    held to this by mypy, so the two can't drift apart."""
+
+    timeouts: Timeouts
+    builder: str
 
     @property
     def info(self) -> EngineInfo: ...
     def image(self, reference: str) -> ImageInfo | None: ...
     def pull(self, reference: str) -> ImageInfo | None: ...
+    def tag(self, image_id: str, reference: str) -> None: ...
+    def untag(self, reference: str) -> None: ...
     def build(
         self, request: BuildRequest, *, on_line: Callable[[str], None] = ...
     ) -> BuildResult: ...
-    def tag(self, image_id: str, reference: str) -> None: ...
     def run(
         self, image: str, *, command: list[str] | None = None, fetch: str | None = None
     ) -> RunResult: ...
+    def files(self, reference: str) -> AbstractContextManager[Iterator[TarMember]]: ...
+    def history(self, reference: str) -> list[HistoryEntry]: ...
+    def import_rootfs(
+        self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
+    ) -> str: ...
+    def images_labelled(self, label: str) -> list[ImageInfo]: ...
+    def containers_labelled(self, label: str) -> list[ContainerInfo]: ...
+    def images_in_use(self) -> set[str]: ...
+    def remove_image(self, image_id: str) -> bool: ...
+    def remove_container(self, container_id: str) -> None: ...
 
 
 def _where() -> str:
@@ -203,7 +224,7 @@ class Engine:
     client: docker.DockerClient
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
-    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _info: EngineInfo | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, *, timeouts: Timeouts | None = None, builder: str = "legacy") -> Engine:
@@ -242,15 +263,15 @@ class Engine:
 
     @property
     def info(self) -> EngineInfo:
-        if "info" not in self._memo:
+        if self._info is None:
             with self.talking("reading the engine's version"):
                 version = self.client.version()
                 info = self.client.info()
-            self._memo["info"] = EngineInfo(
+            self._info = EngineInfo(
                 version=str(version.get("Version", "unknown")),
                 storage_driver=str(info.get("Driver", "unknown")),
             )
-        return self._memo["info"]  # type: ignore[no-any-return]  # the memo holds one kind per key
+        return self._info
 
     def image(self, reference: str) -> ImageInfo | None:
         """The local image called `reference` (a name or an id), or None."""
@@ -291,7 +312,7 @@ class Engine:
         log: deque[str] = deque(maxlen=LOG_TAIL)
         instruction = ""
         image_id = ""
-        what = f"building {request.tag or request.dockerfile}"
+        what = f"building {request.what}"
         with self.talking(what, bound=self.timeouts.build):
             stream = self.client.api.build(
                 fileobj=io.BytesIO(request.context),
@@ -310,8 +331,8 @@ class Engine:
             for chunk in stream:
                 if "error" in chunk:
                     raise StepFailed(
-                        f"Building {request.tag or request.dockerfile} from {request.dockerfile} "
-                        f"failed: {str(chunk['error']).strip()}",
+                        f"Building {request.what} from {request.dockerfile} failed: "
+                        f"{str(chunk['error']).strip()}",
                         instruction=instruction,
                         log_tail=tuple(log),
                     )
@@ -493,7 +514,7 @@ def _split_reference(reference: str) -> tuple[str, str]:
 
 def _build_too_long(request: BuildRequest, seconds: float) -> str:
     return (
-        f"Building {request.tag or request.dockerfile} took longer than {seconds:g} s (the "
+        f"Building {request.what} took longer than {seconds:g} s (the "
         "setting workshop.build_timeout); it was stopped and nothing was logged. Raise "
         "INVOKE_WORKSHOP_BUILD_TIMEOUT if the build is only slow."
     )
@@ -549,8 +570,7 @@ def _build_with_buildkit(
             raise TimedOut(_build_too_long(request, timeout))
         if process.returncode != 0:
             raise StepFailed(
-                f"Building {request.tag or request.dockerfile} with BuildKit failed "
-                f"(exit {process.returncode}).",
+                f"Building {request.what} with BuildKit failed (exit {process.returncode}).",
                 instruction=steps[-1].split("] ", 1)[-1] if steps else "",
                 log_tail=tuple(log),
             )

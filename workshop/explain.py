@@ -23,7 +23,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine import Engine, HistoryEntry
+from workshop.engine import EngineAPI, HistoryEntry
 from workshop.errors import BadInput, DataFileError
 from workshop.tarwalk import TarMember
 from workshop.units import docker_size, ratio
@@ -160,7 +160,7 @@ class Explanation:
 
 
 def explain(
-    engine: Engine, reference: str, *, known_bases: Mapping[str, str] | None = None, top: int = 8
+    engine: EngineAPI, reference: str, *, known_bases: Mapping[str, str] | None = None, top: int = 8
 ) -> Explanation:
     """Explain `reference`. `known_bases` maps image ids to references (the size log's bases)."""
     started = time.monotonic()

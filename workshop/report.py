@@ -307,7 +307,8 @@ _PAGE = """<!doctype html>
 """
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+# What makes structure inside a line: emphasis, code, links and images, HTML, entities, cells.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 
 def markdown_text(text: str) -> str:

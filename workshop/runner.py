@@ -13,7 +13,7 @@ from rich.text import Text
 
 from workshop import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.bases import ROLES, Bases
-from workshop.engine import BuildRequest, Engine
+from workshop.engine import BuildRequest, EngineAPI
 from workshop.errors import StepFailed
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
@@ -157,7 +157,7 @@ def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
 class BuildPlan:
     """What every build step of a run shares: where it builds, from what, and where it logs."""
 
-    engine: Engine
+    engine: EngineAPI
     bases: Bases
     workspace: Workspace
     size_log: SizeLog
@@ -175,6 +175,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     """
     engine, progress = plan.engine, plan.progress
     tag = check_tag(f"{plan.tag_prefix}{step.tag}")
+    plan.size_log.check_writable()
     written = tuple((name, plan.workspace.write(name)) for name in step.writes)
     plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
     resolved = [plan.bases.resolve(role) for role in step.roles]
@@ -186,6 +187,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
                 buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
                 labels={LABEL: "step", STEP_LABEL: str(step.number), PREFIX_LABEL: plan.tag_prefix},
                 nocache=plan.nocache,
+                name=tag,
             ),
             on_line=on_line,
         )
@@ -233,7 +235,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     return BuildStepResult(step=step, record=record, written=written)
 
 
-def _tag_and_log(engine: Engine, size_log: SizeLog, record: SizeRecord) -> None:
+def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> None:
     """Point the tag at the new image and log it; if the log can't be written, the tag goes
     back to the image it named before."""
     before = engine.image(record.tag)

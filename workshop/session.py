@@ -110,7 +110,8 @@ class Session:
 
     def check_outputs(self, *, history: bool = False) -> None:
         """Refuse, before the first build and before the engine is asked anything, an output
-        location that could not be written: the workspace, the size log, and the history."""
+        location that could not be written: the workspace, the size log, and the history.
+        (Each build checks its own log again, as the sweep's logs are others.)"""
         from workshop.datafile import check_folder
 
         if "build" not in self._checked:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import statistics
 
-from workshop.engine import Engine
+from workshop.engine import EngineAPI
 
 __all__ = ["time_startup"]
 
 RUNS = 15
 
 
-def time_startup(engine: Engine, image: str, against: str) -> dict[str, float]:
+def time_startup(engine: EngineAPI, image: str, against: str) -> dict[str, float]:
     """Median milliseconds to run `image` and `against` to completion, alternating the two so
     that whatever else the machine does weighs on both alike."""
     seconds: dict[str, list[float]] = {image: [], against: []}
