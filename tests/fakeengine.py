@@ -18,12 +18,12 @@ from workshop.engine import (
     EngineAPI,
     EngineInfo,
     HistoryEntry,
+    ImageFile,
     ImageInfo,
     RunResult,
     Timeouts,
 )
 from workshop.errors import StepFailed
-from workshop.tarwalk import TarMember
 
 
 @dataclass
@@ -137,10 +137,10 @@ class FakeEngine:
         fetched = b"\x7fELF".ljust(self.size, b"\0") if fetch else None
         return RunResult(self.exit_code, self.output, 0.1, fetched=fetched)
 
-    def files(self, reference: str) -> AbstractContextManager[Iterator[TarMember]]:
+    def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]:
         @contextmanager
-        def listing() -> Iterator[Iterator[TarMember]]:
-            yield iter([TarMember("app", self.size, "file")])
+        def listing() -> Iterator[Iterator[ImageFile]]:
+            yield iter([ImageFile("app", self.size, "file")])
 
         return listing()
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
-from workshop.engine import HistoryEntry
+from workshop.engine import HistoryEntry, ImageFile
 from workshop.errors import BadInput
 from workshop.explain import (
     _instruction,
@@ -17,7 +17,6 @@ from workshop.explain import (
     parse_top,
     what_it_is,
 )
-from workshop.tarwalk import TarMember
 
 
 @pytest.mark.parametrize(
@@ -91,8 +90,8 @@ def test_top_takes_a_whole_number_of_rows(top: str) -> None:
 
 def test_largest_directories_skip_parents_that_are_all_one_child() -> None:
     files = [
-        TarMember("usr/lib/go/a", 100, "file"),
-        TarMember("usr/lib/go/b", 50, "file"),
-        TarMember("etc/x", 10, "file"),
+        ImageFile("usr/lib/go/a", 100, "file"),
+        ImageFile("usr/lib/go/b", 50, "file"),
+        ImageFile("etc/x", 10, "file"),
     ]
     assert _largest_directories(files, top=5) == (("usr/lib/go", 150), ("etc", 10))

@@ -151,17 +151,3 @@ def test_a_malformed_value_in_a_config_file_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 64
     assert "workshop.verbose is 'maybe', which is not a bool" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_an_engine_refusal_is_not_taken_for_a_lost_connection() -> None:
-    import docker.errors
-
-    from workshop.engine import Engine
-    from workshop.errors import EngineRefused
-
-    engine = Engine(client=docker.DockerClient(base_url="unix:///nonexistent", version="1.41"))
-    with pytest.raises(EngineRefused, match="refused removing x: conflict: unable to delete"):  # noqa: SIM117
-        with engine.talking("removing x"):
-            raise docker.errors.APIError(
-                "409 Client Error", explanation="conflict: unable to delete"
-            )

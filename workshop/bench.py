@@ -1,6 +1,6 @@
 """How `invoke all` compares in time with the docker CLI doing the same work.
 
-    python -m workshop.bench [--repeat N] [--cold-repeat N]   (or: nox -s bench -- ...)
+    python -m workshop.bench [--repeat N] [--cold-repeat N] [--tar IMAGE]  (or: nox -s bench -- ...)
 
 Side by side in one run, rounds rotating which goes first:
 - `invoke all`;
@@ -11,6 +11,9 @@ Side by side in one run, rounds rotating which goes first:
 Warm: everything cached. Cold: the bases present, nothing else cached (all build --no-cache).
 Everything runs in a scratch folder under its own tag prefix, both removed at the end, Ctrl-C
 and SIGTERM included. The last line is the warm median ratio to the floor.
+
+`--tar IMAGE` times instead what explain reads: IMAGE's export streamed from the engine, drained
+as it comes, and read entry by entry as explain does (tarfile's stream mode), rounds alternating.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rich.table import Table
@@ -117,7 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cold-repeat", type=int, default=2, help="cold rounds (default 2; 0 skips)"
     )
+    parser.add_argument("--tar", metavar="IMAGE", help="time reading IMAGE's export instead")
     arguments = parser.parse_args(argv)
+    if arguments.tar:
+        with terminate_as_interrupt():
+            return _bench_tar(arguments.tar, arguments.repeat)
     scratch = Path(tempfile.mkdtemp(prefix="workshop-bench-"))
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     try:
@@ -215,6 +222,39 @@ def _bench(repeat: int, cold_repeat: int, scratch: Path, prefix: str) -> int:
     console.print(
         f"invoke all / docker CLI all at once: {_ratio(warm, 'docker CLI, all at once'):.2f}"
     )
+    return 0
+
+
+def _bench_tar(image: str, repeat: int) -> int:
+    """Seconds to read `image`'s export: the stream alone, and as explain reads it (median)."""
+    from workshop.engine import Engine, read_tar
+
+    engine = Engine.from_env()
+
+    def drain(stream: Iterator[bytes]) -> int:
+        return sum(len(chunk) for chunk in stream)
+
+    def as_explain_reads_it(stream: Iterator[bytes]) -> int:
+        return sum(entry.size for entry in read_tar(stream) if entry.kind == "file")
+
+    readers = {"the stream alone": drain, "as explain reads it": as_explain_reads_it}
+    seconds: dict[str, list[float]] = {name: [] for name in readers}
+    results: dict[str, int] = {}
+    for number in range(repeat):
+        names = list(readers)
+        for name in names[number % 2 :] + names[: number % 2]:
+            started = time.perf_counter()
+            with engine.exported(image) as stream:
+                results[name] = readers[name](stream)
+            seconds[name].append(time.perf_counter() - started)
+    table = Table(title=f"Reading {image}'s export ({repeat} rounds, median)")
+    for column in ("reader", "seconds", "bytes"):
+        table.add_column(column, justify="left" if column == "reader" else "right")
+    for name in readers:
+        table.add_row(name, f"{statistics.median(seconds[name]):.2f}", f"{results[name]:,}")
+    get_console().print(table)
+    alone, read = (statistics.median(seconds[name]) for name in readers)
+    get_console().print(f"explain's reading / the stream alone: {read / alone:.2f}")
     return 0
 
 

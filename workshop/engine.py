@@ -38,7 +38,6 @@ import urllib3.exceptions
 
 from workshop import LABEL
 from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed, TimedOut
-from workshop.tarwalk import TarMember, walk_tar
 
 __all__ = [
     "OWNER_LABEL",
@@ -49,6 +48,7 @@ __all__ = [
     "EngineAPI",
     "EngineInfo",
     "HistoryEntry",
+    "ImageFile",
     "ImageInfo",
     "RunResult",
     "Timeouts",
@@ -97,6 +97,15 @@ class ContainerInfo:
     exit_code: int
     labels: Mapping[str, str]
     created: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One entry of an image's filesystem: its path (no leading /), size and kind."""
+
+    path: str
+    size: int
+    kind: str  # "file", "dir", "link", "symlink" or "other"
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ class EngineAPI(Protocol):
     def run(
         self, image: str, *, command: list[str] | None = None, fetch: str | None = None
     ) -> RunResult: ...
-    def files(self, reference: str) -> AbstractContextManager[Iterator[TarMember]]: ...
+    def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def history(self, reference: str) -> list[HistoryEntry]: ...
     def import_rootfs(
         self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
@@ -399,16 +408,21 @@ class Engine:
             _remove_quietly(container)
 
     @contextmanager
-    def files(self, reference: str) -> Iterator[Iterator[TarMember]]:
-        """The files of `reference`'s filesystem, streamed from a container's export and never
-        unpacked. The container is never started (it needs no command to run, so an image with
-        no CMD is read too) and is removed when the block ends."""
-        what = f"reading {reference}'s files"
+    def files(self, reference: str) -> Iterator[Iterator[ImageFile]]:
+        """The files of `reference`'s filesystem, read from its export as it streams."""
+        with self.exported(reference) as stream:
+            yield read_tar(stream)
+
+    @contextmanager
+    def exported(self, reference: str) -> Iterator[Iterator[bytes]]:
+        """`reference`'s filesystem as a tar stream, from a container's export, never unpacked.
+        The container is never started (it needs no command to run, so an image with no CMD is
+        read too) and is removed when the block ends."""
         with (
-            self.talking(what, bound=self.timeouts.build),
+            self.talking(f"reading {reference}'s files", bound=self.timeouts.build),
             self._container(reference, ["/workshop-probe-never-runs"]) as container,
         ):
-            yield walk_tar(self.client.api.export(container.id, chunk_size=1 << 20))
+            yield self.client.api.export(container.id, chunk_size=1 << 20)
 
     def history(self, reference: str) -> list[HistoryEntry]:
         with self.talking(f"reading {reference}'s history"):
@@ -576,6 +590,47 @@ def _build_with_buildkit(
             )
         image_id = iidfile.read_text().strip()
     return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
+
+
+def read_tar(chunks: Iterator[bytes]) -> Iterator[ImageFile]:
+    """The entries of a tar stream as they arrive, their contents skipped, never unpacked."""
+    raw = _ChunkStream(iter(chunks))
+    with tarfile.open(fileobj=io.BufferedReader(raw, 1 << 20), mode="r|") as archive:
+        for member in archive:
+            yield ImageFile(
+                path=member.name.removeprefix("./").rstrip("/"),
+                size=member.size,
+                kind=_KINDS.get(member.type, "other"),
+            )
+
+
+_KINDS = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.LNKTYPE: "link",
+    tarfile.SYMTYPE: "symlink",
+}
+
+
+class _ChunkStream(io.RawIOBase):
+    """A raw stream over an iterator of byte chunks (a streamed HTTP answer)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._left:
+            self._left = next(self._chunks, b"")
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
 
 
 def _read_archive(container: Any, path: str) -> bytes:

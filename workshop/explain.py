@@ -3,8 +3,8 @@
 - Layers come from the image's history: the instruction that made each, its size and share, and
   whether it came with the base image or from the image's own Dockerfile.
 - Contents come from the image's filesystem, streamed from the engine (a container's export,
-  read header by header and never unpacked): what the bytes are (the app, the Go toolchain, the
-  C toolchain, the OS), and the largest directories and files.
+  read as it arrives with tarfile's stream mode, never unpacked): what the bytes are (the app,
+  the Go toolchain, the C toolchain, the OS), and the largest directories and files.
 - Wasted bytes, as dive counts them: what the layers carry that the final filesystem no longer
   shows, because a later layer overwrote or deleted it.
 """
@@ -23,9 +23,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine import EngineAPI, HistoryEntry
+from workshop.engine import EngineAPI, HistoryEntry, ImageFile
 from workshop.errors import BadInput, DataFileError
-from workshop.tarwalk import TarMember
 from workshop.units import docker_size, ratio
 
 if TYPE_CHECKING:
@@ -256,7 +255,7 @@ _CONTAINER_MOUNTS = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf
 
 
 def _largest_directories(
-    files: Iterable[TarMember], top: int, depth: int = 3
+    files: Iterable[ImageFile], top: int, depth: int = 3
 ) -> tuple[tuple[str, int], ...]:
     """The largest directories down to `depth` levels, leaving out a parent all of one child."""
     sizes = Counter[str]()

@@ -1,0 +1,84 @@
+"""The engine adapter's own logic, without an engine: reading tar streams, names, timeouts,
+refusals. (What it does on a real engine is in the e2e and fault tests.)"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import docker
+import docker.errors
+import pytest
+import requests.exceptions
+import urllib3.exceptions
+
+from workshop.engine import Engine, _is_timeout, _split_reference, read_tar
+from workshop.errors import EngineRefused, TimedOut
+
+MEMBERS = [("a" * 150 + "/file", 10), ("ünïcode/ß", 3), ("dir", None), ("x/" + "b" * 120, 70_000)]
+
+
+def archive(fmt: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for name, size in MEMBERS:
+            info = tarfile.TarInfo(name)
+            if size is None:
+                info.type = tarfile.DIRTYPE
+            else:
+                info.size = size
+            tar.addfile(info, io.BytesIO(b"z" * size) if size else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+@pytest.mark.parametrize("chunk", [1, 7, 512, 1000, 1 << 20])
+def test_a_tar_stream_reads_the_same_whatever_its_chunks(fmt: int, chunk: int) -> None:
+    data = archive(fmt)
+    read = [
+        (entry.path, entry.size, entry.kind)
+        for entry in read_tar(iter([data[i : i + chunk] for i in range(0, len(data), chunk)]))
+    ]
+    assert read == [(name, size or 0, "dir" if size is None else "file") for name, size in MEMBERS]
+
+
+@pytest.mark.parametrize(
+    ("reference", "split"),
+    [
+        ("golang:1.10", ("golang", "1.10")),
+        ("go-big", ("go-big", "latest")),
+        ("localhost:5000/go-big", ("localhost:5000/go-big", "latest")),
+        ("localhost:5000/go-big:v2", ("localhost:5000/go-big", "v2")),
+    ],
+)
+def test_a_reference_splits_at_its_tag_not_at_a_port(
+    reference: str, split: tuple[str, str]
+) -> None:
+    assert _split_reference(reference) == split
+
+
+def test_timeouts_are_found_however_they_were_wrapped() -> None:
+    read = urllib3.exceptions.ReadTimeoutError(None, "/build", "Read timed out.")  # type: ignore[arg-type]  # urllib3 takes no pool in a message-only error
+    assert _is_timeout(requests.exceptions.ConnectionError(read))
+    assert _is_timeout(TimeoutError("timed out"))
+    assert not _is_timeout(requests.exceptions.ConnectionError("refused"))
+
+
+def offline_engine() -> Engine:
+    return Engine(client=docker.DockerClient(base_url="unix:///nonexistent", version="1.41"))
+
+
+def test_an_engine_refusal_is_not_taken_for_a_lost_connection() -> None:
+    with (
+        pytest.raises(EngineRefused, match="refused removing x: conflict: unable to delete"),
+        offline_engine().talking("removing x"),
+    ):
+        raise docker.errors.APIError("409 Client Error", explanation="conflict: unable to delete")
+
+
+def test_a_timeout_says_what_timed_out_and_its_bound() -> None:
+    with (
+        pytest.raises(TimedOut, match="did not answer within 60 s while listing images"),
+        offline_engine().talking("listing images"),
+    ):
+        raise requests.exceptions.ReadTimeout("Read timed out.")
