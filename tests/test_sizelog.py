@@ -127,6 +127,8 @@ def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
         (lambda d: d["records"][0].update(size=0), "'size' is 0"),
         (lambda d: d["records"][0].update(size=10**400), "'size' is 1000000"),
         (lambda d: d["records"][0].update(step=True), "'step' is true"),
+        # Found by the property test: an integer past a float's range in a float field.
+        (lambda d: d["records"][0].update(build_seconds=10**400), "'build_seconds' is 1000"),
         (lambda d: d["records"][0]["bases"][0].update(standin="yes"), "'standin' is \"yes\""),
         (lambda d: d["records"][0].update(extra=1), "unknown fields: extra"),
     ],

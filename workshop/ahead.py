@@ -45,17 +45,17 @@ class Ahead:
 def start_builds(session: Session) -> None:
     """Start steps 4 to 9 side by side; each step task then collects its own, in order.
 
-    Every output location is checked first, then every base is resolved, one at a time, so
-    that stand-ins are built and noted once. With verbose output the builds stay one at a time,
-    so that their output stays readable.
+    Every output location is checked first, then every base is resolved (the roles side by
+    side; a stand-in is built and noted once, under the resolver's lock). With verbose output
+    the builds stay one at a time, so that their output stays readable.
     """
     session.check_outputs(history=True)
     if session.settings.verbose:
         return
     resolver = session.bases
-    for step in WORKSHOP_BUILD_STEPS.values():
-        for role in step.roles:
-            resolver.resolve(role)
+    roles = dict.fromkeys(role for step in WORKSHOP_BUILD_STEPS.values() for role in step.roles)
+    with ThreadPoolExecutor(max_workers=len(roles)) as pool:
+        list(pool.map(resolver.resolve, roles))
     background = Progress(session.progress.console, silent=True)
     plan = replace(session.plan(), progress=background)
     session.ahead = Ahead(

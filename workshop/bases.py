@@ -149,6 +149,7 @@ class Bases:
     images: dict[str, str] = field(default_factory=dict)
     # One resolution per role and one `go version` per image, for the session.
     _memo: dict[str, object] = field(default_factory=dict)
+    _building: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         # The mode and mirror were checked with the settings; the Go release may be a sweep's.
@@ -175,7 +176,9 @@ class Bases:
                     "INVOKE_WORKSHOP_BASES=auto to use local stand-ins built from Debian."
                 )
         reference = self.standins.for_role(role)
-        self.ensure(reference)
+        # Roles are resolved side by side; stand-ins share parents, each built once.
+        with self._building:
+            self.ensure(reference)
         image = self.engine.image(reference)
         if image is None:
             raise BaseUnavailable(f"The stand-in {reference} was built but can't be found.")

@@ -216,14 +216,13 @@ class JsonObject:
 
     def number(self, name: str, *, minimum: float = 0.0) -> float:
         value = self._get(name)
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value < minimum
-        ):
+        try:
+            number = float(value) if isinstance(value, int | float) else math.nan
+        except OverflowError:  # an integer past what a float holds
+            number = math.inf
+        if isinstance(value, bool) or not math.isfinite(number) or number < minimum:
             raise ValueError(f"{self.what}: '{name}' is {_shown(value)}, not a number ≥ {minimum}")
-        return float(value)
+        return number
 
     def flag(self, name: str) -> bool:
         value = self._get(name)

@@ -371,11 +371,12 @@ class Engine:
         """
         bound = self.timeouts.run
         fetched = None
+        api = self.client.api
         with self.talking(f"running {image[:19]}"), self._container(image, command) as container:
             started = time.monotonic()
-            container.start()
+            api.start(container)
             try:
-                status = container.wait(timeout=bound)
+                status = api.wait(container, timeout=math.ceil(bound))
             except (*_LOST_CONNECTION, *_TIMEOUTS) as error:
                 if not _is_timeout(error):
                     raise
@@ -386,9 +387,9 @@ class Engine:
                     "does, or raise INVOKE_WORKSHOP_RUN_TIMEOUT."
                 ) from None
             seconds = time.monotonic() - started
-            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            output = api.logs(container, stdout=True, stderr=True).decode(errors="replace")
             if fetch is not None:
-                fetched = _read_archive(container, fetch)
+                fetched = self._read_file(container, fetch)
         return RunResult(
             exit_code=int(status.get("StatusCode", -1)),
             output=output,
@@ -397,15 +398,19 @@ class Engine:
         )
 
     @contextmanager
-    def _container(self, image: str, command: list[str] | None) -> Iterator[Any]:
-        """A container of `image`, labelled as this process's, removed when the block ends."""
-        container = self.client.containers.create(
+    def _container(self, image: str, command: list[str] | None) -> Iterator[str]:
+        """A container of `image`, labelled as this process's, removed when the block ends; its
+        id. (The API directly: docker-py's model would inspect each container it creates.)"""
+        created = self.client.api.create_container(
             image, command=command, labels={LABEL: "run", OWNER_LABEL: owner()}
         )
+        container = str(created["Id"])
         try:
             yield container
         finally:
-            _remove_quietly(container)
+            # If the engine went away, its restart cleans up; the original error matters more.
+            with suppress(docker.errors.DockerException, *_LOST_CONNECTION, *_TIMEOUTS):
+                self.client.api.remove_container(container, force=True)
 
     @contextmanager
     def files(self, reference: str) -> Iterator[Iterator[ImageFile]]:
@@ -422,7 +427,14 @@ class Engine:
             self.talking(f"reading {reference}'s files", bound=self.timeouts.build),
             self._container(reference, ["/workshop-probe-never-runs"]) as container,
         ):
-            yield self.client.api.export(container.id, chunk_size=1 << 20)
+            yield self.client.api.export(container, chunk_size=1 << 20)
+
+    def _read_file(self, container: str, path: str) -> bytes:
+        """The content of the file at `path` in a container, through the engine's archive API."""
+        stream, _ = self.client.api.get_archive(container, path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(tar.getmembers()[0])
+            return member.read() if member else b""
 
     def history(self, reference: str) -> list[HistoryEntry]:
         with self.talking(f"reading {reference}'s history"):
@@ -631,20 +643,6 @@ class _ChunkStream(io.RawIOBase):
         buffer[:size] = self._left[:size]
         self._left = self._left[size:]
         return size
-
-
-def _read_archive(container: Any, path: str) -> bytes:
-    """The content of the file at `path` in a container, through the engine's archive API."""
-    stream, _ = container.get_archive(path)
-    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-        member = tar.extractfile(tar.getmembers()[0])
-        return member.read() if member else b""
-
-
-def _remove_quietly(container: Any) -> None:
-    # If the engine went away, its restart cleans up, and the original error matters more.
-    with suppress(docker.errors.DockerException, *_LOST_CONNECTION, *_TIMEOUTS):
-        container.remove(force=True)
 
 
 def _reason(error: BaseException) -> str:
