@@ -264,3 +264,22 @@ def test_each_beyond_claim_fails_on_a_log_that_breaks_it(
     assert code == 1
     assert re.findall(r"FAIL ([a-z-]+):", out) == claim.split()
     assert message in out
+
+
+def test_a_usage_error_has_its_own_code_not_the_missing_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "--bogus")
+    assert code == 64 and "unrecognized arguments: --bogus" in err
+
+
+def test_text_from_the_log_is_never_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def marked_up(records: dict[int, dict[str, Any]]) -> None:
+        records[4]["tag"] = "[/bogus]"
+        records[5]["tag"] = "[blink red]EVIL[/]"
+
+    code, out, _ = run(capsys, "--log", str(crafted(tmp_path, marked_up)))
+    assert code == 0
+    assert "[/bogus]" in out and "[blink red]EVIL[/]" in out

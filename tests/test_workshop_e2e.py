@@ -224,3 +224,28 @@ def test_the_golang_stand_in_keeps_no_apt_caches(workshop_run: WorkshopRun) -> N
         pytest.skip(f"this run used {base.reference}, not a stand-in")
     cached = docker("run", "--rm", base.reference, "du", "-sk", "/var/cache/apt").split()[0]
     assert int(cached) < 1024, f"{cached} kB of apt caches in {base.reference}"
+
+
+def test_explain_reads_an_image_with_no_command(workshop_run: WorkshopRun, tmp_path: Path) -> None:
+    from tests.conftest import RUN_PREFIX
+
+    (tmp_path / "hello.txt").write_text("hello")
+    with subprocess.Popen(
+        ["tar", "-C", str(tmp_path), "-c", "hello.txt"], stdout=subprocess.PIPE
+    ) as tar:
+        imported = subprocess.run(
+            ["docker", "import", "-", f"{RUN_PREFIX}no-command"],
+            stdin=tar.stdout,
+            capture_output=True,
+            check=True,
+        )
+    assert imported.returncode == 0
+    result = invoke("explain", f"{RUN_PREFIX}no-command", env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    assert "/hello.txt" in result.stdout
+
+
+def test_explain_refuses_a_bad_top_with_its_code(workshop_run: WorkshopRun) -> None:
+    result = invoke("explain", workshop_run.tag("go-scratch"), "--top", "abc", env=workshop_run.env)
+    assert result.returncode == 64
+    assert "--top is 'abc'" in result.stderr and "Traceback" not in result.stderr

@@ -54,7 +54,10 @@ def start_builds(session: Session) -> None:
         return
     resolver = session.bases
     roles = dict.fromkeys(role for step in WORKSHOP_BUILD_STEPS.values() for role in step.roles)
-    with ThreadPoolExecutor(max_workers=len(roles)) as pool:
+    with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
+        # The engine's version and storage driver, asked once here rather than by every build
+        # at once (`docker info` is one of the engine's slower answers).
+        pool.submit(lambda: session.engine.info)
         list(pool.map(resolver.resolve, roles))
     background = Progress(session.progress.console, silent=True)
     plan = replace(session.plan(), progress=background)
