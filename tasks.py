@@ -167,6 +167,15 @@ def report(c: Context) -> None:
         show(write_report(session(c)))
 
 
+@task(help={"start": "Where no engine answers, start one here (root, Debian or Ubuntu)."})
+def engine(c: Context, start: bool = False) -> None:
+    """Show which Docker Engine the tasks use and how it was chosen; --start one if none answers."""
+    from workshop.dockerd import engine_status
+
+    with reported():
+        show(engine_status(session(c), start=start))
+
+
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
@@ -204,6 +213,7 @@ ns = Collection(
     sweep,
     explain,
     report,
+    engine,
     bases,
     clean,
 )

@@ -216,3 +216,44 @@ def spare_engine(workshop_run: WorkshopRun) -> Iterator[Any]:
         yield spare
     finally:
         spare.remove()
+
+
+# The stand-ins `invoke all` needs, copied into each extra engine (no registry is needed).
+STANDINS_FOR_ALL = (
+    "workshop-base/golang:1.19-bookworm",
+    "workshop-base/golang:1.19-busybox",
+    "workshop-base/busybox:bookworm",
+)
+
+
+@pytest.fixture(scope="session")
+def docker28_binaries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.docker28 import fetch_docker28
+
+    return fetch_docker28(tmp_path_factory.mktemp("docker28-packages"))
+
+
+def _docker28(binaries: Path, name: str, *, containerd_store: bool) -> Iterator[Any]:
+    from tests.docker28 import Docker28
+
+    # A short folder: containerd's socket lives under it, and a socket path has 108 bytes.
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+    engine = Docker28(binaries, folder, bridge=f"ws{name}0", containerd_store=containerd_store)
+    try:
+        engine.start()
+        engine.load_from_main(*STANDINS_FOR_ALL)
+        yield engine
+    finally:
+        engine.remove()
+
+
+@pytest.fixture(scope="session")
+def docker28_classic(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
+    """Docker 28 with the classic image store (overlay2), holding the stand-ins."""
+    yield from _docker28(docker28_binaries, "d28c", containerd_store=False)
+
+
+@pytest.fixture(scope="session")
+def docker28_containerd(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
+    """Docker 28 with the containerd image store, holding the stand-ins."""
+    yield from _docker28(docker28_binaries, "d28s", containerd_store=True)

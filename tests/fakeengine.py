@@ -144,6 +144,11 @@ class FakeEngine:
 
         return listing()
 
+    def file_bytes(self, reference: str) -> int:
+        image = self._find(reference)
+        assert image is not None
+        return image.size
+
     def history(self, reference: str) -> list[HistoryEntry]:
         image = self._find(reference)
         assert image is not None

@@ -53,8 +53,22 @@ def test_records_round_trip_and_rerunning_a_step_replaces_only_its_record(
 def test_the_log_is_json_with_a_schema(size_log: SizeLog) -> None:
     size_log.record(make_record(4))
     document = json.loads(size_log.path.read_text())
-    assert document["schema"] == 1
+    assert document["schema"] == 2
     assert document["records"][0]["bases"][0]["reference"] == "golang:1.10"
+    assert document["records"][0]["image_store"] == "classic"
+
+
+def test_a_schema_1_log_reads_as_the_classic_stores_and_is_written_back_as_2(
+    size_log: SizeLog,
+) -> None:
+    from tests.test_verify import REAL_RUN
+
+    size_log.path.write_text(REAL_RUN.read_text())
+    records = size_log.read()
+    assert records[7].listed == records[7].size and records[7].image_store == "classic"
+    size_log.record(make_record(13))
+    assert json.loads(size_log.path.read_text())["schema"] == 2
+    assert size_log.read()[7] == records[7]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +76,7 @@ def test_the_log_is_json_with_a_schema(size_log: SizeLog) -> None:
     [
         "{not json",
         "[]",
-        '{"schema": 2, "records": []}',
+        '{"schema": 3, "records": []}',
         '{"schema": 1, "records": [{"step": 4}]}',
         '{"schema": 1}',
     ],
@@ -121,7 +135,7 @@ def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
     ("change", "message"),
     [
         (lambda d: d["records"].append(d["records"][0]), "step 4 has two records"),
-        (lambda d: d.update(schema=True), "not a schema 1 size log"),
+        (lambda d: d.update(schema=True), "not a schema 2 size log"),
         (lambda d: d["records"][0].update(startup={"runs": "x"}), "'runs' is \"x\""),
         (lambda d: d["records"][0].update(size=-5), "'size' is -5"),
         (lambda d: d["records"][0].update(size=0), "'size' is 0"),

@@ -151,3 +151,18 @@ def test_a_malformed_value_in_a_config_file_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 64
     assert "workshop.verbose is 'maybe', which is not a bool" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_engine_says_which_engine_and_how_it_was_chosen_or_exits_3(tmp_path: Path) -> None:
+    result = invoke("engine", env=settings(tmp_path))
+    assert result.returncode == 3
+    message = " ".join(result.stderr.split())
+    assert "at unix:///nonexistent/docker.sock (from DOCKER_HOST)" in message
+
+
+def test_engine_start_does_not_start_a_remote_engine(tmp_path: Path) -> None:
+    result = invoke("engine", "--start", env=settings(tmp_path, DOCKER_HOST="tcp://127.0.0.1:9"))
+    assert result.returncode == 3
+    assert "--start starts one only on this machine's default socket" in " ".join(
+        result.stderr.split()
+    )

@@ -249,3 +249,11 @@ def test_explain_refuses_a_bad_top_with_its_code(workshop_run: WorkshopRun) -> N
     result = invoke("explain", workshop_run.tag("go-scratch"), "--top", "abc", env=workshop_run.env)
     assert result.returncode == 64
     assert "--top is 'abc'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_engine_shows_the_engine_the_tasks_use(workshop_run: WorkshopRun) -> None:
+    result = invoke("engine", env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    version = docker("version", "--format", "{{.Server.Version}}").strip()
+    assert f"Answers: Docker {version}" in result.stdout
+    assert "image store" in result.stdout

@@ -251,9 +251,13 @@ def _shown(value: object) -> str:
 class DataFile:
     """A JSON document with a schema number, at `path`: read whole, changed under a lock."""
 
-    def __init__(self, path: Path, *, schema: int, kind: str, setting: str) -> None:
+    def __init__(
+        self, path: Path, *, schema: int, kind: str, setting: str, reads: tuple[int, ...] = ()
+    ) -> None:
         self.path = Path(path)
         self.schema = schema
+        # Older schemas still read (and written back as `schema`).
+        self.reads = (schema, *reads)
         self.kind = kind
         self.setting = setting
 
@@ -265,7 +269,7 @@ class DataFile:
         try:
             document = JsonObject(json.loads(text), f"the {self.kind}")
             schema = document.data.get("schema")
-            if type(schema) is not int or schema != self.schema:
+            if type(schema) is not int or schema not in self.reads:
                 raise ValueError(
                     f"it is not a schema {self.schema} {self.kind} (schema: {_shown(schema)})"
                 )

@@ -5,9 +5,17 @@ The adapter speaks the project's language: it returns small frozen values of its
 (runs and probes carry the label `LABEL.owner`, and are removed whatever happens). Every call is
 bounded (`Timeouts`); a lost connection becomes `EngineUnavailable`, a refusal `EngineRefused`,
 and a wait past its bound `TimedOut`, so a person sees what happened instead of a traceback.
-`Engine.from_env()` honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH like the docker
-CLI. The builder (the engine's legacy builder through the SDK, or BuildKit through `docker
-buildx`) is chosen once, when the engine is made.
+`Engine.from_env()` finds the engine the docker CLI would use (workshop.endpoint: DOCKER_HOST,
+DOCKER_CONTEXT, the current context, the default socket). The builder (the engine's legacy
+builder through the SDK, or BuildKit through `docker buildx`, pointed at the same engine) is
+chosen once, when the engine is made.
+
+Sizes. `ImageInfo.listed_size` is what `docker image ls` shows: `.Size` on the classic store;
+on the containerd store (Docker 29's default) the stored content plus the unpacked snapshot,
+about twice as much. `ImageInfo.size` is `.Size` on the classic store, the bytes of the image's
+layers, which the workshop's figures are; on the containerd store it is the unpacked snapshot
+(`ImageData.Size.Unpacked`), which counts disk blocks (+8% for go-big's 21,000 files), so a
+step measures the bytes of the image's files there instead (`file_bytes`).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
+from urllib.parse import quote
 
 import docker
 import docker.errors
@@ -37,9 +46,12 @@ import requests.exceptions
 import urllib3.exceptions
 
 from workshop import LABEL
+from workshop.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
 from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed, TimedOut
 
 __all__ = [
+    "CLASSIC",
+    "CONTAINERD",
     "OWNER_LABEL",
     "BuildRequest",
     "BuildResult",
@@ -55,7 +67,6 @@ __all__ = [
     "owner",
 ]
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 # Which process made a container: a container whose process is gone is a leftover.
 OWNER_LABEL = f"{LABEL}.owner"
 # How many lines of a failed build's output an error shows.
@@ -75,19 +86,40 @@ class Timeouts:
     run: float = 60.0
 
 
+CLASSIC, CONTAINERD = "classic", "containerd"
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     version: str
     storage_driver: str
+    # "classic" (a graph driver such as overlay2) or "containerd" (the containerd image store).
+    image_store: str = CLASSIC
+    context: str = "default"
+    host: str = ""
+
+    def describe(self) -> str:
+        where = f"context {self.context!r}, " if self.context != "default" else ""
+        return (
+            f"Docker {self.version} ({where}{self.host}, {self.storage_driver}, "
+            f"{self.image_store} image store)"
+        )
 
 
 @dataclass(frozen=True)
 class ImageInfo:
     id: str
+    # The unpacked filesystem: comparable across stores and with the workshop's figures.
     size: int
     tags: tuple[str, ...]
     labels: Mapping[str, str]
     created: str
+    # What `docker image ls` shows: `size` on the classic store, content + unpacked on containerd.
+    listed_size: int = -1
+
+    @property
+    def listed(self) -> int:
+        return self.size if self.listed_size < 0 else self.listed_size
 
 
 @dataclass(frozen=True)
@@ -173,6 +205,7 @@ class EngineAPI(Protocol):
         self, image: str, *, command: list[str] | None = None, fetch: str | None = None
     ) -> RunResult: ...
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
+    def file_bytes(self, reference: str) -> int: ...
     def history(self, reference: str) -> list[HistoryEntry]: ...
     def import_rootfs(
         self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
@@ -182,15 +215,6 @@ class EngineAPI(Protocol):
     def images_in_use(self) -> set[str]: ...
     def remove_image(self, image_id: str) -> bool: ...
     def remove_container(self, container_id: str) -> None: ...
-
-
-def _where() -> str:
-    host = os.environ.get("DOCKER_HOST")
-    return (
-        f"{host} (from DOCKER_HOST)"
-        if host
-        else f"{DEFAULT_HOST} (the default; DOCKER_HOST is not set)"
-    )
 
 
 # What a connection to an engine that went away raises, from a refused connect to a stream cut
@@ -218,11 +242,12 @@ def _is_timeout(error: BaseException) -> bool:
     return False
 
 
-def _unreachable(what: str, reason: object) -> EngineUnavailable:
+def _unreachable(endpoint: Endpoint, what: str, reason: object) -> EngineUnavailable:
     return EngineUnavailable(
-        f"No Docker Engine answered while {what}, at {_where()}: {reason}. "
-        "Start one (for example `sudo dockerd &` or `sudo systemctl start docker`), "
-        "or point DOCKER_HOST at a running engine, then run the step again."
+        f"No Docker Engine answered while {what}, at {endpoint.describe()}: {reason}. "
+        "Start one (`invoke engine --start` as root on Debian or Ubuntu, or `sudo systemctl "
+        "start docker`), or choose a running one (DOCKER_HOST, or `docker context use NAME`), "
+        "then run the task again."
     )
 
 
@@ -233,16 +258,19 @@ class Engine:
     client: docker.DockerClient
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
+    endpoint: Endpoint = field(default_factory=lambda: Endpoint(DEFAULT_HOST, "default", "given"))
     _info: EngineInfo | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, *, timeouts: Timeouts | None = None, builder: str = "legacy") -> Engine:
+        """The engine the docker CLI would use (see workshop.endpoint)."""
         timeouts = timeouts or Timeouts()
+        endpoint = find_endpoint()
         try:
-            client = docker.from_env(timeout=math.ceil(timeouts.engine))
+            client = endpoint.client(timeout=math.ceil(timeouts.engine))
         except docker.errors.DockerException as error:
-            raise _unreachable("connecting", _reason(error)) from None
-        return cls(client, timeouts=timeouts, builder=builder)
+            raise _unreachable(endpoint, "connecting", _reason(error)) from None
+        return cls(client, timeouts=timeouts, builder=builder, endpoint=endpoint)
 
     @contextmanager
     def talking(self, what: str, *, bound: float | None = None) -> Iterator[None]:
@@ -259,13 +287,14 @@ class Engine:
             if _is_timeout(error):
                 seconds = bound or self.timeouts.engine
                 raise TimedOut(
-                    f"The Docker Engine at {_where()} did not answer within {seconds:g} s while "
+                    f"The Docker Engine at {self.endpoint.describe()} did not answer within "
+                    f"{seconds:g} s while "
                     f"{what}. What this step started was removed and nothing was logged. Check "
                     "the engine (docker info); raise the bound with INVOKE_WORKSHOP_ENGINE_TIMEOUT"
                     " or INVOKE_WORKSHOP_BUILD_TIMEOUT if it is only slow."
                 ) from None
             raise EngineUnavailable(
-                f"The Docker Engine at {_where()} stopped answering while {what}: "
+                f"The Docker Engine at {self.endpoint.describe()} stopped answering while {what}: "
                 f"{_reason(error)}. Nothing was logged for this step. Check that it runs "
                 "(docker info), start it again if not, then run the step again."
             ) from None
@@ -276,20 +305,44 @@ class Engine:
             with self.talking("reading the engine's version"):
                 version = self.client.version()
                 info = self.client.info()
+            driver_status = {str(pair[0]): str(pair[1]) for pair in info.get("DriverStatus") or []}
+            containerd = driver_status.get("driver-type", "").startswith(
+                "io.containerd.snapshotter"
+            )
             self._info = EngineInfo(
                 version=str(version.get("Version", "unknown")),
                 storage_driver=str(info.get("Driver", "unknown")),
+                image_store=CONTAINERD if containerd else CLASSIC,
+                context=self.endpoint.context,
+                host=self.endpoint.host,
             )
         return self._info
 
     def image(self, reference: str) -> ImageInfo | None:
         """The local image called `reference` (a name or an id), or None."""
+        containerd = self.info.image_store == CONTAINERD
+        api = self.client.api
         with self.talking(f"looking up {reference}"):
-            try:
-                attrs = self.client.api.inspect_image(reference)
-            except docker.errors.ImageNotFound:
-                return None
-        return _image_info(attrs)
+            if not containerd:
+                try:
+                    return _image_info(api.inspect_image(reference))
+                except docker.errors.ImageNotFound:
+                    return None
+            # The per-manifest sizes (API 1.48 on): docker-py's inspect_image takes no query,
+            # and its client is a requests Session.
+            answer = api.get(
+                f"{api.base_url}/v{api.api_version}/images/{quote(reference, safe='/:@')}/json",
+                params={"manifests": "1"},
+                timeout=self.timeouts.engine,
+            )
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise EngineRefused(
+                f"The Docker Engine refused looking up {reference}: {answer.status_code} "
+                f"{answer.text[:200]}"
+            )
+        return _image_info(answer.json(), manifests=True)
 
     def pull(self, reference: str) -> ImageInfo | None:
         """Pull `reference`; None when no registry gives it to us."""
@@ -310,7 +363,12 @@ class Engine:
     ) -> BuildResult:
         """Build `request`, streaming its output to `on_line`, within the build bound."""
         if self.builder == "buildkit":
-            return _build_with_buildkit(request, on_line=on_line, timeout=self.timeouts.build)
+            return _build_with_buildkit(
+                request,
+                on_line=on_line,
+                timeout=self.timeouts.build,
+                environment=self.endpoint.cli_environment(os.environ),
+            )
         return self._build_with_sdk(request, on_line=on_line)
 
     def _build_with_sdk(
@@ -436,6 +494,11 @@ class Engine:
             member = tar.extractfile(tar.getmembers()[0])
             return member.read() if member else b""
 
+    def file_bytes(self, reference: str) -> int:
+        """The bytes of the files in `reference`'s filesystem (hard links counted once)."""
+        with self.files(reference) as entries:
+            return sum(entry.size for entry in entries if entry.kind == "file")
+
     def history(self, reference: str) -> list[HistoryEntry]:
         with self.talking(f"reading {reference}'s history"):
             entries = self.client.api.history(reference)
@@ -518,14 +581,26 @@ class Engine:
             self.client.api.remove_container(container_id, force=True)
 
 
-def _image_info(attrs: Mapping[str, Any]) -> ImageInfo:
+def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageInfo:
     config = attrs.get("Config") or {}
+    size = listed = int(attrs.get("Size") or 0)
+    if manifests:
+        # The containerd store: the image manifests present here (one per platform pulled).
+        present = [
+            manifest
+            for manifest in attrs.get("Manifests") or ()
+            if manifest.get("Kind") == "image" and manifest.get("Available")
+        ]
+        if present:
+            size = sum(int(m["ImageData"]["Size"]["Unpacked"]) for m in present)
+            listed = sum(int(m["Size"]["Total"]) for m in present)
     return ImageInfo(
         id=str(attrs["Id"]),
-        size=int(attrs.get("Size") or 0),
+        size=size,
         tags=tuple(str(tag) for tag in attrs.get("RepoTags") or () if tag != "<none>:<none>"),
         labels=dict(config.get("Labels") or attrs.get("Labels") or {}),
         created=str(attrs.get("Created") or ""),
+        listed_size=listed,
     )
 
 
@@ -547,13 +622,23 @@ def _build_too_long(request: BuildRequest, seconds: float) -> str:
 
 
 def _build_with_buildkit(
-    request: BuildRequest, *, on_line: Callable[[str], None], timeout: float
+    request: BuildRequest,
+    *,
+    on_line: Callable[[str], None],
+    timeout: float,
+    environment: Mapping[str, str],
 ) -> BuildResult:
-    """`docker buildx build --load`, the context sent on standard input, never through a shell."""
+    """`docker buildx build --load` on the same engine as every other call (its DOCKER_HOST or
+    DOCKER_CONTEXT), the context sent on standard input, never through a shell."""
+    env = dict(environment)
     if (
         shutil.which("docker") is None
         or subprocess.run(
-            ["docker", "buildx", "version"], capture_output=True, check=False, timeout=timeout
+            ["docker", "buildx", "version"],
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+            env=env,
         ).returncode
     ):
         raise BadInput(
@@ -573,7 +658,11 @@ def _build_with_buildkit(
         log: deque[str] = deque(maxlen=LOG_TAIL)
         steps: list[str] = []
         with subprocess.Popen(
-            [*command, "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            [*command, "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
         ) as process:
             assert process.stdin is not None and process.stdout is not None
             watchdog = threading.Timer(timeout, process.kill)

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from workshop import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.bases import ROLES, Bases
-from workshop.engine import BuildRequest, EngineAPI
+from workshop.engine import CONTAINERD, BuildRequest, EngineAPI
 from workshop.errors import StepFailed
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
@@ -103,7 +103,10 @@ class BuildStepResult:
         for column in ("REPOSITORY", "TAG", "IMAGE ID", "SIZE"):
             ls.add_column(column)
         ls.add_row(
-            record.tag, "latest", record.image_id.removeprefix("sha256:")[:12], record.size_human
+            record.tag,
+            "latest",
+            record.image_id.removeprefix("sha256:")[:12],
+            docker_size(record.listed),
         )
         parts: list[RenderableType] = [
             Text(f"Step {self.step.number}: {self.step.title}", style="bold")
@@ -112,6 +115,18 @@ class BuildStepResult:
         parts += [
             Text(f"$ docker image ls {record.tag}"),
             ls,
+            *(
+                [
+                    Text(
+                        "The containerd image store lists the stored content and the unpacked "
+                        "snapshot together; the image's files, which the workshop measured, "
+                        f"are {record.size_human}.",
+                        style="dim",
+                    )
+                ]
+                if record.image_store == CONTAINERD
+                else []
+            ),
             Text(f"$ docker run -ti --rm {record.tag}"),
             Text(record.output.rstrip("\n")),
         ]
@@ -130,7 +145,16 @@ class BuildStepResult:
             f"{base.reference}{' (stand-in)' if base.standin else ''}" for base in record.bases
         )
         with_go = f" with {record.go_version}" if record.go_version != NO_GO else ""
-        parts.append(Text(f"Built on {bases}{with_go}; logged.", style="dim"))
+        engine = record.engine_host or "the engine"
+        if record.engine_context != "default":
+            engine = f"context {record.engine_context!r} ({engine})"
+        parts.append(
+            Text(
+                f"Built on {bases}{with_go}, by Docker {record.engine_version} at {engine}, "
+                f"{record.storage_driver}, {record.image_store} image store; logged.",
+                style="dim",
+            )
+        )
         return Group(*parts)
 
 
@@ -204,6 +228,10 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     if image is None:
         raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
     binary = ran.fetched or b""
+    size = image.size
+    if engine.info.image_store == CONTAINERD:
+        with progress.activity(f"Step {step.number}: measuring {tag}'s files"):
+            size = engine.file_bytes(built.image_id)
     startup: dict[str, float] = {}
     if step.times_startup and step.compare_with is not None:
         against = plan.size_log.read().get(step.compare_with)
@@ -216,8 +244,12 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         step=step.number,
         tag=tag,
         image_id=built.image_id,
-        size=image.size,
-        size_human=docker_size(image.size),
+        size=size,
+        size_human=docker_size(size),
+        listed_size=image.listed,
+        image_store=engine.info.image_store,
+        engine_context=engine.info.context,
+        engine_host=engine.info.host,
         binary_size=len(binary),
         bases=tuple(resolved),
         go_version=_go_version(binary, plan.bases, resolved[0]),

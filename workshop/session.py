@@ -52,6 +52,11 @@ class Session:
             self._engine = Engine.from_env(timeouts=timeouts, builder=settings.builder)
         return self._engine
 
+    def forget_engine(self) -> None:
+        """Connect again on next use (an engine was just started)."""
+        self._engine = None
+        self._bases = None
+
     @property
     def progress(self) -> Progress:
         if self._progress is None:

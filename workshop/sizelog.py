@@ -17,7 +17,9 @@ from workshop.datafile import DataFile, JsonObject
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
 
-SCHEMA = 1
+# 2 added what `docker image ls` shows, the image store and the engine's context and host;
+# a schema 1 log reads as the classic store's, where the two sizes are one.
+SCHEMA = 2
 # An image's size as the engine counts it is an int64; a larger one is not a size.
 MAX_SIZE = 2**63 - 1
 
@@ -65,6 +67,15 @@ class SizeRecord:
     build_seconds: float
     # Start-up timing, for the steps that measure it (step 11): runs, median_ms, against_median_ms.
     startup: Mapping[str, float] = field(default_factory=dict)
+    # What `docker image ls` shows, where it is not `size` (the containerd image store).
+    listed_size: int = 0
+    image_store: str = "classic"
+    engine_context: str = "default"
+    engine_host: str = ""
+
+    @property
+    def listed(self) -> int:
+        return self.listed_size or self.size
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "startup": dict(self.startup)}
@@ -99,7 +110,24 @@ class SizeRecord:
             output=record.text("output"),
             build_seconds=record.number("build_seconds"),
             startup=timing,
+            listed_size=record.integer("listed_size", maximum=MAX_SIZE)
+            if "listed_size" in record.data
+            else 0,
+            image_store=_choice(record, "image_store", ("classic", "containerd")),
+            engine_context=record.text("engine_context")
+            if "engine_context" in record.data
+            else "default",
+            engine_host=record.text("engine_host") if "engine_host" in record.data else "",
         )
+
+
+def _choice(record: JsonObject, name: str, choices: tuple[str, ...]) -> str:
+    if name not in record.data:
+        return choices[0]
+    value = record.text(name)
+    if value not in choices:
+        raise ValueError(f"{record.what}: '{name}' is {value!r}, not one of {', '.join(choices)}")
+    return value
 
 
 def _records(document: JsonObject) -> dict[int, SizeRecord]:
@@ -117,7 +145,9 @@ class SizeLog:
     """The JSON size log at `path`."""
 
     def __init__(self, path: Path | str, *, setting: str = "size_log") -> None:
-        self.file = DataFile(Path(path), schema=SCHEMA, kind="size log", setting=setting)
+        self.file = DataFile(
+            Path(path), schema=SCHEMA, kind="size log", setting=setting, reads=(1,)
+        )
 
     @property
     def path(self) -> Path:

@@ -61,6 +61,8 @@ class Verdict:
     why_not_gating: str
     # The measured headline ratio, beside the workshop's words for it.
     headline: str = ""
+    # What the sizes compared are, on the image stores the log's records came from.
+    compared: str = ""
 
     @property
     def passed(self) -> bool:
@@ -95,6 +97,8 @@ class Verdict:
             else:
                 claims.add_row(check.id, verdict, check.message)
         parts: list[RenderableType] = [figures]
+        if self.compared:
+            parts.append(Text(self.compared, style="dim"))
         figure_reason = next((c.reason for c in self.checks if c.kind == "figure"), "")
         if figure_reason:
             parts.append(Text(f"Why ±5%: {figure_reason}", style="dim"))
@@ -121,6 +125,7 @@ class Verdict:
             "gating_figures": self.gating_figures,
             "why_not_gating": self.why_not_gating,
             "headline": self.headline,
+            "compared": self.compared,
             "checks": [asdict(check) for check in self.checks],
         }
 
@@ -201,6 +206,27 @@ def verify(
         gating_figures=gating,
         why_not_gating=why_not,
         headline=headline,
+        compared=_compared(records),
+    )
+
+
+def _compared(records: Mapping[int, SizeRecord]) -> str:
+    """Which size the checks compare, in words, for the stores the records came from."""
+    containerd = sorted(
+        step for step, record in records.items() if record.image_store == "containerd"
+    )
+    if not containerd:
+        return (
+            "Sizes compared: each image's layers as the classic image store counts them, what "
+            "docker image ls shows there and what the workshop measured."
+        )
+    example = records[containerd[0]]
+    return (
+        "Sizes compared: the bytes of each image's files, as the workshop measured them. On the "
+        f"containerd image store (steps {', '.join(map(str, containerd))}) they are read from "
+        "the image's filesystem, not what docker image ls shows there (stored content and "
+        f"unpacked snapshot together: {docker_size(example.listed)} for {example.tag}, whose "
+        f"files are {docker_size(example.size)})."
     )
 
 
