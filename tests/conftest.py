@@ -257,3 +257,48 @@ def docker28_classic(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iter
 def docker28_containerd(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
     """Docker 28 with the containerd image store, holding the stand-ins."""
     yield from _docker28(docker28_binaries, "d28s", containerd_store=True)
+
+
+# The workshop's images, as a class registry would serve them: here, the stand-ins.
+PUBLISHED = {
+    "library/golang:1.10": "workshop-base/golang:1.19-bookworm",
+    "library/golang:1.10-alpine": "workshop-base/golang:1.19-busybox",
+    "library/alpine:latest": "workshop-base/busybox:bookworm",
+}
+
+
+@pytest.fixture(scope="session")
+def registry(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
+    """Debian's distribution registry on loopback, serving the stand-ins under the workshop's
+    names (library/golang:1.10, ...), pushed from the main engine."""
+    from tests.registry import Registry
+
+    served = Registry(
+        docker28_binaries / "usr/bin/docker-registry",
+        Path(tempfile.mkdtemp(prefix="registry-", dir="/tmp")),
+    )
+    try:
+        served.start()
+        for name, local in PUBLISHED.items():
+            served.push_from_main(local, name)
+        yield served
+    finally:
+        served.remove()
+
+
+@pytest.fixture(scope="session")
+def mirror_engine(registry: Any) -> Iterator[Any]:
+    """A fresh engine whose Docker Hub mirror is the registry: `docker pull golang:1.10` is
+    answered from it, and a name it lacks falls through to Docker Hub and fails at once."""
+    from tests.spareengine import SpareEngine
+
+    engine = SpareEngine(
+        Path(tempfile.mkdtemp(prefix="mirror-engine-", dir="/tmp")),
+        bridge="wsmirror0",
+        extra=("--registry-mirror", registry.url),
+    )
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.remove()

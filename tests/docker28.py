@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 SID = "deb http://deb.debian.org/debian sid main"
-PACKAGES = ("docker.io", "containerd")
+PACKAGES = ("docker.io", "containerd", "docker-registry")
 
 
 def fetch_docker28(folder: Path) -> Path:
-    """sid's dockerd and containerd unpacked under `folder`; the folder of their binaries."""
+    """sid's dockerd, containerd and distribution registry unpacked under `folder`; the root
+    they were unpacked into."""
     root = folder / "root"
     if (root / "usr" / "sbin" / "dockerd").is_file():
         return root

@@ -39,6 +39,7 @@ class FakeEngine:
     builds: list[BuildRequest] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     pulls: list[str] = field(default_factory=list)
+    pushes: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     containers: list[ContainerInfo] = field(default_factory=list)
     in_use: set[str] = field(default_factory=set)
@@ -86,9 +87,17 @@ class FakeEngine:
     def image(self, reference: str) -> ImageInfo | None:
         return self._find(reference)
 
-    def pull(self, reference: str) -> ImageInfo | None:
+    def pull(
+        self, reference: str, *, on_line: Callable[[str], None] = lambda line: None
+    ) -> ImageInfo | None:
         self.pulls.append(reference)
-        return self.add(reference) if reference in self.pullable else None
+        if reference not in self.pullable:
+            return None
+        on_line("abc123: Pull complete")
+        return self.add(reference)
+
+    def push(self, image_id: str, remote: str) -> None:
+        self.pushes.append((image_id, remote))
 
     def tag(self, image_id: str, reference: str) -> None:
         name = reference if ":" in reference else f"{reference}:latest"

@@ -18,9 +18,11 @@ BRIDGE = "wsspare0"
 
 
 class SpareEngine:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, bridge: str = BRIDGE, extra: tuple[str, ...] = ()) -> None:
         self.root = root
         self.host = f"unix://{root}/docker.sock"
+        self.bridge = bridge
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -30,9 +32,9 @@ class SpareEngine:
         )
 
     def start(self) -> None:
-        if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode != 0:
-            subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
-            subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
+        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
+            subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+            subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
         self.starts += 1
         (self.root / "docker.pid").unlink(missing_ok=True)
         with open(self.root / f"dockerd-{self.starts}.log", "wb") as log:
@@ -48,9 +50,10 @@ class SpareEngine:
                     "--pidfile",
                     str(self.root / "docker.pid"),
                     "--bridge",
-                    BRIDGE,
+                    self.bridge,
                     "--iptables=false",
                     "--ip-masq=false",
+                    *self.extra,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -88,6 +91,6 @@ class SpareEngine:
 
     def remove(self) -> None:
         self.stop()
-        subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)

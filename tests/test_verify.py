@@ -52,8 +52,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_a_log_from_a_real_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--log", str(REAL_RUN))
     assert code == 0
-    assert "7 passed, 0 failed, 11 shown without gating" in out
-    assert out.count("not run") == 5
+    assert "7 passed, 0 failed, 12 shown without gating" in out
+    assert out.count("not run") == 5 and out.count("not measured") == 1
     assert "The figures don't gate" in out and "local stand-in" in out
 
 
@@ -67,7 +67,7 @@ def test_the_workshops_own_figures_pass_on_its_own_bases(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, on_workshop_bases)))
-    assert (code, "13 passed, 0 failed, 5 shown" in out) == (0, True)
+    assert (code, "13 passed, 0 failed, 6 shown" in out) == (0, True)
 
 
 def test_a_figure_off_by_more_than_the_tolerance_fails_on_the_workshops_bases(
@@ -182,7 +182,7 @@ def test_junit_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert code == 1
     suite = ElementTree.parse(tmp_path / "v.xml").getroot()  # noqa: S314 - our own output
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("18", "2", "11")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("19", "2", "12")
     failed = [
         case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
     ]
@@ -228,7 +228,7 @@ def test_a_run_beyond_the_workshop_passes_its_claims(
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted_with_beyond(tmp_path, lambda records: None)))
     assert code == 0
-    assert "12 passed, 0 failed, 6 shown" in out
+    assert "12 passed, 0 failed, 7 shown" in out
 
 
 @pytest.mark.parametrize(
@@ -283,3 +283,22 @@ def test_text_from_the_log_is_never_markup(
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, marked_up)))
     assert code == 0
     assert "[/bogus]" in out and "[blink red]EVIL[/]" in out
+
+
+def test_pull_sizes_that_fall_pass_and_one_that_grows_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def pulled(records: dict[int, dict[str, Any]]) -> None:
+        for record in records.values():
+            record["pull_size"] = record["size"] // 2
+            record["registry"] = "127.0.0.1:5000"
+
+    code, out, _ = run(capsys, "--log", str(crafted(tmp_path, pulled)))
+    assert code == 0 and "pulls: go-big" in out
+
+    def grown(records: dict[int, dict[str, Any]]) -> None:
+        pulled(records)
+        records[9]["pull_size"] = records[8]["pull_size"] + 1
+
+    code, out, _ = run(capsys, "--log", str(crafted(tmp_path, grown)))
+    assert code == 1 and "FAIL each-pulls-less: A pull of go-smaller" in out

@@ -166,9 +166,15 @@ class Bases:
     def _resolve(self, role: Role) -> BaseUsed:
         wanted = self.images.get(role.name, role.workshop_image)
         if self.mode != "local":
-            image = self.engine.image(wanted) or self.engine.pull(wanted)
+            image = self.engine.image(wanted)
+            if image is None:
+                with self.progress.activity(f"Pulling {wanted}") as on_line:
+                    image = self.engine.pull(wanted, on_line=on_line)
             if image is not None:
-                return BaseUsed(role.name, wanted, image.id, image.size, standin=False)
+                # What the image is decides, not the name it was pulled by: a stand-in pushed
+                # as golang:1.10 and pulled back still carries its recipe.
+                standin = RECIPE_LABEL in image.labels
+                return BaseUsed(role.name, wanted, image.id, image.size, standin=standin)
             if self.mode == "workshop":
                 raise BaseUnavailable(
                     f"{wanted} is neither present nor pullable, and the bases mode is "

@@ -47,7 +47,14 @@ import urllib3.exceptions
 
 from workshop import LABEL
 from workshop.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
-from workshop.errors import BadInput, EngineRefused, EngineUnavailable, StepFailed, TimedOut
+from workshop.errors import (
+    BadInput,
+    EngineRefused,
+    EngineUnavailable,
+    RegistryError,
+    StepFailed,
+    TimedOut,
+)
 
 __all__ = [
     "CLASSIC",
@@ -195,7 +202,8 @@ class EngineAPI(Protocol):
     @property
     def info(self) -> EngineInfo: ...
     def image(self, reference: str) -> ImageInfo | None: ...
-    def pull(self, reference: str) -> ImageInfo | None: ...
+    def pull(self, reference: str, *, on_line: Callable[[str], None] = ...) -> ImageInfo | None: ...
+    def push(self, image_id: str, remote: str) -> None: ...
     def tag(self, image_id: str, reference: str) -> None: ...
     def untag(self, reference: str) -> None: ...
     def build(
@@ -344,14 +352,38 @@ class Engine:
             )
         return _image_info(answer.json(), manifests=True)
 
-    def pull(self, reference: str) -> ImageInfo | None:
-        """Pull `reference`; None when no registry gives it to us."""
-        with self.talking(f"pulling {reference}"):
+    def pull(
+        self, reference: str, *, on_line: Callable[[str], None] = lambda line: None
+    ) -> ImageInfo | None:
+        """Pull `reference`, each layer's progress to `on_line`; None when no registry gives
+        it to us."""
+        repository, tag = _split_reference(reference)
+        with self.talking(f"pulling {reference}", bound=self.timeouts.build):
             try:
-                self.client.api.pull(reference)
+                for event in self.client.api.pull(repository, tag=tag, stream=True, decode=True):
+                    if "error" in event:
+                        return None
+                    layer, status = event.get("id", ""), event.get("status", "")
+                    on_line(f"{layer}: {status} {event.get('progress', '')}".strip(": "))
             except docker.errors.APIError:
                 return None
         return self.image(reference)
+
+    def push(self, image_id: str, remote: str) -> None:
+        """Push the image `image_id` as `remote` (REGISTRY/NAME). The name `remote` stays: on
+        an image with no other name, dropping it would delete the image (`untag` it once the
+        image has its own)."""
+        repository, tag = _split_reference(remote)
+        registry = repository.split("/")[0]
+        self.tag(image_id, remote)
+        with self.talking(f"pushing {remote}", bound=self.timeouts.build):
+            for event in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise RegistryError(
+                        f"The registry {registry} (the setting workshop.registry) refused the "
+                        f"push of {remote}: {str(event['error']).strip()[:300]}. Nothing was "
+                        "logged as measured."
+                    )
 
     def tag(self, image_id: str, reference: str) -> None:
         repository, tag = _split_reference(reference)

@@ -10,6 +10,7 @@ traceback. The exit codes, as the README's table gives them:
          unreadable or incomplete, or an output location can't be written
     3    no Docker Engine answered, or it stopped answering
     4    something took longer than its bound (engine_timeout, build_timeout, run_timeout)
+    5    the registry (the setting workshop.registry) can't be reached or refused a push or a read
     64   a setting or an argument can't be used (refused before anything runs)
     130  interrupted, by Ctrl-C or SIGTERM
 """
@@ -25,6 +26,7 @@ __all__ = [
     "DataFileError",
     "EngineRefused",
     "EngineUnavailable",
+    "RegistryError",
     "SizeLogError",
     "StepFailed",
     "TimedOut",
@@ -62,6 +64,12 @@ class TimedOut(WorkshopError):
     """An engine call, a build or an app's run took longer than its bound."""
 
     exit_code = 4
+
+
+class RegistryError(WorkshopError):
+    """The registry can't be reached, or refused a push or a read."""
+
+    exit_code = 5
 
 
 class StepFailed(WorkshopError):

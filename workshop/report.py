@@ -81,8 +81,8 @@ class Report:
             "",
         ]
         lines += [
-            "| step | image | measured | the workshop | deviation |",
-            "| ---: | --- | ---: | ---: | ---: |",
+            "| step | image | measured | the workshop | deviation | pull |",
+            "| ---: | --- | ---: | ---: | ---: | ---: |",
         ]
         for step, record in sorted(self.records.items()):
             documented = self.figures.images.get(step)
@@ -97,6 +97,7 @@ class Report:
                 docker_size(record.size),
                 documented.documented if documented else "",
                 deviation,
+                docker_size(record.pull_size) if record.pull_size else "not measured",
             )
             lines.append("| " + " | ".join(markdown_text(cell) for cell in cells) + " |")
         lines.append("")
@@ -195,10 +196,20 @@ class Report:
                     deviation,
                     bases,
                     record.go_version,
+                    docker_size(record.pull_size) if record.pull_size else "not measured",
                 )
             )
         head = _row(
-            "step", "image", "size", "bytes", "the workshop", "deviation", "bases", "Go", cell="th"
+            "step",
+            "image",
+            "size",
+            "bytes",
+            "the workshop",
+            "deviation",
+            "bases",
+            "Go",
+            "pull",
+            cell="th",
         )
         return f"<table>{head}{''.join(rows)}</table>"
 

@@ -17,6 +17,7 @@ from workshop.engine import CONTAINERD, BuildRequest, EngineAPI
 from workshop.errors import StepFailed
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
+from workshop.registry import Registry
 from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
 from workshop.sizelog import BaseUsed, SizeLog, SizeRecord
@@ -130,6 +131,14 @@ class BuildStepResult:
             Text(f"$ docker run -ti --rm {record.tag}"),
             Text(record.output.rstrip("\n")),
         ]
+        if record.pull_size:
+            parts.append(
+                Text(
+                    f"A pull of {record.tag} downloads {docker_size(record.pull_size)} "
+                    f"({record.pull_size:,} bytes: its config and compressed layers, as "
+                    f"{record.registry} stores them)."
+                )
+            )
         if self.comparison:
             parts.append(self.comparison)
         if record.startup and self.comparison:
@@ -188,6 +197,8 @@ class BuildPlan:
     progress: Progress
     nocache: bool = False
     tag_prefix: str = ""
+    # Where each image is pushed to measure its pull size; None: not measured.
+    registry: Registry | None = None
 
 
 def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
@@ -232,6 +243,16 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     if engine.info.image_store == CONTAINERD:
         with progress.activity(f"Step {step.number}: measuring {tag}'s files"):
             size = engine.file_bytes(built.image_id)
+    pull_size, remote = 0, ""
+    if plan.registry is not None:
+        remote = f"{plan.registry.address}/{tag}"
+        with progress.activity(f"Step {step.number}: pushing {tag} to {plan.registry.address}"):
+            try:
+                engine.push(built.image_id, remote)
+                pull_size = plan.registry.pull_size(tag)
+            except BaseException:
+                engine.untag(remote)  # the image goes with it: it was never tagged or logged
+                raise
     startup: dict[str, float] = {}
     if step.times_startup and step.compare_with is not None:
         against = plan.size_log.read().get(step.compare_with)
@@ -250,6 +271,8 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         image_store=engine.info.image_store,
         engine_context=engine.info.context,
         engine_host=engine.info.host,
+        pull_size=pull_size,
+        registry=plan.registry.address if plan.registry else "",
         binary_size=len(binary),
         bases=tuple(resolved),
         go_version=_go_version(binary, plan.bases, resolved[0]),
@@ -261,9 +284,13 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         build_seconds=round(built.seconds, 3),
         startup=startup,
     )
-    progress.checkpoint()
-    with deferred_interrupts():
-        _tag_and_log(engine, plan.size_log, record)
+    try:
+        progress.checkpoint()
+        with deferred_interrupts():
+            _tag_and_log(engine, plan.size_log, record)
+    finally:
+        if remote:
+            engine.untag(remote)
     return BuildStepResult(step=step, record=record, written=written)
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from workshop.engine import Engine
     from workshop.history import History
     from workshop.progress import Progress
+    from workshop.registry import Registry
     from workshop.runner import BuildPlan
     from workshop.sizelog import SizeLog
     from workshop.workspace import Workspace
@@ -111,11 +112,22 @@ class Session:
             progress=progress or self.progress,
             nocache=self.settings.no_cache,
             tag_prefix=self.settings.tag_prefix,
+            registry=self.registry,
         )
+
+    @property
+    def registry(self) -> Registry | None:
+        """The registry that measures pull sizes, if one is set."""
+        if not self.settings.registry:
+            return None
+        from workshop.registry import Registry
+
+        return Registry.parse(self.settings.registry, timeout=self.settings.engine_timeout)
 
     def check_outputs(self, *, history: bool = False) -> None:
         """Refuse, before the first build and before the engine is asked anything, an output
-        location that could not be written: the workspace, the size log, and the history.
+        location that could not be written: the workspace, the size log, the history, and the
+        registry that measures pull sizes.
         (Each build checks its own log again, as the sweep's logs are others.)"""
         from workshop.datafile import check_folder
 
@@ -126,6 +138,10 @@ class Session:
         if history and "history" not in self._checked:
             self.history.check_writable()
             self._checked.add("history")
+        registry = self.registry
+        if registry is not None and "registry" not in self._checked:
+            registry.check()
+            self._checked.add("registry")
 
 
 _sessions: dict[Settings, Session] = {}

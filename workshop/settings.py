@@ -57,6 +57,9 @@ class Settings:
     builder: str = "legacy"
     # Put before every step's tag (tests use one, to leave the workshop's own images alone).
     tag_prefix: str = ""
+    # A registry (host:port) to push each step's image to and read its pull size back from;
+    # empty: the pull size is not measured.
+    registry: str = ""
     # Bounds on waiting, in seconds: one call to the engine; one build, whole (and the longest
     # its output may stay silent); one run of an app, from start to exit.
     engine_timeout: float = 60.0
@@ -93,6 +96,14 @@ class Settings:
         if self.history_keep < 1:
             raise _bad("history_keep", self.history_keep, "a whole number, 1 or more")
         check_tag(f"{self.tag_prefix}go-multi-stage", setting="tag_prefix")
+        if self.registry:
+            from workshop.errors import RegistryError
+            from workshop.registry import Registry
+
+            try:
+                Registry.parse(self.registry)
+            except RegistryError as error:
+                raise BadInput(error.message) from None
         from workshop.bases import GO_RELEASES
 
         if self.go not in GO_RELEASES:
@@ -162,7 +173,7 @@ def _flag(name: str, value: object) -> bool:
 
 def _setting_text(name: str, value: object) -> str:
     text = _text(name, value)
-    if name != "tag_prefix" and not text.strip():
+    if name not in ("tag_prefix", "registry") and not text.strip():
         raise _bad(name, value, "a non-empty string")
     return text
 

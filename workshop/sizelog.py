@@ -17,8 +17,8 @@ from workshop.datafile import DataFile, JsonObject
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
 
-# 2 added what `docker image ls` shows, the image store and the engine's context and host;
-# a schema 1 log reads as the classic store's, where the two sizes are one.
+# 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
+# pull size; a schema 1 log reads as the classic store's, where the two sizes are one.
 SCHEMA = 2
 # An image's size as the engine counts it is an int64; a larger one is not a size.
 MAX_SIZE = 2**63 - 1
@@ -72,6 +72,10 @@ class SizeRecord:
     image_store: str = "classic"
     engine_context: str = "default"
     engine_host: str = ""
+    # What a pull downloads (config and compressed layers), read back from `registry`; 0: not
+    # measured (no registry set).
+    pull_size: int = 0
+    registry: str = ""
 
     @property
     def listed(self) -> int:
@@ -118,6 +122,10 @@ class SizeRecord:
             if "engine_context" in record.data
             else "default",
             engine_host=record.text("engine_host") if "engine_host" in record.data else "",
+            pull_size=record.integer("pull_size", maximum=MAX_SIZE)
+            if "pull_size" in record.data
+            else 0,
+            registry=record.text("registry") if "registry" in record.data else "",
         )
 
 

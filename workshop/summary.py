@@ -16,7 +16,7 @@ from rich.text import Text
 from workshop.figures import Figures, load_figures
 from workshop.sizelog import SizeRecord
 from workshop.steps import WORKSHOP_BUILD_STEPS
-from workshop.units import ratio, times
+from workshop.units import docker_size, ratio, times
 
 if TYPE_CHECKING:
     from workshop.session import Session
@@ -50,17 +50,22 @@ class Summary:
         table.add_column("image", no_wrap=True)
         table.add_column("size", justify="right")
         table.add_column("workshop", justify="right")
+        pulled = any(record.pull_size for record in self.records.values())
+        if pulled:
+            table.add_column("pull", justify="right")
         table.add_column(f"{first.tag} ÷ size" if first else "ratio", justify="right")
         table.add_column("size, log scale", no_wrap=True, width=BAR_WIDTH)
         sizes = [self.records[step].size for step in steps]
         for step in steps:
             record = self.records[step]
             documented = self.figures.images.get(step)
+            pull = [docker_size(record.pull_size) if record.pull_size else "—"] if pulled else []
             table.add_row(
                 str(step),
                 record.tag,
                 record.size_human,
                 documented.documented if documented else "",
+                *pull,
                 f"{times(ratio(first.size, record.size))}×" if first else "",
                 log_bar(record.size, sizes),
             )

@@ -271,6 +271,15 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
             quote=claim.quote,
             reason=claim.reason,
         )
+    if claim.kind == "pull-decreasing" and not all(records[step].pull_size for step in needed):
+        return Check(
+            id=claim.id,
+            kind="claim",
+            verdict=SHOWN,
+            message="not measured: no registry was set (INVOKE_WORKSHOP_REGISTRY=HOST:PORT).",
+            quote=claim.quote,
+            reason=claim.reason,
+        )
     holds, message = _CLAIMS[claim.kind](claim.params, records)
     return Check(
         id=claim.id,
@@ -291,6 +300,21 @@ def _decreasing(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) ->
                 f"than {earlier.tag} ({docker_size(earlier.size)}, {earlier.size:,} bytes)."
             )
     return True, " > ".join(f"{record.tag} {docker_size(record.size)}" for record in steps)
+
+
+def _pull_decreasing(
+    params: Mapping[str, Any], records: Mapping[int, SizeRecord]
+) -> tuple[bool, str]:
+    steps = [records[step] for step in params["steps"]]
+    for earlier, later in pairwise(steps):
+        if later.pull_size >= earlier.pull_size:
+            return False, (
+                f"A pull of {later.tag} ({docker_size(later.pull_size)}) is not smaller than "
+                f"one of {earlier.tag} ({docker_size(earlier.pull_size)})."
+            )
+    return True, "pulls: " + " > ".join(
+        f"{record.tag} {docker_size(record.pull_size)}" for record in steps
+    )
 
 
 def _share_outside(
@@ -383,6 +407,7 @@ def _same(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple
 
 _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple[bool, str]]] = {
     "decreasing": _decreasing,
+    "pull-decreasing": _pull_decreasing,
     "share-outside": _share_outside,
     "base-plus-binary": _base_plus_binary,
     "binary-only": _binary_only,
