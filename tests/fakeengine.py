@@ -45,6 +45,8 @@ class FakeEngine:
     in_use: set[str] = field(default_factory=set)
     # Images another image is built on: removing them is refused, as the engine does (409).
     parents: set[str] = field(default_factory=set)
+    # `docker save` archives by reference, for saved().
+    archives: dict[str, bytes] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
     _info: EngineInfo = field(default_factory=lambda: EngineInfo("20.10.24", "overlay2"))
@@ -158,6 +160,13 @@ class FakeEngine:
         assert image is not None
         return image.size
 
+    def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]:
+        @contextmanager
+        def archive() -> Iterator[Iterator[bytes]]:
+            yield iter([self.archives[reference]])
+
+        return archive()
+
     def history(self, reference: str) -> list[HistoryEntry]:
         image = self._find(reference)
         assert image is not None
@@ -165,6 +174,9 @@ class FakeEngine:
 
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         return self.add(reference).id
+
+    def image_names(self) -> list[str]:
+        return sorted(tag for image in self.images.values() for tag in image.tags)
 
     def images_labelled(self, label: str) -> list[ImageInfo]:
         return [image for image in self.images.values() if label in image.labels]

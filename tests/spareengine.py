@@ -18,6 +18,12 @@ BRIDGE = "wsspare0"
 
 
 class SpareEngine:
+    """The host's dockerd, run again with its own socket, roots and bridge; `extra` arguments
+    for it (a registry mirror, say). Docker28 runs another dockerd the same way."""
+
+    dockerd = "dockerd"
+    name = "the spare engine"
+
     def __init__(self, root: Path, *, bridge: str = BRIDGE, extra: tuple[str, ...] = ()) -> None:
         self.root = root
         self.host = f"unix://{root}/docker.sock"
@@ -25,6 +31,10 @@ class SpareEngine:
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    def environment(self) -> dict[str, str] | None:
+        """dockerd's environment; None: this process's."""
+        return None
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -40,7 +50,7 @@ class SpareEngine:
         with open(self.root / f"dockerd-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
                 [
-                    "dockerd",
+                    self.dockerd,
                     "--host",
                     self.host,
                     "--data-root",
@@ -57,11 +67,12 @@ class SpareEngine:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.environment(),
             )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while self.docker("info", check=False).returncode != 0:
             if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"the spare engine did not start; see {self.root}")
+                raise RuntimeError(f"{self.name} did not start; see {self.root}")
             time.sleep(0.3)
 
     def kill(self) -> None:
@@ -77,6 +88,7 @@ class SpareEngine:
                 self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=30)
 
     def load_from_main(self, *references: str) -> None:
         """Copy images from the main engine: no registry is needed."""

@@ -47,14 +47,7 @@ def interrupt(
     task: str = "step-7",
 ) -> subprocess.CompletedProcess[str]:
     """Run `invoke TASK`; once a line holding `when` shows, wait `after` s, then stop it."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", *task.split()],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = started(env, task)
     assert process.stdout is not None
     seen = ""
     for line in process.stdout:
@@ -343,7 +336,12 @@ def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     )
     process = started(env)
     wait_for_line(process, "Step 7: building")
-    time.sleep(3)
+    # Killed once the build's `RUN sleep 60` container runs, not at a guessed moment.
+    running = ["ps", "--quiet", "--filter", f"label={LABEL}", "--filter", "status=running"]
+    deadline = time.monotonic() + 120
+    while not spare_engine.docker(*running).stdout.split():
+        assert time.monotonic() < deadline, "no build container ever ran"
+        time.sleep(0.2)
     spare_engine.kill()
     process.communicate(timeout=60)
     spare_engine.start()
@@ -364,7 +362,10 @@ def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     cleaned = invoke("clean", env=env)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "leftover containers" in cleaned.stdout
-    assert spare_engine.docker(*ours).stdout.split() == []
+    left = spare_engine.docker(
+        "ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Status}} {{.Labels}}"
+    )
+    assert left.stdout.split("\n") == [""], left.stdout
 
 
 def test_clean_on_a_real_engine_takes_only_its_own_prefix(

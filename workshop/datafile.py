@@ -84,17 +84,25 @@ def _require_regular(path: Path, info: os.stat_result, *, what: str, setting: st
     )
 
 
-def check_output(path: Path, *, what: str, setting: str = "") -> None:
-    """Refuse, before any work is done, a file that could not be written."""
-    target = Path(os.path.realpath(path))
+def _existing_regular(
+    path: Path, target: Path, *, what: str, setting: str
+) -> os.stat_result | None:
+    """`target`'s stat (the real path of `path`), None where there is none; a file that is
+    there must be a regular one."""
     try:
         info = target.stat()
     except FileNotFoundError:
-        info = None
+        return None
     except OSError as error:
         raise DataFileError(f"The {what} {path} can't be used: {error.strerror}.") from None
-    if info is not None:
-        _require_regular(path, info, what=what, setting=setting)
+    _require_regular(path, info, what=what, setting=setting)
+    return info
+
+
+def check_output(path: Path, *, what: str, setting: str = "") -> None:
+    """Refuse, before any work is done, a file that could not be written."""
+    target = Path(os.path.realpath(path))
+    info = _existing_regular(path, target, what=what, setting=setting)
     check_folder(target.parent, what=f"the folder of the {what} {path}", setting=setting)
     if info is not None and not os.access(target, os.W_OK):
         raise DataFileError(
@@ -123,14 +131,7 @@ def write_atomic(path: Path, content: str | bytes, *, what: str, setting: str = 
     """Replace `path` with `content` whole, or leave it as it was."""
     target = Path(os.path.realpath(path))
     data = content.encode("utf-8") if isinstance(content, str) else content
-    try:
-        info: os.stat_result | None = target.stat()
-    except FileNotFoundError:
-        info = None
-    except OSError as error:
-        raise DataFileError(f"Can't write the {what} {path}: {error.strerror}.") from None
-    if info is not None:
-        _require_regular(path, info, what=what, setting=setting)
+    info = _existing_regular(path, target, what=what, setting=setting)
     temporary = ""
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -214,10 +214,12 @@ class EngineAPI(Protocol):
     ) -> RunResult: ...
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...
+    def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]: ...
     def history(self, reference: str) -> list[HistoryEntry]: ...
     def import_rootfs(
         self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
     ) -> str: ...
+    def image_names(self) -> list[str]: ...
     def images_labelled(self, label: str) -> list[ImageInfo]: ...
     def containers_labelled(self, label: str) -> list[ContainerInfo]: ...
     def images_in_use(self) -> set[str]: ...
@@ -526,6 +528,12 @@ class Engine:
             member = tar.extractfile(tar.getmembers()[0])
             return member.read() if member else b""
 
+    @contextmanager
+    def saved(self, reference: str) -> Iterator[Iterator[bytes]]:
+        """`docker save` of `reference`: its layers one by one, as a tar stream."""
+        with self.talking(f"saving {reference}", bound=self.timeouts.build):
+            yield self.client.api.get_image(reference, chunk_size=1 << 20)
+
     def file_bytes(self, reference: str) -> int:
         """The bytes of the files in `reference`'s filesystem (hard links counted once)."""
         with self.files(reference) as entries:
@@ -556,6 +564,17 @@ class Engine:
         if image is None:
             raise EngineRefused(f"The Docker Engine imported {reference} but does not list it.")
         return image.id
+
+    def image_names(self) -> list[str]:
+        """Every name (repository:tag) of every image on the engine."""
+        with self.talking("listing images"):
+            listed = self.client.api.images()
+        return sorted(
+            str(tag)
+            for image in listed
+            for tag in image.get("RepoTags") or ()
+            if tag != "<none>:<none>"
+        )
 
     def images_labelled(self, label: str) -> list[ImageInfo]:
         with self.talking("listing images"):
@@ -729,12 +748,21 @@ def read_tar(chunks: Iterator[bytes]) -> Iterator[ImageFile]:
     """The entries of a tar stream as they arrive, their contents skipped, never unpacked."""
     raw = _ChunkStream(iter(chunks))
     with tarfile.open(fileobj=io.BufferedReader(raw, 1 << 20), mode="r|") as archive:
-        for member in archive:
-            yield ImageFile(
-                path=member.name.removeprefix("./").rstrip("/"),
-                size=member.size,
-                kind=_KINDS.get(member.type, "other"),
-            )
+        yield from entries_of(archive)
+
+
+def entries_of(archive: tarfile.TarFile) -> Iterator[ImageFile]:
+    for member in archive:
+        yield ImageFile(
+            path=member.name.removeprefix("./").rstrip("/"),
+            size=member.size,
+            kind=_KINDS.get(member.type, "other"),
+        )
+
+
+def chunk_stream(chunks: Iterator[bytes]) -> io.BufferedReader:
+    """A buffered file over a streamed HTTP answer's chunks."""
+    return io.BufferedReader(_ChunkStream(iter(chunks)), 1 << 20)
 
 
 _KINDS = {

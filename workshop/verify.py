@@ -1,6 +1,7 @@
 """Check a size log against the workshop's figures and claims (figures.toml). Needs no engine.
 
     python -m workshop.verify [--log PATH] [--strict] [--junit PATH] [--json PATH]
+    python -m workshop.verify --budgets FILE [--image NAME ...] [--registry HOST:PORT] [...]
 
 Exit 0: every check passed. 1: a check failed. 2: the log is missing, unreadable or incomplete,
 or a report can't be written. 64: the arguments can't be used. Claims hold on any bases and Go;
@@ -271,7 +272,8 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
             quote=claim.quote,
             reason=claim.reason,
         )
-    if claim.kind == "pull-decreasing" and not all(records[step].pull_size for step in needed):
+    pulls = claim.params.get("measure") == "pull_size"
+    if pulls and not all(records[step].pull_size for step in needed):
         return Check(
             id=claim.id,
             kind="claim",
@@ -292,28 +294,20 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
 
 
 def _decreasing(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    """Each step's `measure` (its size, or its pull size) smaller than the one before."""
+    measure = str(params.get("measure", "size"))
+    what = "A pull of " if measure == "pull_size" else ""
     steps = [records[step] for step in params["steps"]]
     for earlier, later in pairwise(steps):
-        if later.size >= earlier.size:
+        now, before = getattr(later, measure), getattr(earlier, measure)
+        if now >= before:
             return False, (
-                f"{later.tag} ({docker_size(later.size)}, {later.size:,} bytes) is not smaller "
-                f"than {earlier.tag} ({docker_size(earlier.size)}, {earlier.size:,} bytes)."
+                f"{what}{later.tag} ({docker_size(now)}, {now:,} bytes) is not smaller than "
+                f"{earlier.tag} ({docker_size(before)}, {before:,} bytes)."
             )
-    return True, " > ".join(f"{record.tag} {docker_size(record.size)}" for record in steps)
-
-
-def _pull_decreasing(
-    params: Mapping[str, Any], records: Mapping[int, SizeRecord]
-) -> tuple[bool, str]:
-    steps = [records[step] for step in params["steps"]]
-    for earlier, later in pairwise(steps):
-        if later.pull_size >= earlier.pull_size:
-            return False, (
-                f"A pull of {later.tag} ({docker_size(later.pull_size)}) is not smaller than "
-                f"one of {earlier.tag} ({docker_size(earlier.pull_size)})."
-            )
-    return True, "pulls: " + " > ".join(
-        f"{record.tag} {docker_size(record.pull_size)}" for record in steps
+    prefix = "pulls: " if measure == "pull_size" else ""
+    return True, prefix + " > ".join(
+        f"{record.tag} {docker_size(getattr(record, measure))}" for record in steps
     )
 
 
@@ -407,7 +401,6 @@ def _same(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple
 
 _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple[bool, str]]] = {
     "decreasing": _decreasing,
-    "pull-decreasing": _pull_decreasing,
     "share-outside": _share_outside,
     "base-plus-binary": _base_plus_binary,
     "binary-only": _binary_only,
@@ -439,6 +432,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="let the figures gate on any bases")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML, one test case per check")
     parser.add_argument("--json", type=Path, help="also write a JSON report")
+    parser.add_argument(
+        "--budgets", type=Path, help="check images on the engine against a budgets file instead"
+    )
+    parser.add_argument(
+        "--image", action="append", default=[], help="an image for the budgets (again for more)"
+    )
+    parser.add_argument("--registry", help="push to this registry to measure pull sizes")
+    parser.add_argument("--markdown", type=Path, help="also write a Markdown summary")
     try:
         with terminate_as_interrupt():
             arguments = parser.parse_args(argv)
@@ -450,8 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 if path is not None
             }
+            if arguments.markdown is not None:
+                outputs[arguments.markdown] = "Markdown summary"
             for path, what in outputs.items():
                 check_output(path, what=what)
+            if arguments.budgets is not None:
+                return _check_budgets(arguments)
             log = SizeLog(arguments.log)
             records = log.read()
             if not records and not arguments.log.exists():
@@ -473,6 +478,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return INTERRUPTED
     get_console().print(verdict)
     return verdict.exit_code
+
+
+def _check_budgets(arguments: argparse.Namespace) -> int:
+    """The budgets mode: images on the engine against FILE's limits."""
+    from workshop.budgets import check_budgets, load_budgets
+    from workshop.console import get_console
+    from workshop.engine import Engine
+    from workshop.registry import Registry
+
+    budgets = load_budgets(arguments.budgets, arguments.image)
+    registry = Registry.parse(arguments.registry) if arguments.registry else None
+    if registry is not None:
+        registry.check()
+    engine = Engine.from_env()
+    report = check_budgets(engine, budgets, registry=registry, names=engine.image_names())
+    if arguments.junit is not None:
+        write_atomic(arguments.junit, report.to_junit() + "\n", what="JUnit report")
+    if arguments.json is not None:
+        document = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        write_atomic(arguments.json, document + "\n", what="JSON report")
+    if arguments.markdown is not None:
+        write_atomic(arguments.markdown, report.to_markdown(), what="Markdown summary")
+    get_console().print(report)
+    return report.exit_code
 
 
 if __name__ == "__main__":
