@@ -158,6 +158,23 @@ def explain(c: Context, image: str, top: str = "8") -> None:
         show(explain_image(session(c), image, top=parse_top(top)))
 
 
+@task(
+    help={
+        "before": "The image before (or, with --steps, its step).",
+        "after": "The image after (or, with --steps, its step).",
+        "steps": "Take A and B as workshop steps: invoke diff --steps 7 8.",
+        "top": "How many of the largest changes to show (default 15).",
+    },
+)
+def diff(c: Context, before: str, after: str, steps: bool = False, top: str = "15") -> None:
+    """Show what changed between two images, file by file: invoke diff go-scratch go-stripped."""
+    from workshop.diff import diff_task
+    from workshop.explain import parse_top
+
+    with reported():
+        show(diff_task(session(c), before, after, steps=steps, top=parse_top(top)))
+
+
 @task
 def report(c: Context) -> None:
     """Write build/report.html (charts, breakdown, verify, history) and build/report.md."""
@@ -212,6 +229,7 @@ ns = Collection(
     beyond,
     sweep,
     explain,
+    diff,
     report,
     engine,
     bases,

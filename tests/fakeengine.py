@@ -47,6 +47,8 @@ class FakeEngine:
     parents: set[str] = field(default_factory=set)
     # `docker save` archives by reference, for saved().
     archives: dict[str, bytes] = field(default_factory=dict)
+    # File contents by (reference, path), for read_file().
+    files_in: dict[tuple[str, str], bytes] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
     _info: EngineInfo = field(default_factory=lambda: EngineInfo("20.10.24", "overlay2"))
@@ -159,6 +161,9 @@ class FakeEngine:
         image = self._find(reference)
         assert image is not None
         return image.size
+
+    def read_file(self, reference: str, path: str) -> bytes:
+        return self.files_in.get((reference, path), b"")
 
     def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]:
         @contextmanager

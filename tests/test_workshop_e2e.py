@@ -257,3 +257,48 @@ def test_engine_shows_the_engine_the_tasks_use(workshop_run: WorkshopRun) -> Non
     version = docker("version", "--format", "{{.Server.Version}}").strip()
     assert f"Answers: Docker {version}" in result.stdout
     assert "image store" in result.stdout
+
+
+def test_diff_says_what_strip_took_away(workshop_run: WorkshopRun) -> None:
+    result = invoke("diff", "--steps", "7", "8", env=workshop_run.env)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "1 path changed" in out and "/app, section by section" in out
+    for section in (".symtab", ".strtab", ".debug_info"):
+        assert section in out
+
+
+def exported_files(image: str) -> dict[str, int]:
+    """Regular files and their bytes, from `docker export` of a container never started."""
+    container = docker("create", image, "/none").strip()
+    try:
+        exported = subprocess.run(
+            ["docker", "export", container], capture_output=True, check=True
+        ).stdout
+    finally:
+        docker("rm", "--force", container)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        files = {m.name.removeprefix("./"): m.size for m in tar.getmembers() if m.isfile()}
+    mounts = {".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"}
+    return {path: size for path, size in files.items() if path not in mounts}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [("go-multi-stage", "go-scratch"), ("go-alpine", "go-multi-stage")]
+)
+def test_a_diff_agrees_with_docker_export(
+    workshop_run: WorkshopRun, before: str, after: str
+) -> None:
+    from workshop.diff import diff_images
+    from workshop.engine import Engine
+
+    a, b = workshop_run.tag(before), workshop_run.tag(after)
+    diff = diff_images(Engine.from_env(), a, b)
+    old, new = exported_files(a), exported_files(b)
+    expected = {
+        path: ("added" if path not in old else "removed" if path not in new else "changed")
+        for path in set(old) | set(new)
+        if old.get(path) != new.get(path)
+    }
+    assert {change.path: change.change for change in diff.changes} == expected
+    assert (diff.a_bytes, diff.b_bytes) == (sum(old.values()), sum(new.values()))

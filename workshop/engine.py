@@ -215,6 +215,7 @@ class EngineAPI(Protocol):
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...
     def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def read_file(self, reference: str, path: str) -> bytes: ...
     def history(self, reference: str) -> list[HistoryEntry]: ...
     def import_rootfs(
         self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
@@ -527,6 +528,14 @@ class Engine:
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
             member = tar.extractfile(tar.getmembers()[0])
             return member.read() if member else b""
+
+    def read_file(self, reference: str, path: str) -> bytes:
+        """The file at `path` in `reference`, from a container that is never started."""
+        with (
+            self.talking(f"reading {path} from {reference}"),
+            self._container(reference, ["/workshop-probe-never-runs"]) as container,
+        ):
+            return self._read_file(container, path)
 
     @contextmanager
     def saved(self, reference: str) -> Iterator[Iterator[bytes]]:

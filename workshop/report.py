@@ -14,14 +14,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workshop.datafile import check_folder, write_atomic
+from workshop.diff import ImageDiff, diff_layers
 from workshop.errors import DataFileError, EngineUnavailable, WorkshopError
 from workshop.explain import Explanation, explain
 from workshop.figures import Figures, load_figures
 from workshop.history import Run
+from workshop.layers import read_layers
 from workshop.sizelog import SizeRecord
 from workshop.sweep import Sweep, read_sweep
 from workshop.units import docker_size, ratio, times
@@ -51,6 +54,8 @@ class Report:
     verify_note: str
     runs: Sequence[Run]
     sweep: Sweep | None = None
+    # What changed from each step to the next, where both images are on the engine.
+    diffs: Sequence[ImageDiff] = ()
 
     def html(self) -> str:
         made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -62,6 +67,8 @@ class Report:
             self._size_table(),
             "<h2>What the bytes are</h2>",
             self._breakdown(),
+            "<h2>What changed, step to step</h2>",
+            self._diffs(),
             "<h2>Verify</h2>",
             self._verify(),
             "<h2>History</h2>",
@@ -238,6 +245,47 @@ class Report:
         )
         return f"<p class=legend>{keys}</p><table class=breakdown>{''.join(rows)}</table>"
 
+    def _diffs(self) -> str:
+        if not self.diffs:
+            return "<p>The images are not on the engine, so there is no diff.</p>"
+        rows = []
+        for diff in self.diffs:
+            net = diff.b_bytes - diff.a_bytes
+            moved = "; ".join(
+                f"{html.escape(what)} +{docker_size(added)} -{docker_size(removed)}"
+                for what, added, removed in diff.by_what()[:4]
+            )
+            largest = "; ".join(
+                f"/{html.escape(change.path)} {change.change} ({'+' if change.delta >= 0 else '-'}{docker_size(abs(change.delta))})"
+                for change in diff.changes[:3]
+            )
+            sections = "; ".join(
+                f"/{html.escape(path)}: "
+                + ", ".join(
+                    f"{html.escape(name)} {after - before:+,} B"
+                    for name, before, after in found[:4]
+                )
+                for path, found in diff.sections.items()
+            )
+            rows.append(
+                _row(
+                    f"{diff.a} → {diff.b}",
+                    f"{'+' if net >= 0 else '-'}{docker_size(abs(net))}",
+                    len(diff.changes),
+                )[:-5]
+                + f"<td>{moved}</td><td>{largest}</td><td>{sections}</td></tr>"
+            )
+        head = _row(
+            "step to step",
+            "net",
+            "paths",
+            "by what the bytes are",
+            "largest changes",
+            "ELF sections",
+            cell="th",
+        )
+        return f"<table>{head}{''.join(rows)}</table>"
+
     def _verify(self) -> str:
         if self.verdict is None:
             return f"<p>{html.escape(self.verify_note)}</p>"
@@ -339,14 +387,27 @@ def write_report(session: Session) -> str:
     figures = load_figures()
     known = {base.image_id: base.reference for record in records.values() for base in record.bases}
     explanations = {}
+    diffs = []
     try:
-        for step, record in records.items():
+        layers = {}
+        for step, record in sorted(records.items()):
             image = session.engine.image(record.image_id)
             if image is not None:
                 explanations[step] = explain(session.engine, record.image_id, known_bases=known)
                 explanations[step] = replace(explanations[step], reference=record.tag)
+                layers[step] = read_layers(session.engine, record.image_id)
+        for old, new in pairwise(sorted(layers)):
+            a, b = records[old], records[new]
+            diffs.append(
+                diff_layers(
+                    session.engine,
+                    (a.tag, a.image_id, layers[old]),
+                    (b.tag, b.image_id, layers[new]),
+                    top=3,
+                )
+            )
     except EngineUnavailable:
-        explanations = {}
+        explanations, diffs = {}, []
     verdict, note = None, ""
     try:
         verdict = verify(records, figures, log=session.size_log.path)
@@ -360,6 +421,7 @@ def write_report(session: Session) -> str:
         note,
         session.history.read(),
         read_sweep(session.settings.sweep_dir),
+        diffs,
     )
     write_atomic(targets[0], report.html(), what="HTML report", setting="report_dir")
     write_atomic(targets[1], report.markdown(), what="Markdown report", setting="report_dir")
