@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from itertools import pairwise
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tests.conftest import WorkshopRun, invoke
+from tests.conftest import ROOT, WorkshopRun, invoke
 
 pytestmark = pytest.mark.docker
 
@@ -302,3 +303,49 @@ def test_a_diff_agrees_with_docker_export(
     }
     assert {change.path: change.change for change in diff.changes} == expected
     assert (diff.a_bytes, diff.b_bytes) == (sum(old.values()), sum(new.values()))
+
+
+GROWN_APP = (
+    'package main\n\nvar padding = "' + "x" * 200_000 + '"\n\n'
+    "func main() {\n  if padding[len(padding)-1] == 'y' {\n    println(padding)\n  }\n"
+    '  println("Hello world!")\n}\n'
+)
+
+
+def test_trends_name_the_run_where_an_image_grew_and_which_files(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    env = workshop_run.own("trends", tmp_path)
+    assert invoke("all", env=env).returncode == 0
+    # The second run, with a go-smaller 200 kB larger (the workspace keeps an edited file).
+    (tmp_path / "workspace" / "app-smaller.go").write_text(GROWN_APP)
+    grown = invoke("all", env=env)
+    assert grown.returncode == 0, grown.stderr
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workshop.verify",
+            "--trends",
+            "--history",
+            env["INVOKE_WORKSHOP_HISTORY"],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 1, out
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "go-smaller grew" in out and f"(commit {commit[:10]}" in out
+    assert "/app changed +" in out
+    assert "go-big" in out and out.count("GREW") == 1
+    report = invoke("report", env=env)
+    assert report.returncode == 0, report.stderr
+    assert (
+        out.count("GREW") == 1
+        and "svg class=trend" in (tmp_path / "report" / "report.html").read_text()
+    )

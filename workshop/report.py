@@ -322,21 +322,46 @@ class Report:
         bases = "; ".join(f"Go {r}: {sweep.bases[r]}" for r in sweep.releases)
         return f"<table>{head}{''.join(rows)}</table><p class=note>{html.escape(bases)} ({html.escape(sweep.timestamp)}).</p>"
 
+    def _trend_charts(self) -> str:
+        """Each image's size over the kept runs: a line of its own, on its own scale."""
+        names = list(dict.fromkeys(name for run in self.runs for name in run.images))
+        rows = []
+        for name in names:
+            sizes = [run.images[name].size if name in run.images else None for run in self.runs]
+            known = [size for size in sizes if size is not None]
+            low, high = min(known), max(known)
+            step = 240 / max(len(sizes) - 1, 1)
+            points = " ".join(
+                f"{index * step:.1f},{36 - 32 * ((size - low) / (high - low) if high > low else 0.5):.1f}"
+                for index, size in enumerate(sizes)
+                if size is not None
+            )
+            chart = (
+                f'<svg class=trend role=img aria-label="{html.escape(name)} over {len(sizes)} runs" '
+                f'viewBox="-4 0 248 40" width="248" height="40"><polyline points="{points}" /></svg>'
+            )
+            rows.append(
+                f"<tr><td>{html.escape(name)}</td><td>{chart}</td><td>{docker_size(known[0])} → "
+                f"{docker_size(known[-1])}</td></tr>"
+            )
+        return f"<table class=trends>{_row('image', 'size over the runs', 'first → last', cell='th')}{''.join(rows)}</table>"
+
     def _history(self) -> str:
         if not self.runs:
             return "<p>No runs yet: each <code>invoke all</code> adds one.</p>"
         steps = sorted({step for run in self.runs for step in run.sizes})
-        head = _row("run", "engine", "Go", *(str(step) for step in steps), cell="th")
+        head = _row("run", "commit", "engine", "Go", *(str(step) for step in steps), cell="th")
         rows = [
             _row(
                 run.timestamp,
+                f"{run.commit[:10]} ({run.branch})" if run.commit else "",
                 run.engine,
                 run.go_version,
                 *(docker_size(run.sizes[s]) if s in run.sizes else "" for s in steps),
             )
             for run in reversed(self.runs)
         ]
-        return f"<table>{head}{''.join(rows)}</table>"
+        return self._trend_charts() + f"<table>{head}{''.join(rows)}</table>"
 
 
 def _asset(name: str) -> str:

@@ -440,6 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--registry", help="push to this registry to measure pull sizes")
     parser.add_argument("--markdown", type=Path, help="also write a Markdown summary")
+    parser.add_argument(
+        "--trends", action="store_true", help="check the run history for images that grew"
+    )
+    parser.add_argument(
+        "--history", type=Path, default=Settings().history, help="the run history (--trends)"
+    )
+    parser.add_argument(
+        "--growth", type=float, default=0.05, help="the share an image may grow (default 0.05)"
+    )
+    parser.add_argument(
+        "--baseline", default="", help="the baseline run: its number, or a commit prefix"
+    )
     try:
         with terminate_as_interrupt():
             arguments = parser.parse_args(argv)
@@ -457,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 check_output(path, what=what)
             if arguments.budgets is not None:
                 return _check_budgets(arguments)
+            if arguments.trends:
+                return _check_trends(arguments)
             log = SizeLog(arguments.log)
             records = log.read()
             if not records and not arguments.log.exists():
@@ -502,6 +516,31 @@ def _check_budgets(arguments: argparse.Namespace) -> int:
         write_atomic(arguments.markdown, report.to_markdown(), what="Markdown summary")
     get_console().print(report)
     return report.exit_code
+
+
+def _check_trends(arguments: argparse.Namespace) -> int:
+    """The trends mode: the history's runs against a baseline."""
+    from workshop.console import get_console
+    from workshop.engine import Engine, EngineAPI
+    from workshop.errors import EngineUnavailable
+    from workshop.history import History
+    from workshop.trends import find_trends
+
+    if not 0 <= arguments.growth <= 10:
+        raise BadInput(f"--growth {arguments.growth}: give a share, like 0.05 for 5%.")
+    runs = History(arguments.history, keep=10**6).read()
+    engine: EngineAPI | None
+    try:
+        engine = Engine.from_env()
+        engine.info  # noqa: B018 - asks the engine something
+    except EngineUnavailable:
+        engine = None
+    found = find_trends(runs, share=arguments.growth, baseline=arguments.baseline, engine=engine)
+    if arguments.json is not None:
+        document = json.dumps(found.to_json(), indent=2, ensure_ascii=False)
+        write_atomic(arguments.json, document + "\n", what="JSON report")
+    get_console().print(found)
+    return found.exit_code
 
 
 if __name__ == "__main__":
