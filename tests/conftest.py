@@ -93,6 +93,18 @@ def invoke(
     )
 
 
+def verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`nox -s verify -- ARGS` as CI runs it: the module in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "workshop.verify", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
 def folder_settings(folder: Path, prefix: str, **extra: str) -> dict[str, str]:
     """Settings that keep a run's files in `folder` and its images under `prefix`."""
     return {

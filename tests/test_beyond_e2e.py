@@ -7,13 +7,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, WorkshopRun, invoke
+from tests.conftest import WorkshopRun, invoke, verify_cli
 from tests.test_workshop_e2e import TAGS, binary, docker, saved_files
 from workshop.sizelog import SizeLog
 
@@ -69,13 +68,7 @@ def test_running_as_nobody_costs_nothing(beyond_run: WorkshopRun) -> None:
 
 def test_verify_passes_every_claim_with_beyond_in_the_log(beyond_run: WorkshopRun) -> None:
     log = beyond_run.env["INVOKE_WORKSHOP_SIZE_LOG"]
-    result = subprocess.run(
-        [sys.executable, "-m", "workshop.verify", "--log", log, "--json", f"{log}.verify.json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = verify_cli("--log", log, "--json", f"{log}.verify.json")
     assert result.returncode == 0, result.stdout
     checks = json.loads(Path(f"{log}.verify.json").read_text())["checks"]
     claims = {check["id"]: check["verdict"] for check in checks if check["kind"] == "claim"}

@@ -9,13 +9,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun
+from tests.conftest import RUN_PREFIX, WorkshopRun, verify_cli
 from workshop.budgets import read_schema
 from workshop.efficiency import measure
 from workshop.engine import Engine
@@ -105,17 +104,6 @@ def test_the_wasteful_image_wastes_exactly_what_it_wrote(wasteful: str) -> None:
     assert measures.wasted_paths[0] == ("big", 2, 3_000_000)
 
 
-def verify_budgets(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workshop.verify", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
 def test_budgets_gate_through_verify_in_every_format(
     wasteful: str, workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
@@ -127,7 +115,7 @@ def test_budgets_gate_through_verify_in_every_format(
         "highest_user_wasted_percent = 0.2\n"
     )
     out = {name: tmp_path / name for name in ("v.json", "v.xml", "v.md")}
-    result = verify_budgets(
+    result = verify_cli(
         "--budgets", str(budgets), "--json", str(out["v.json"]), "--junit", str(out["v.xml"]),
         "--markdown", str(out["v.md"]),
     )  # fmt: skip
@@ -160,7 +148,7 @@ def test_a_missing_image_or_a_broken_file_is_exit_2(
 ) -> None:
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(f'[[budget]]\nimages = ["{RUN_PREFIX}no-such-image"]\nsize = "1MB"\n')
-    missing = verify_budgets("--budgets", str(budgets))
+    missing = verify_cli("--budgets", str(budgets))
     assert missing.returncode == 2 and "No image on the engine is called" in missing.stderr
     budgets.write_text("[[budget]\n")
-    assert verify_budgets("--budgets", str(budgets)).returncode == 2
+    assert verify_cli("--budgets", str(budgets)).returncode == 2

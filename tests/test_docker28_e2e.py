@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun, folder_settings, invoke
+from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun, folder_settings, invoke, verify_cli
 from tests.test_workshop_e2e import TAGS
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.units import docker_size
@@ -84,13 +84,7 @@ def test_the_containerd_store_logs_both_sizes_and_says_which_it_compares(
 def test_verify_passes_on_the_containerd_store_comparing_like_with_like(
     containerd_run: WorkshopRun,
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "workshop.verify", "--log", str(containerd_run.log)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = verify_cli("--log", str(containerd_run.log))
     out = " ".join(result.stdout.split())
     assert result.returncode == 0, out
     assert (

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun, folder_settings, invoke
+from tests.conftest import RUN_PREFIX, WorkshopRun, folder_settings, invoke, verify_cli
 from tests.registry import CuttingProxy, free_port
 from tests.test_workshop_e2e import TAGS
 from workshop.registry import INDEX_TYPES, MANIFEST_TYPES
@@ -42,13 +41,7 @@ def test_the_pull_path_runs_through_the_mirror_and_stand_ins_stay_stand_ins(
     bases = {base.reference: base.standin for r in records.values() for base in r.bases}
     # Pulled as golang:1.10, and still a stand-in: it carries its recipe.
     assert bases == {"golang:1.10": True, "golang:1.10-alpine": True, "alpine": True}
-    verdict = subprocess.run(
-        [sys.executable, "-m", "workshop.verify", "--log", str(tmp_path / "sizes.json")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verdict = verify_cli("--log", str(tmp_path / "sizes.json"))
     out = " ".join(verdict.stdout.split())
     assert verdict.returncode == 0, out
     assert "The figures don't gate" in out and "golang:1.10 (a local stand-in)" in out
@@ -103,21 +96,7 @@ def test_every_pull_size_is_what_the_registry_stores(
         # Compressed: a pull downloads less than the image takes on disk.
         assert 0 < record.pull_size < record.size, step
     assert "A pull of" in pulled_run.result.stdout and "pull" in pulled_run.result.stdout
-    verdict = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workshop.verify",
-            "--log",
-            str(pulled_run.log),
-            "--json",
-            str(pulled_run.log) + ".v.json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    verdict = verify_cli("--log", str(pulled_run.log), "--json", str(pulled_run.log) + ".v.json")
     assert verdict.returncode == 0, verdict.stdout
     checks = json.loads(Path(str(pulled_run.log) + ".v.json").read_text())["checks"]
     assert {c["id"]: c["verdict"] for c in checks}["each-pulls-less"] == "pass"

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from itertools import pairwise
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from tests.conftest import ROOT, WorkshopRun, invoke
+from tests.conftest import ROOT, WorkshopRun, invoke, verify_cli
 
 pytestmark = pytest.mark.docker
 
@@ -321,20 +320,7 @@ def test_trends_name_the_run_where_an_image_grew_and_which_files(
     (tmp_path / "workspace" / "app-smaller.go").write_text(GROWN_APP)
     grown = invoke("all", env=env)
     assert grown.returncode == 0, grown.stderr
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workshop.verify",
-            "--trends",
-            "--history",
-            env["INVOKE_WORKSHOP_HISTORY"],
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = verify_cli("--trends", "--history", env["INVOKE_WORKSHOP_HISTORY"])
     out = " ".join(result.stdout.split())
     assert result.returncode == 1, out
     commit = subprocess.run(

@@ -29,7 +29,6 @@ import json
 import math
 import re
 import sys
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from rich.text import Text
 from workshop.datafile import read_text
 from workshop.engine import CONTAINERD, EngineAPI
 from workshop.errors import DataFileError
+from workshop.junit import Case, junit_suite
 from workshop.units import docker_size
 
 if sys.version_info >= (3, 11):
@@ -283,22 +283,14 @@ class BudgetReport:
         }
 
     def to_junit(self) -> str:
-        suite = ElementTree.Element(
-            "testsuite",
-            name="workshop-budgets",
-            tests=str(len(self.results)),
-            failures=str(sum(r.verdict == FAIL for r in self.results)),
-            skipped=str(sum(r.verdict == SKIPPED for r in self.results)),
+        outcomes = {FAIL: "failed", SKIPPED: "skipped", PASS: "passed"}
+        return junit_suite(
+            "workshop-budgets",
+            (
+                Case(f"budget.{r.image}", r.rule, outcomes[r.verdict], r.message)
+                for r in self.results
+            ),
         )
-        for result in self.results:
-            case = ElementTree.SubElement(
-                suite, "testcase", classname=f"budget.{result.image}", name=result.rule
-            )
-            if result.verdict == FAIL:
-                ElementTree.SubElement(case, "failure", message=result.message)
-            elif result.verdict == SKIPPED:
-                ElementTree.SubElement(case, "skipped", message=result.message)
-        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
     def to_markdown(self) -> str:
         from workshop.report import markdown_text

@@ -45,13 +45,9 @@ def _where(setting: str) -> str:
 
 def read_text(path: Path, *, what: str, setting: str = "") -> str | None:
     """The text of the regular file at `path`, or None when there is none."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
+    info = _existing_regular(path, path, what=what, setting=setting)
+    if info is None:
         return None
-    except OSError as error:
-        raise DataFileError(f"The {what} {path} can't be read: {error.strerror}.") from None
-    _require_regular(path, info, what=what, setting=setting)
     if info.st_size > MAX_BYTES:
         raise DataFileError(
             f"The {what} {path}{_where(setting)} is {info.st_size:,} bytes, more than any "

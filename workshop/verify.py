@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from itertools import pairwise
@@ -28,6 +27,7 @@ from rich.text import Text
 from workshop.datafile import check_output, write_atomic
 from workshop.errors import INTERRUPTED, BadInput, DataFileError, WorkshopError
 from workshop.figures import Claim, DocumentedImage, Figures, load_figures
+from workshop.junit import Case, junit_suite
 from workshop.settings import Settings
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.steps import WORKSHOP_BUILD_STEPS
@@ -131,26 +131,24 @@ class Verdict:
         }
 
     def to_junit(self) -> str:
-        suite = ElementTree.Element(
-            "testsuite",
-            name="workshop-verify",
-            tests=str(len(self.checks)),
-            failures=str(sum(check.verdict == FAIL for check in self.checks)),
-            skipped=str(sum(check.verdict == SHOWN for check in self.checks)),
-        )
-        for check in self.checks:
-            case = ElementTree.SubElement(
-                suite, "testcase", classname=f"verify.{check.kind}", name=check.id
-            )
-            if check.verdict == FAIL:
-                ElementTree.SubElement(
-                    case, "failure", message=check.message
-                ).text = f"{check.quote}\nWhy this bound: {check.reason}"
-            elif check.verdict == SHOWN:
-                ElementTree.SubElement(
-                    case, "skipped", message=f"{check.message} {self.why_not_gating}"
+        outcomes = {FAIL: "failed", SHOWN: "skipped", PASS: "passed"}
+        return junit_suite(
+            "workshop-verify",
+            (
+                Case(
+                    classname=f"verify.{check.kind}",
+                    name=check.id,
+                    outcome=outcomes[check.verdict],
+                    message=(
+                        f"{check.message} {self.why_not_gating}"
+                        if check.verdict == SHOWN
+                        else check.message
+                    ),
+                    details=f"{check.quote}\nWhy this bound: {check.reason}",
                 )
-        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
+                for check in self.checks
+            ),
+        )
 
 
 def _styled(verdict: str) -> Text:
