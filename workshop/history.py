@@ -70,12 +70,13 @@ class Run:
             steps[int(step)] = sizes.integer(step, minimum=1, maximum=MAX_SIZE)
         images = {}
         listed = run.get("images")
-        for name in listed.data if listed is not None else ():
-            image = listed.object(name).only("size", "image_id")  # type: ignore[union-attr]  # not None here
-            images[name] = ImageSize(
-                image.integer("size", minimum=1, maximum=MAX_SIZE), image.text("image_id")
-            )
-        if listed is None:  # schema 1: the steps' images, by their workshop names
+        if listed is not None:
+            for name in listed.data:
+                image = listed.object(name).only("size", "image_id")
+                images[name] = ImageSize(
+                    image.integer("size", minimum=1, maximum=MAX_SIZE), image.text("image_id")
+                )
+        else:  # schema 1: the steps' images, by their workshop names
             images = {
                 STEPS[step].tag: ImageSize(size) for step, size in steps.items() if step in STEPS
             }
