@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from rich.text import Text
 from workshop import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.bases import ROLES, Bases
 from workshop.engine import CONTAINERD, BuildRequest, EngineAPI
-from workshop.errors import StepFailed
+from workshop.errors import StepFailed, WorkshopError
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
 from workshop.registry import Registry
@@ -243,54 +244,54 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     if engine.info.image_store == CONTAINERD:
         with progress.activity(f"Step {step.number}: measuring {tag}'s files"):
             size = engine.file_bytes(built.image_id)
-    pull_size, remote = 0, ""
-    if plan.registry is not None:
-        remote = f"{plan.registry.address}/{tag}"
-        with progress.activity(f"Step {step.number}: pushing {tag} to {plan.registry.address}"):
-            try:
+    # The registry's name for the image is dropped whatever happens; where the step fails, the
+    # image goes with it, as it was never tagged or logged.
+    remote = f"{plan.registry.address}/{tag}" if plan.registry is not None else ""
+    try:
+        pull_size = 0
+        if plan.registry is not None:
+            with progress.activity(f"Step {step.number}: pushing {tag} to {plan.registry.address}"):
                 engine.push(built.image_id, remote)
                 pull_size = plan.registry.pull_size(tag)
-            except BaseException:
-                engine.untag(remote)  # the image goes with it: it was never tagged or logged
-                raise
-    startup: dict[str, float] = {}
-    if step.times_startup and step.compare_with is not None:
-        against = plan.size_log.read().get(step.compare_with)
-        if against is not None:
-            with progress.activity(
-                f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
-            ):
-                startup = time_startup(engine, built.image_id, against.image_id)
-    record = SizeRecord(
-        step=step.number,
-        tag=tag,
-        image_id=built.image_id,
-        size=size,
-        size_human=docker_size(size),
-        listed_size=image.listed,
-        image_store=engine.info.image_store,
-        engine_context=engine.info.context,
-        engine_host=engine.info.host,
-        pull_size=pull_size,
-        registry=plan.registry.address if plan.registry else "",
-        binary_size=len(binary),
-        bases=tuple(resolved),
-        go_version=_go_version(binary, plan.bases, resolved[0]),
-        engine_version=engine.info.version,
-        storage_driver=engine.info.storage_driver,
-        builder=engine.builder,
-        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        output=ran.output,
-        build_seconds=round(built.seconds, 3),
-        startup=startup,
-    )
-    try:
+        startup: dict[str, float] = {}
+        if step.times_startup and step.compare_with is not None:
+            against = plan.size_log.read().get(step.compare_with)
+            if against is not None:
+                with progress.activity(
+                    f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
+                ):
+                    startup = time_startup(engine, built.image_id, against.image_id)
+        record = SizeRecord(
+            step=step.number,
+            tag=tag,
+            image_id=built.image_id,
+            size=size,
+            size_human=docker_size(size),
+            listed_size=image.listed,
+            image_store=engine.info.image_store,
+            engine_context=engine.info.context,
+            engine_host=engine.info.host,
+            pull_size=pull_size,
+            registry=plan.registry.address if plan.registry else "",
+            binary_size=len(binary),
+            bases=tuple(resolved),
+            go_version=_go_version(binary, plan.bases, resolved[0]),
+            engine_version=engine.info.version,
+            storage_driver=engine.info.storage_driver,
+            builder=engine.builder,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            output=ran.output,
+            build_seconds=round(built.seconds, 3),
+            startup=startup,
+        )
         progress.checkpoint()
         with deferred_interrupts():
             _tag_and_log(engine, plan.size_log, record)
     finally:
         if remote:
-            engine.untag(remote)
+            # A failure here must not hide the one that brought us here.
+            with suppress(WorkshopError):
+                engine.untag(remote)
     return BuildStepResult(step=step, record=record, written=written)
 
 
