@@ -67,12 +67,3 @@ class Docker28(SpareEngine):
         # Its containerd, shim and docker-init come from sid's packages; runc from the host.
         path = f"{self.binaries / 'usr/bin'}:{self.binaries / 'usr/sbin'}:{os.environ['PATH']}"
         return {**os.environ, "PATH": path}
-
-    def remove(self) -> None:
-        self.stop()
-        # containerd's snapshots are overlay mounts under the root: unmount before removing.
-        mounts = Path("/proc/mounts").read_text().splitlines()
-        for point in sorted((line.split()[1] for line in mounts), reverse=True):
-            if point.startswith(str(self.root)):
-                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-        super().remove()

@@ -104,5 +104,11 @@ class SpareEngine:
     def remove(self) -> None:
         self.stop()
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
+        # dockerd makes its data root a mount of its own, and an engine that was killed leaves
+        # container overlays and network namespaces mounted under it: unmount, deepest first.
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        for point in sorted((line.split()[1] for line in mounts), reverse=True):
+            if point == str(self.root) or point.startswith(f"{self.root}/"):
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)
