@@ -252,19 +252,17 @@ class Report:
         for diff in self.diffs:
             net = diff.b_bytes - diff.a_bytes
             moved = "; ".join(
-                f"{html.escape(what)} +{docker_size(added)} -{docker_size(removed)}"
+                f"{what} +{docker_size(added)} -{docker_size(removed)}"
                 for what, added, removed in diff.by_what()[:4]
             )
             largest = "; ".join(
-                f"/{html.escape(change.path)} {change.change} ({'+' if change.delta >= 0 else '-'}{docker_size(abs(change.delta))})"
+                f"/{change.path} {change.change} "
+                f"({'+' if change.delta >= 0 else '-'}{docker_size(abs(change.delta))})"
                 for change in diff.changes[:3]
             )
             sections = "; ".join(
-                f"/{html.escape(path)}: "
-                + ", ".join(
-                    f"{html.escape(name)} {after - before:+,} B"
-                    for name, before, after in found[:4]
-                )
+                f"/{path}: "
+                + ", ".join(f"{name} {after - before:+,} B" for name, before, after in found[:4])
                 for path, found in diff.sections.items()
             )
             rows.append(
@@ -272,8 +270,10 @@ class Report:
                     f"{diff.a} → {diff.b}",
                     f"{'+' if net >= 0 else '-'}{docker_size(abs(net))}",
                     len(diff.changes),
-                )[:-5]
-                + f"<td>{moved}</td><td>{largest}</td><td>{sections}</td></tr>"
+                    moved,
+                    largest,
+                    sections,
+                )
             )
         head = _row(
             "step to step",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BEYOND_STEPS", "BUILD_STEPS", "STEPS", "WORKSHOP_BUILD_STEPS", "Step"]
+__all__ = ["BUILD_STEPS", "STEPS", "WORKSHOP_BUILD_STEPS", "Step"]
 
 
 @dataclass(frozen=True)
@@ -153,4 +153,3 @@ STEPS = {
 BUILD_STEPS = {number: step for number, step in STEPS.items() if step.builds}
 # The workshop's own images, steps 4 to 9: what `invoke all` builds and verify requires.
 WORKSHOP_BUILD_STEPS = {number: step for number, step in BUILD_STEPS.items() if not step.beyond}
-BEYOND_STEPS = {number: step for number, step in BUILD_STEPS.items() if step.beyond}
