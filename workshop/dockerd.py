@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
+import requests.exceptions
 from rich.console import Group, RenderableType
 from rich.text import Text
 
@@ -93,18 +95,38 @@ def _start_local(endpoint: Endpoint, *, timeout: float) -> None:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            docker.DockerClient(base_url=DEFAULT_HOST, version="1.24", timeout=5).ping()
-            return
-        except docker.errors.DockerException:
-            time.sleep(0.5)
+    if _answers_within(DEFAULT_HOST, timeout):
+        return
     tail = log.read_text(errors="replace").splitlines()[-15:]
     raise EngineUnavailable(
         f"dockerd was started but did not answer within {timeout:g} s (workshop.engine_timeout). "
         f"Last lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
     )
+
+
+def _answers_within(host: str, timeout: float) -> bool:
+    """Whether an engine answers on the unix socket `host` before `timeout` seconds pass."""
+    path = host.removeprefix("unix://")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Not yet: no socket, or a socket file nothing listens on (what a killed dockerd
+        # leaves). Probed with a socket of our own: docker-py's leaks when connect fails.
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(5)
+                probe.connect(path)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        client = docker.DockerClient(base_url=host, version="1.24", timeout=5)
+        try:
+            client.ping()
+            return True
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            time.sleep(0.5)
+        finally:
+            client.close()
+    return False
 
 
 def _install(packages: list[str]) -> None:
