@@ -21,6 +21,7 @@ from workshop.engine import (
     ImageFile,
     ImageInfo,
     RunResult,
+    Serving,
     Timeouts,
 )
 from workshop.errors import StepFailed
@@ -141,7 +142,14 @@ class FakeEngine:
         return BuildResult(image_id=image.id, seconds=0.1)
 
     def run(
-        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
+        self,
+        image: str,
+        *,
+        command: list[str] | None = None,
+        fetch: str | None = None,
+        stdin: bytes | None = None,
+        network: str | None = None,
+        bound: float | None = None,
     ) -> RunResult:
         self.runs.append(image)
         if command == ["go", "version"]:
@@ -149,6 +157,16 @@ class FakeEngine:
         # A binary without Go build info, as Go before 1.18 writes: the version is asked for.
         fetched = b"\x7fELF".ljust(self.size, b"\0") if fetch else None
         return RunResult(self.exit_code, self.output, 0.1, fetched=fetched)
+
+    def serving(
+        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+    ) -> AbstractContextManager[Serving]:
+        @contextmanager
+        def served() -> Iterator[Serving]:
+            self.runs.append(image)
+            yield Serving(("127.0.0.1", 9), lambda: self.exit_code, lambda: self.output)
+
+        return served()
 
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]:
         @contextmanager

@@ -70,6 +70,7 @@ __all__ = [
     "ImageFile",
     "ImageInfo",
     "RunResult",
+    "Serving",
     "Timeouts",
     "owner",
 ]
@@ -192,6 +193,17 @@ class RunResult:
     fetched: bytes | None = None
 
 
+@dataclass(frozen=True)
+class Serving:
+    """A container that serves on a port until the block that started it ends."""
+
+    # Where this machine reaches the port: 127.0.0.1 and the port docker published it on.
+    address: tuple[str, int]
+    # Whether it has stopped, and what it printed so far.
+    exited: Callable[[], int | None]
+    output: Callable[[], str]
+
+
 class EngineAPI(Protocol):
     """What the project asks of an engine. `Engine` is the real one; the tests' fake engine is
     held to this by mypy, so the two can't drift apart."""
@@ -210,8 +222,18 @@ class EngineAPI(Protocol):
         self, request: BuildRequest, *, on_line: Callable[[str], None] = ...
     ) -> BuildResult: ...
     def run(
-        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
+        self,
+        image: str,
+        *,
+        command: list[str] | None = None,
+        fetch: str | None = None,
+        stdin: bytes | None = None,
+        network: str | None = None,
+        bound: float | None = None,
     ) -> RunResult: ...
+    def serving(
+        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+    ) -> AbstractContextManager[Serving]: ...
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...
     def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]: ...
@@ -251,6 +273,14 @@ def _is_timeout(error: BaseException) -> bool:
         if len(seen) > 20:
             break
     return False
+
+
+def _write_stdin(attached: Any, data: bytes) -> None:
+    """Write `data` to a container's attached standard input, then close it (end of input)."""
+    raw = getattr(attached, "_sock", attached)
+    raw.sendall(data)
+    with suppress(OSError):
+        raw.shutdown(socket.SHUT_WR)
 
 
 def _unreachable(endpoint: Endpoint, what: str, reason: object) -> EngineUnavailable:
@@ -453,32 +483,62 @@ class Engine:
         return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
 
     def run(
-        self, image: str, *, command: list[str] | None = None, fetch: str | None = None
+        self,
+        image: str,
+        *,
+        command: list[str] | None = None,
+        fetch: str | None = None,
+        stdin: bytes | None = None,
+        network: str | None = None,
+        bound: float | None = None,
     ) -> RunResult:
         """Run `image` to completion, like `docker run --rm`, and return what it printed.
 
         stdout and stderr are both kept, as `docker run -ti` shows both (println writes to stderr).
-        With `fetch`, that file is read from the stopped container too, saving a second one.
-        An app that does not exit within the run bound is TimedOut. The container is removed
-        whatever happens, Ctrl-C and SIGTERM included.
+        With `fetch`, that file is read from the stopped container too, saving a second one;
+        `stdin` is written to the program's standard input, then closed; `network` is the
+        container's (`host`, say). A container that can't start ends like `docker run` does:
+        126 where its program can't be executed, 127 where it is not found, with the engine's
+        reason as its output. An app that does not exit within `bound` (the run bound by
+        default) is TimedOut. The container is removed whatever happens, Ctrl-C and SIGTERM
+        included.
         """
-        bound = self.timeouts.run
+        bound = bound or self.timeouts.run
         fetched = None
         api = self.client.api
-        with self.talking(f"running {image[:19]}"), self._container(image, command) as container:
+        with (
+            self.talking(f"running {image[:19]}"),
+            self._container(image, command, stdin=stdin is not None, network=network) as container,
+        ):
             started = time.monotonic()
-            api.start(container)
+            attached = (
+                api.attach_socket(container, params={"stdin": 1, "stream": 1})
+                if stdin is not None
+                else None
+            )
             try:
-                status = api.wait(container, timeout=math.ceil(bound))
-            except (*_LOST_CONNECTION, *_TIMEOUTS) as error:
-                if not _is_timeout(error):
-                    raise
-                raise TimedOut(
-                    f"The container of {image[:19]} did not exit within {bound:g} s (the setting "
-                    "workshop.run_timeout); it was stopped and removed, and nothing was logged. "
-                    "An app that serves or waits for input never exits: give it a command that "
-                    "does, or raise INVOKE_WORKSHOP_RUN_TIMEOUT."
-                ) from None
+                try:
+                    api.start(container)
+                except docker.errors.APIError as error:
+                    reason = str(error.explanation or error)
+                    code = 126 if re.search(r"exec format|permission denied", reason) else 127
+                    return RunResult(code, f"docker: {reason}\n", time.monotonic() - started)
+                if attached is not None and stdin is not None:
+                    _write_stdin(attached, stdin)
+                try:
+                    status = api.wait(container, timeout=math.ceil(bound))
+                except (*_LOST_CONNECTION, *_TIMEOUTS) as error:
+                    if not _is_timeout(error):
+                        raise
+                    raise TimedOut(
+                        f"The container of {image[:19]} did not exit within {bound:g} s; it was "
+                        "stopped and removed, and nothing was logged. An app that serves or waits "
+                        "for input never exits: give it a command that does, or raise the bound "
+                        "(INVOKE_WORKSHOP_RUN_TIMEOUT, or the check's timeout)."
+                    ) from None
+            finally:
+                if attached is not None:
+                    attached.close()
             seconds = time.monotonic() - started
             output = api.logs(container, stdout=True, stderr=True).decode(errors="replace")
             if fetch is not None:
@@ -491,19 +551,70 @@ class Engine:
         )
 
     @contextmanager
-    def _container(self, image: str, command: list[str] | None) -> Iterator[str]:
+    def serving(
+        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+    ) -> Iterator[Serving]:
+        """Start `image` with its `port` published on 127.0.0.1 (a port docker picks), and
+        stop and remove it when the block ends; with `network` `host`, the port is the host's."""
+        api = self.client.api
+        with (
+            self.talking(f"serving {image[:19]}"),
+            self._container(image, command, network=network, port=port) as container,
+        ):
+            try:
+                api.start(container)
+            except docker.errors.APIError as error:
+                reason = f"docker: {error.explanation or error}\n"
+                yield Serving(("127.0.0.1", port), lambda: 127, lambda: reason)
+                return
+            published = port
+            if network != "host":
+                ports = api.inspect_container(container)["NetworkSettings"]["Ports"] or {}
+                published = int(ports[f"{port}/tcp"][0]["HostPort"])
+
+            def exited() -> int | None:
+                state = api.inspect_container(container)["State"]
+                return None if state.get("Running") else int(state.get("ExitCode", -1))
+
+            def output() -> str:
+                return str(api.logs(container, stdout=True, stderr=True).decode(errors="replace"))
+
+            yield Serving(("127.0.0.1", published), exited, output)
+
+    @contextmanager
+    def _container(
+        self,
+        image: str,
+        command: list[str] | None,
+        *,
+        stdin: bool = False,
+        network: str | None = None,
+        port: int | None = None,
+    ) -> Iterator[str]:
         """A container of `image`, labelled as this process's, removed when the block ends; its
         id. (The API directly: docker-py's model would inspect each container it creates.)"""
-        created = self.client.api.create_container(
-            image, command=command, labels={LABEL: "run", OWNER_LABEL: owner()}
+        api = self.client.api
+        bindings: dict[int | str, Any] | None = (
+            {port: ("127.0.0.1", None)} if port is not None and network != "host" else None
         )
+        config = api.create_container_config(
+            image,
+            command,  # type: ignore[arg-type]  # None: the image's CMD, as create_container
+            labels={LABEL: "run", OWNER_LABEL: owner()},
+            stdin_open=stdin,
+            ports=[port] if bindings else None,
+            host_config=api.create_host_config(network_mode=network, port_bindings=bindings),
+        )
+        # The input ends when the attached stream closes (docker-py has no argument for it).
+        config["StdinOnce"] = stdin
+        created = api.create_container_from_config(config)
         container = str(created["Id"])
         try:
             yield container
         finally:
             # If the engine went away, its restart cleans up; the original error matters more.
             with suppress(docker.errors.DockerException, *_LOST_CONNECTION, *_TIMEOUTS):
-                self.client.api.remove_container(container, force=True)
+                api.remove_container(container, force=True)
 
     @contextmanager
     def files(self, reference: str) -> Iterator[Iterator[ImageFile]]:
