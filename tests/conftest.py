@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ from rich.console import Console
 from tests.fakeengine import FakeEngine
 from workshop import LABEL, PREFIX_LABEL
 from workshop.bases import Bases
-from workshop.engine import Engine
+from workshop.cleanup import is_leftover
+from workshop.engine import OWNER_LABEL, Engine
 from workshop.progress import Progress
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.workspace import Workspace
@@ -113,6 +115,7 @@ def folder_settings(folder: Path, prefix: str, **extra: str) -> dict[str, str]:
         "INVOKE_WORKSHOP_HISTORY": str(folder / "history.json"),
         "INVOKE_WORKSHOP_REPORT_DIR": str(folder / "report"),
         "INVOKE_WORKSHOP_SWEEP_DIR": str(folder / "sweep"),
+        "INVOKE_WORKSHOP_SHRINK_DIR": str(folder / "shrink"),
         "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
         **extra,
     }
@@ -174,12 +177,13 @@ def docker_engine() -> Iterator[Engine]:
     yield engine
     remove_run_images()
     left = run_images()
-    containers = subprocess.run(
-        ["docker", "ps", "--all", "--quiet", "--filter", f"label={LABEL}.owner"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
+    # Left behind: made by a process of this project that has ended. A run of someone else's
+    # that is still going on the same engine is not ours to count.
+    containers = [
+        container.id
+        for container in engine.containers_labelled(LABEL)
+        if OWNER_LABEL in container.labels and is_leftover(container, time.time())
+    ]
     assert not left, f"the tests left {len(left)} images of this run behind: {left}"
     assert not containers, f"the tests left containers behind: {containers}"
 

@@ -29,7 +29,14 @@ from workshop.steps import BUILD_STEPS
 if TYPE_CHECKING:
     from workshop.session import Session
 
-__all__ = ["Cleaned", "clean", "clean_images", "our_tags", "remove_leftover_containers"]
+__all__ = [
+    "Cleaned",
+    "clean",
+    "clean_images",
+    "is_leftover",
+    "our_tags",
+    "remove_leftover_containers",
+]
 
 # A stopped build container younger than this may belong to a build under way.
 BUILD_CONTAINER_GRACE = 120.0
@@ -108,14 +115,14 @@ def remove_leftover_containers(engine: EngineAPI) -> int:
     """Remove the containers this project made and lost; how many."""
     now = time.time()
     leftovers = [
-        container for container in engine.containers_labelled(LABEL) if _is_leftover(container, now)
+        container for container in engine.containers_labelled(LABEL) if is_leftover(container, now)
     ]
     for container in leftovers:
         engine.remove_container(container.id)
     return len(leftovers)
 
 
-def _is_leftover(container: ContainerInfo, now: float) -> bool:
+def is_leftover(container: ContainerInfo, now: float) -> bool:
     made_by = container.labels.get(OWNER_LABEL)
     if made_by:
         host, _, pid = made_by.rpartition(":")
