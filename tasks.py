@@ -146,6 +146,57 @@ def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
 
 @task(
     help={
+        "program": "Your Go program: the folder of its main package, or one .go file.",
+        "args": "Arguments to run it with (split like a shell would).",
+        "stdin": "Text to give it on standard input.",
+        "output": "The output it must print (stdout and stderr, trailing newlines ignored).",
+        "exit": "The exit status it must end with (default 0).",
+        "timeout": "Seconds it may take to finish, or to answer (default 30).",
+        "network": "The container's network: host, bridge or none.",
+        "trust": "CA certificate files in its folder that it must trust, separated by commas.",
+        "port": "A server: the port to probe (published on 127.0.0.1).",
+        "path": "A server: the path to GET (default /).",
+        "status": "A server: the HTTP status it must answer (default 200).",
+    }
+)
+def shrink(
+    c: Context,
+    program: str,
+    args: str | None = None,
+    stdin: str | None = None,
+    output: str | None = None,
+    exit: str | None = None,
+    timeout: str | None = None,
+    network: str | None = None,
+    trust: str | None = None,
+    port: str | None = None,
+    path: str | None = None,
+    status: str | None = None,
+) -> None:
+    """The workshop's techniques on your own Go program: each rung measured and checked, the
+    smallest image that still works, and its Dockerfile (shrink.toml in its folder says how to
+    check it)."""
+    from workshop.appcheck import parse_flags
+    from workshop.shrink import shrink_task
+
+    with reported():
+        flags = parse_flags(
+            args=args,
+            stdin=stdin,
+            output=output,
+            exit=exit,
+            timeout=timeout,
+            network=network,
+            trust=trust,
+            port=port,
+            path=path,
+            status=status,
+        )
+        shrink_task(session(c), program, flags)
+
+
+@task(
+    help={
         "image": "The image to explain, for example go-big.",
         "top": "How many of the largest directories and files to show (default 8).",
     }
@@ -228,6 +279,7 @@ ns = Collection(
     all,
     beyond,
     sweep,
+    shrink,
     explain,
     diff,
     report,

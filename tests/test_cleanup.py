@@ -127,3 +127,22 @@ def test_leftover_containers_are_this_projects_lost_ones_only() -> None:
     ]
     assert remove_leftover_containers(engine) == 3
     assert engine.removed == ["run-of-a-dead-process", "build-after-a-crash", "build-never-started"]
+
+
+def test_shrinks_images_of_this_prefix_go_and_nobody_elses() -> None:
+    engine = FakeEngine()
+    for created, (reference, labels) in enumerate(
+        [
+            ("hunt-shrink-myapp-4b", {LABEL: "shrink", PREFIX_LABEL: "hunt-"}),
+            ("", {LABEL: "shrink", PREFIX_LABEL: "hunt-"}),  # a rung that broke, lost
+            ("other-shrink-myapp-4b", {LABEL: "shrink", PREFIX_LABEL: "other-"}),
+            ("hunt-shrink-theirs", {}),  # the name, on an image we did not make
+        ]
+    ):
+        engine.add(reference, labels=labels, created=f"2026-11-28T08:0{created}:00Z")
+    before = dict(engine.images)
+    clean_images(engine, prefix="hunt-", bases=False)
+    assert sorted(before[image_id].tags for image_id in engine.removed) == [
+        (),
+        ("hunt-shrink-myapp-4b:latest",),
+    ]

@@ -1,7 +1,7 @@
 """Removing what this configuration built, and this project's leftovers, and nothing else.
 
 - An image goes only under a name this configuration gives (its tag prefix and the steps' names,
-  the sweep's too), or untagged with this prefix's label (a build whose image failed its check,
+  the sweep's too, and `invoke shrink`'s PREFIXshrink-NAME-RUNG), or untagged with this prefix's label (a build whose image failed its check,
   or was replaced by a newer one). An image that also has a name of someone else's keeps it.
 - Nothing is forced: an image a container uses, or that another image is built on, stays.
 - Containers this project made and lost (a process killed before it could remove them, an engine
@@ -87,8 +87,13 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
     )
     for image in newest_first:
         kind = image.labels.get(LABEL)
+        shrunk = kind == "shrink" and image.labels.get(PREFIX_LABEL) == prefix
         if image.tags:
-            ours = [tag for tag in image.tags if tag in mine]
+            ours = [
+                tag
+                for tag in image.tags
+                if tag in mine or (shrunk and tag.startswith(f"{prefix}shrink-"))
+            ]
             if not ours:
                 continue
             name = ", ".join(ours)
@@ -102,8 +107,10 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
                 removed.append(name)
             else:
                 kept.append((name, "another image is built on it"))
-        elif (kind == "step" and image.labels.get(PREFIX_LABEL) == prefix) or (
-            bases and kind == "base"
+        elif (
+            (kind == "step" and image.labels.get(PREFIX_LABEL) == prefix)
+            or shrunk
+            or (bases and kind == "base")
         ):
             name = f"untagged {image.id.removeprefix('sha256:')[:12]}"
             if image.id not in in_use and engine.remove_image(image.id):

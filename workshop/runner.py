@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from rich.text import Text
 
 from workshop import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.bases import ROLES, Bases
-from workshop.engine import CONTAINERD, BuildRequest, EngineAPI
+from workshop.engine import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
 from workshop.errors import StepFailed, WorkshopError
 from workshop.gobinary import go_build_version
 from workshop.progress import Progress
@@ -34,9 +35,12 @@ __all__ = [
     "BuildPlan",
     "BuildStepResult",
     "FileStepResult",
+    "Passed",
     "build_step",
     "compared",
     "file_step",
+    "keep",
+    "measure",
     "run_build_step",
     "run_file_step",
 ]
@@ -236,53 +240,93 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             f"{ran.exit_code}; the workshop expects exactly {EXPECTED_OUTPUT!r}. It was not "
             f"tagged, and no size was logged for {step.name}."
         )
-    image = engine.image(built.image_id)
+    startup: dict[str, float] = {}
+    if step.times_startup and step.compare_with is not None:
+        against = plan.size_log.read().get(step.compare_with)
+        if against is not None:
+            with progress.activity(
+                f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
+            ):
+                startup = time_startup(engine, built.image_id, against.image_id)
+    record = keep(
+        plan,
+        Passed(
+            number=step.number,
+            tag=tag,
+            image_id=built.image_id,
+            bases=tuple(resolved),
+            output=ran.output,
+            binary=ran.fetched or b"",
+            build_seconds=built.seconds,
+            startup=startup,
+        ),
+        what=f"Step {step.number}",
+    )
+    return BuildStepResult(step=step, record=record, written=written)
+
+
+@dataclass(frozen=True)
+class Passed:
+    """An image that was built and passed its check, ready to be measured, tagged and logged."""
+
+    number: int
+    tag: str
+    image_id: str
+    bases: tuple[BaseUsed, ...]
+    output: str
+    binary: bytes
+    build_seconds: float
+    startup: Mapping[str, float] = field(default_factory=dict)
+
+
+def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
+    """`image_id` as the engine lists it, with `size` the bytes of its files on the containerd
+    store (see workshop.engine), what the classic store's size is."""
+    image = engine.image(image_id)
     if image is None:
-        raise StepFailed(f"{tag} was built as {built.image_id} but is gone from the engine.")
-    binary = ran.fetched or b""
-    size = image.size
+        raise StepFailed(f"The image {image_id} was built but is gone from the engine.")
     if engine.info.image_store == CONTAINERD:
-        with progress.activity(f"Step {step.number}: measuring {tag}'s files"):
-            size = engine.file_bytes(built.image_id)
+        return replace(image, size=engine.file_bytes(image_id), listed_size=image.listed)
+    return image
+
+
+def keep(plan: BuildPlan, passed: Passed, *, what: str) -> SizeRecord:
+    """Measure `passed` (and its pull size, where a registry is set), then tag it and log it
+    together; a step's and a shrink rung's record alike."""
+    engine, progress, tag = plan.engine, plan.progress, passed.tag
+    with progress.activity(f"{what}: measuring {tag}"):
+        image = measure(engine, passed.image_id)
     # The registry's name for the image is dropped whatever happens; where the step fails, the
     # image goes with it, as it was never tagged or logged.
     remote = f"{plan.registry.address}/{tag}" if plan.registry is not None else ""
     try:
         pull_size = 0
         if plan.registry is not None:
-            with progress.activity(f"Step {step.number}: pushing {tag} to {plan.registry.address}"):
-                engine.push(built.image_id, remote)
+            with progress.activity(f"{what}: pushing {tag} to {plan.registry.address}"):
+                engine.push(passed.image_id, remote)
                 pull_size = plan.registry.pull_size(tag)
-        startup: dict[str, float] = {}
-        if step.times_startup and step.compare_with is not None:
-            against = plan.size_log.read().get(step.compare_with)
-            if against is not None:
-                with progress.activity(
-                    f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
-                ):
-                    startup = time_startup(engine, built.image_id, against.image_id)
         record = SizeRecord(
-            step=step.number,
+            step=passed.number,
             tag=tag,
-            image_id=built.image_id,
-            size=size,
-            size_human=docker_size(size),
+            image_id=passed.image_id,
+            size=image.size,
+            size_human=docker_size(image.size),
             listed_size=image.listed,
             image_store=engine.info.image_store,
             engine_context=engine.info.context,
             engine_host=engine.info.host,
             pull_size=pull_size,
             registry=plan.registry.address if plan.registry else "",
-            binary_size=len(binary),
-            bases=tuple(resolved),
-            go_version=_go_version(binary, plan.bases, resolved[0]),
+            binary_size=len(passed.binary),
+            bases=passed.bases,
+            go_version=_go_version(passed.binary, plan.bases, passed.bases[0]),
             engine_version=engine.info.version,
             storage_driver=engine.info.storage_driver,
             builder=engine.builder,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            output=ran.output,
-            build_seconds=round(built.seconds, 3),
-            startup=startup,
+            output=passed.output,
+            build_seconds=round(passed.build_seconds, 3),
+            startup=passed.startup,
         )
         progress.checkpoint()
         with deferred_interrupts():
@@ -292,7 +336,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             # A failure here must not hide the one that brought us here.
             with suppress(WorkshopError):
                 engine.untag(remote)
-    return BuildStepResult(step=step, record=record, written=written)
+    return record
 
 
 def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> None:

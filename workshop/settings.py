@@ -42,6 +42,8 @@ class Settings:
     history_keep: int = 20
     # Where `invoke sweep` keeps a size log per Go release, and the table of them all.
     sweep_dir: Path = PROJECT_ROOT / "build/sweep"
+    # Where `invoke shrink` keeps, per program, its smallest working Dockerfile and size log.
+    shrink_dir: Path = PROJECT_ROOT / "build/shrink"
     # Where `invoke report` writes report.html and report.md.
     report_dir: Path = PROJECT_ROOT / "build"
     # auto: the workshop's images where present or pullable, else local stand-ins;

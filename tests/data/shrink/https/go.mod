@@ -1,0 +1,3 @@
+module example.com/https
+
+go 1.19
