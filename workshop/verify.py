@@ -80,6 +80,8 @@ class Verdict:
                 column, justify="right" if column in ("step", "deviation") else "left"
             )
         claims = Table(title="The workshop's claims", title_style="bold")
+        if not any(check.kind == "figure" for check in self.checks):
+            claims.title = f"The workshop's claims, on the ladder in {self.log}"
         for column in ("claim", "verdict", "what was found"):
             claims.add_column(column)
         for check in self.checks:
@@ -97,7 +99,8 @@ class Verdict:
                 figures.add_row(*row)
             else:
                 claims.add_row(check.id, verdict, check.message)
-        parts: list[RenderableType] = [figures]
+        has_figures = any(check.kind == "figure" for check in self.checks)
+        parts: list[RenderableType] = [figures] if has_figures else []
         if self.compared:
             parts.append(Text(self.compared, style="dim"))
         figure_reason = next((c.reason for c in self.checks if c.kind == "figure"), "")
@@ -162,9 +165,85 @@ class IncompleteLog(DataFileError):
     """The log lacks steps the checks need."""
 
 
+# A shrink ladder's claims: the workshop's, on a person's program. Each rung, by its place in
+# the log (workshop.ladder: 1 2 3 4 4b 5 6 are 1 to 7), is smaller than the rung it improves on.
+_LADDER_CLAIMS = (
+    ("alpine-smaller", 2, 1, "golang-alpine makes it smaller than golang"),
+    (
+        "multi-stage-smaller",
+        3,
+        2,
+        "Only the last stage is stored as the resulting image: multi-stage ships less",
+    ),
+    ("scratch-smaller", 4, 3, "scratch, the zero-files image, ships less than alpine"),
+    ("stripped-smaller", 6, 5, "the stripped binary is smaller than 4b's"),
+    ("stripped-smaller", 6, 4, "the stripped binary is smaller than 4's"),
+    ("upx-smaller", 7, 6, "UPX makes the stripped binary smaller still"),
+)
+
+
+def is_ladder(records: Mapping[int, SizeRecord]) -> bool:
+    """Whether a log is `invoke shrink`'s (its tags are PREFIXshrink-NAME-RUNG)."""
+    return bool(records) and all("shrink-" in record.tag for record in records.values())
+
+
+def verify_ladder(records: Mapping[int, SizeRecord], *, log: Path) -> Verdict:
+    """A shrink log: each technique made the image smaller than the one before it, where
+    both rungs worked (a rung that broke was not logged, and its claim is shown)."""
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for name, rung, against, quote in _LADDER_CLAIMS:
+        if name in seen:
+            continue
+        if against == 5 and 5 not in records:
+            continue  # no 4b: rung 5 improves on rung 4
+        if rung not in records or against not in records:
+            seen.add(name)
+            checks.append(
+                Check(
+                    name,
+                    "claim",
+                    SHOWN,
+                    "a rung it compares did not work, so it was not logged",
+                    quote,
+                )
+            )
+            continue
+        this, other = records[rung], records[against]
+        smaller = this.size < other.size
+        seen.add(name)
+        checks.append(
+            Check(
+                id=name,
+                kind="claim",
+                verdict=PASS if smaller else FAIL,
+                message=(
+                    f"{this.tag} {docker_size(this.size)} against {other.tag} "
+                    f"{docker_size(other.size)}"
+                ),
+                quote=quote,
+                step=this.step,
+            )
+        )
+    first, last = records[min(records)], records[max(records)]
+    return Verdict(
+        log=log,
+        checks=tuple(checks),
+        gating_figures=True,
+        why_not_gating="",
+        headline=(
+            f"Measured: {first.tag} ({docker_size(first.size)}) is "
+            f"{times(ratio(first.size, last.size))} times {last.tag} ({docker_size(last.size)})."
+        ),
+        compared=_compared(records),
+    )
+
+
 def verify(
     records: Mapping[int, SizeRecord], figures: Figures, *, log: Path, strict: bool = False
 ) -> Verdict:
+    if is_ladder(records):
+        return verify_ladder(records, log=log)
     missing = sorted(set(WORKSHOP_BUILD_STEPS) - set(records))
     if missing:
         steps = " ".join(f"step-{step}" for step in missing)
