@@ -88,16 +88,16 @@ class AppCheck:
         fed = f" with {len(self.stdin.encode())} bytes on stdin" if self.stdin else ""
         return f"{command}{fed} {' and '.join(expects)} within {self.timeout:g} s ({self.source})"
 
-    def judge(self, engine: EngineAPI, image_id: str) -> Outcome:
-        """Run `image_id` with this check: the outcome, with /app's bytes where they were read."""
+    def judge(self, engine: EngineAPI, image_id: str, *, fetch: bool = True) -> Outcome:
+        """Run `image_id` with this check: the outcome, with /app's bytes (`fetch`)."""
         command = ["/app", *self.args] if self.args else None
         if self.serves:
-            return self._probe(engine, image_id, command)
+            return self._probe(engine, image_id, command, fetch=fetch)
         try:
             ran = engine.run(
                 image_id,
                 command=command,
-                fetch="/app",
+                fetch="/app" if fetch else None,
                 stdin=self.stdin.encode() if self.stdin is not None else None,
                 network=self.network,
                 bound=self.timeout,
@@ -123,7 +123,9 @@ class AppCheck:
             not failure, ran.exit_code, ran.output, ran.seconds, failure, binary=ran.fetched or b""
         )
 
-    def _probe(self, engine: EngineAPI, image_id: str, command: list[str] | None) -> Outcome:
+    def _probe(
+        self, engine: EngineAPI, image_id: str, command: list[str] | None, *, fetch: bool
+    ) -> Outcome:
         assert self.port is not None
         started = time.monotonic()
         deadline = started + self.timeout
@@ -147,7 +149,7 @@ class AppCheck:
                 time.sleep(PROBE_EVERY)
             output = up.output()
         seconds = time.monotonic() - started
-        binary = engine.read_file(image_id, "/app")
+        binary = engine.read_file(image_id, "/app") if fetch else b""
         if answered == self.status:
             return Outcome(True, None, output, seconds, binary=binary)
         failure = (

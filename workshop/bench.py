@@ -12,6 +12,10 @@ Warm: everything cached. Cold: the bases present, nothing else cached (all build
 Everything runs in a scratch folder under its own tag prefix, both removed at the end, Ctrl-C
 and SIGTERM included. The last line is the warm median ratio to the floor.
 
+`--shrink` times instead `invoke shrink` on the workshop's hello world, warm, against the same
+Dockerfiles built, listed and run by the docker CLI in a shell loop, start-up timing included
+(rungs 6 and 5 run five times each, alternating), rounds rotating which goes first.
+
 `--tar IMAGE` times instead what explain reads: IMAGE's export streamed from the engine, drained
 as it comes, and read entry by entry as explain does (tarfile's stream mode), rounds alternating.
 """
@@ -121,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--cold-repeat", type=int, default=2, help="cold rounds (default 2; 0 skips)"
     )
     parser.add_argument("--tar", metavar="IMAGE", help="time reading IMAGE's export instead")
+    parser.add_argument(
+        "--shrink", action="store_true", help="time invoke shrink on the hello world instead"
+    )
     arguments = parser.parse_args(argv)
     if arguments.tar:
         with terminate_as_interrupt():
@@ -129,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     try:
         with terminate_as_interrupt():
+            if arguments.shrink:
+                return _bench_shrink(arguments.repeat, scratch, prefix)
             return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
     except KeyboardInterrupt:
         get_err_console().print("Interrupted: the bench's images and scratch folder were removed.")
@@ -222,6 +231,80 @@ def _bench(repeat: int, cold_repeat: int, scratch: Path, prefix: str) -> int:
     console.print(
         f"invoke all / docker CLI all at once: {_ratio(warm, 'docker CLI, all at once'):.2f}"
     )
+    return 0
+
+
+# The ladder's Dockerfiles, as a person would run them by hand after reading them.
+CLI_SHRINK = r"""
+set -e
+for key in $RUNGS; do
+  docker build -q -t "${PREFIX}cli-$key" -f "$DOCKERFILES/Dockerfile.$key" "$APP" >/dev/null
+  docker image ls "${PREFIX}cli-$key" >/dev/null
+  docker run --rm "${PREFIX}cli-$key" >/dev/null 2>&1
+done
+for round in 1 2 3 4 5; do
+  docker run --rm "${PREFIX}cli-6" >/dev/null 2>&1
+  docker run --rm "${PREFIX}cli-5" >/dev/null 2>&1
+done
+"""
+
+
+def _bench_shrink(repeat: int, scratch: Path, prefix: str) -> int:
+    """`invoke shrink` on the hello world against its Dockerfiles run by the docker CLI."""
+    from workshop.goapp import find_app
+    from workshop.ladder import dockerfile, roles
+
+    console = get_console()
+    app_dir = scratch / "hello"
+    app_dir.mkdir()
+    shutil.copy(PROJECT_ROOT / "dockerfiles" / "app.go", app_dir / "app.go")
+    invoke_env = {
+        **os.environ,
+        "INVOKE_WORKSHOP_SHRINK_DIR": str(scratch / "shrink"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+    }
+    shrink = [sys.executable, "-m", "invoke", "shrink", str(app_dir)]
+    console.print("Warming up: one `invoke shrink` (it builds the stand-in bases if missing).")
+    _timed(shrink, invoke_env)
+    records = SizeLog(scratch / "shrink" / "hello" / "sizes.json").read().values()
+    images = {base.role: base.reference for record in records for base in record.bases}
+    app = find_app(app_dir)
+    keys = [
+        key for key in ("1", "2", "3", "4", "5", "6") if all(r in images for r in roles(key, app))
+    ]
+    folder = scratch / "dockerfiles"
+    folder.mkdir()
+    for key in keys:
+        (folder / f"Dockerfile.{key}").write_text(dockerfile(key, app, images=images))
+    cli_env = {
+        **os.environ,
+        "PREFIX": prefix,
+        "RUNGS": " ".join(keys),
+        "DOCKERFILES": str(folder),
+        "APP": str(app_dir),
+        "DOCKER_BUILDKIT": "0",
+    }
+    _timed(["bash", "-c", CLI_SHRINK], cli_env)
+    rounds = _rounds(
+        repeat,
+        {
+            "invoke shrink": (shrink, invoke_env),
+            "docker CLI, in turn": (["bash", "-c", CLI_SHRINK], cli_env),
+        },
+    )
+    table = Table(
+        title=f"invoke shrink on the hello world against the docker CLI ({repeat} warm rounds)"
+    )
+    for column in ("invoke shrink", "docker CLI, in turn", "÷"):
+        table.add_column(column, justify="right")
+    mine = statistics.median(each["invoke shrink"] for each in rounds)
+    theirs = statistics.median(each["docker CLI, in turn"] for each in rounds)
+    ratio = statistics.median(
+        each["invoke shrink"] / each["docker CLI, in turn"] for each in rounds
+    )
+    table.add_row(f"{mine:.2f} s", f"{theirs:.2f} s", f"{ratio:.2f}")
+    console.print(table)
+    console.print(f"invoke shrink / docker CLI in turn: {ratio:.2f}")
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,10 @@ from workshop.datafile import check_folder, check_output, write_atomic
 from workshop.engine import BuildRequest
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.goapp import GoApp, find_app
+from workshop.gobinary import go_build_version
 from workshop.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
 from workshop.needs import CERTS, TZDATA, USERS, Needs, needs_of
+from workshop.progress import Progress
 from workshop.runner import BuildPlan, Passed, keep, measure
 from workshop.settings import check_tag
 from workshop.sizelog import SizeLog, SizeRecord
@@ -194,10 +197,18 @@ def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
         registry=registry,
     )
     engine = plan.engine
-    go_version = bases.go_version(bases.resolve(roles("4", app)[0]))
-    climb = _Climb(plan, app, check, trimpath=_at_least(go_version, (1, 13)))
+    # Asked once here rather than by every build at once; the roles are resolved side by side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pool.submit(lambda: engine.info)
+        list(
+            pool.map(
+                bases.resolve, dict.fromkeys(role for key in RUNGS for role in roles(key, app))
+            )
+        )
+    climb = _Climb(plan, app, check)
     try:
-        results = [climb.rung("1")]
+        # Rungs 1 to 4 are independent: built side by side, as `invoke all` builds its steps.
+        results = climb.side_by_side([("1", ()), ("2", ()), ("3", ()), ("4", ())])
         first = results[0].outcome
         if first is not None and first.timed_out:
             raise TimedOut(
@@ -206,7 +217,6 @@ def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
                 "for input never exits: describe it as a server (port, path), or give it args "
                 "and stdin that make it exit."
             )
-        results += [climb.rung(key) for key in ("2", "3", "4")]
         # The last unstripped binary that built: rung 4's, as scratch will hold it.
         binary = next(
             (
@@ -217,12 +227,15 @@ def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
             b"",
         )
         needs = needs_of(binary) if binary else Needs(readable=False)
+        # The Go that built it, from its build info (Go 1.18 on), else from the toolchain.
+        go_version = go_build_version(binary) or bases.go_version(bases.resolve(roles("4", app)[0]))
+        climb.trimpath = _at_least(go_version, (1, 13))
         extras = needs.names + ((STATIC,) if app.uses_cgo or needs.interpreter else ())
         costs: dict[str, int] = {}
+        results += climb.side_by_side([*([("4b", extras)] if extras else []), ("5", extras)])
         if extras:
-            results.append(climb.rung("4b", extras=extras))
-            costs = climb.costs(results[-1], extras, against=results[3])
-        results.append(climb.rung("5", extras=extras))
+            costs = climb.costs(results[4], extras, against=results[3])
+        # Rung 6 after 5: its start-up is timed against rung 5's image.
         results.append(climb.rung("6", extras=extras, startup_against=results[-1]))
     finally:
         for image_id in climb.broken:
@@ -283,7 +296,8 @@ class _Climb:
     plan: BuildPlan
     app: GoApp
     check: AppCheck
-    trimpath: bool
+    # Whether the toolchain knows -trimpath (Go 1.13 on), for rungs 5 and 6.
+    trimpath: bool = True
     # Images of rungs that broke: shown, measured, then removed.
     broken: list[str] = field(default_factory=list)
 
@@ -360,12 +374,37 @@ class _Climb:
         )
         return replace(result, size=record.size, record=record, startup=startup)
 
+    def side_by_side(self, jobs: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+        """Rungs `jobs` (key, extras) built, checked and measured at once, in their order.
+
+        Their progress is one line; with verbose output they go one at a time, so that their
+        output stays readable. Ctrl-C stops them all before they log anything.
+        """
+        progress = self.plan.progress
+        if progress.verbose or len(jobs) == 1:
+            return [self.rung(key, extras=extras) for key, extras in jobs]
+        background = Progress(progress.console, silent=True)
+        quiet = replace(self, plan=replace(self.plan, progress=background))
+        keys = ", ".join(key for key, _ in jobs)
+        with (
+            progress.activity(f"Rungs {keys}: building, checking and measuring side by side"),
+            ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="shrink-rung") as pool,
+        ):
+            pending = [pool.submit(quiet.rung, key, extras=extras) for key, extras in jobs]
+            try:
+                return [each.result() for each in pending]
+            except BaseException:
+                background.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
     def _startup(self, image: str, against: str) -> tuple[float, float]:
         """Median seconds of the check on each, alternating so the machine weighs on both."""
         seconds: dict[str, list[float]] = {image: [], against: []}
         for _ in range(STARTUP_RUNS):
             for reference in (image, against):
-                seconds[reference].append(self.check.judge(self.plan.engine, reference).seconds)
+                outcome = self.check.judge(self.plan.engine, reference, fetch=False)
+                seconds[reference].append(outcome.seconds)
         return statistics.median(seconds[image]), statistics.median(seconds[against])
 
     def costs(
