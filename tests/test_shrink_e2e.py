@@ -6,10 +6,14 @@ vendored module of several packages; and what can't work says so with its exit c
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
+import signal
 import ssl
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +21,9 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.conftest import WorkshopRun, invoke, verify_cli
+from tests.conftest import ROOT, WorkshopRun, invoke, verify_cli
+from tests.test_faults import containers_of
+from workshop import PREFIX_LABEL
 from workshop.sizelog import SizeLog, SizeRecord
 from workshop.workspace import DOCKERFILES
 
@@ -264,3 +270,45 @@ def test_a_program_that_never_exits_or_answers_is_bounded_by_its_check(
     assert "did not finish its check on rung 1" in ladder.result.stderr
     assert "Traceback" not in ladder.result.stderr
     assert ladder.records == {}
+
+
+def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    # Rungs 1 to 4 are checked in threads that Ctrl-C does not reach, each waiting on a program
+    # that sleeps for an hour: the interrupt must end them, not wait the check's 600 s.
+    program = tmp_path / "never"
+    shutil.copytree(PROGRAMS / "never", program)
+    (program / "shrink.toml").write_text("timeout = 600\n")
+    env = workshop_run.own("sterm", tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "shrink", str(program)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(containers_of(process.pid)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(containers_of(process.pid)) == 4, "the four rungs were never seen running"
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate(timeout=90)
+    assert process.returncode == 130, errors
+    assert "Interrupted" in errors and "Traceback" not in errors
+    assert containers_of(process.pid) == []
+    left = subprocess.run(
+        [
+            "docker",
+            "image",
+            "ls",
+            "--quiet",
+            "--filter",
+            f"label={PREFIX_LABEL}={env['INVOKE_WORKSHOP_TAG_PREFIX']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert left == [], "an interrupted rung's image was left behind"

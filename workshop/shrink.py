@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import statistics
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from workshop.appcheck import AppCheck, Outcome, load_check
 from workshop.bases import GO_RELEASES, ROLES, Bases
 from workshop.buildcontext import tar_context
 from workshop.datafile import check_folder, check_output, write_atomic
-from workshop.engine import BuildRequest
+from workshop.engine import OWNER_LABEL, BuildRequest, owner
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.goapp import GoApp, find_app
 from workshop.gobinary import go_build_version
@@ -36,7 +37,7 @@ from workshop.needs import CERTS, TZDATA, USERS, Needs, needs_of
 from workshop.progress import Progress
 from workshop.runner import BuildPlan, Passed, keep, measure
 from workshop.settings import check_tag
-from workshop.sizelog import SizeLog, SizeRecord
+from workshop.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.units import docker_size
 
 if TYPE_CHECKING:
@@ -238,8 +239,10 @@ def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
         # Rung 6 after 5: its start-up is timed against rung 5's image.
         results.append(climb.rung("6", extras=extras, startup_against=results[-1]))
     finally:
-        for image_id in climb.broken:
-            engine.remove_image(image_id)
+        # A failure here must not hide the one that brought us here.
+        with suppress(WorkshopError):
+            for image_id in climb.broken:
+                engine.remove_image(image_id)
     results = [replace(each, reason=_reason(each, app, needs, costs)) for each in results]
     working = [each for each in results if each.works]
     smallest = min(working, key=lambda each: each.size) if working else None
@@ -335,31 +338,52 @@ class _Climb:
         except StepFailed as failed:
             progress.checkpoint()
             return replace(result, build_failure=failed.log_tail or (failed.message,))
+        try:
+            return self._check_and_keep(
+                result, built.image_id, built.seconds, tag, resolved, startup_against
+            )
+        except BaseException:
+            # Interrupted or failed before it was kept: the image goes with it.
+            with suppress(WorkshopError):
+                engine.remove_image(built.image_id)
+            raise
+
+    def _check_and_keep(
+        self,
+        result: RungResult,
+        image_id: str,
+        build_seconds: float,
+        tag: str,
+        resolved: list[BaseUsed],
+        startup_against: RungResult | None,
+    ) -> RungResult:
+        plan, rung, key = self.plan, result.rung, result.rung.key
+        engine, progress = plan.engine, plan.progress
         progress.checkpoint()
         with progress.activity(f"Rung {key}: checking {tag}"):
-            outcome = self.check.judge(engine, built.image_id)
+            outcome = self.check.judge(engine, image_id)
         result = replace(
-            result, image_id=built.image_id, outcome=outcome, binary_size=len(outcome.binary)
+            result, image_id=image_id, outcome=outcome, binary_size=len(outcome.binary)
         )
         if not outcome.works:
-            self.broken.append(built.image_id)
-            return replace(result, size=measure(engine, built.image_id).size)
+            self.broken.append(image_id)
+            return replace(result, size=measure(engine, image_id).size)
         startup = None
         if startup_against is not None and startup_against.works:
             with progress.activity(
                 f"Rung {key}: timing its start-up against rung {startup_against.rung.key}"
             ):
-                startup = self._startup(built.image_id, startup_against.image_id)
+                startup = self._startup(image_id, startup_against.image_id)
         record = keep(
             plan,
             Passed(
                 number=rung.number,
                 tag=tag,
-                image_id=built.image_id,
+                image_id=image_id,
                 bases=tuple(resolved),
                 output=outcome.output,
                 binary=outcome.binary,
-                build_seconds=built.seconds,
+                build_seconds=build_seconds,
                 startup=(
                     {
                         "runs": STARTUP_RUNS,
@@ -394,7 +418,15 @@ class _Climb:
             try:
                 return [each.result() for each in pending]
             except BaseException:
+                # Only this thread hears Ctrl-C: the others stop at their next line of output
+                # or checkpoint, and a check waiting on its program is ended by removing the
+                # containers this process runs.
                 background.stop.set()
+                engine = self.plan.engine
+                with suppress(WorkshopError):
+                    for container in engine.containers_labelled(OWNER_LABEL):
+                        if container.labels.get(OWNER_LABEL) == owner():
+                            engine.remove_container(container.id)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
