@@ -401,3 +401,24 @@ def test_clean_on_a_real_engine_takes_only_its_own_prefix(
 def exists(image: str) -> bool:
     inspected = subprocess.run(["docker", "image", "inspect", image], capture_output=True)
     return inspected.returncode == 0
+
+
+def test_sigterm_during_all_ends_the_apps_running_side_by_side(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    # Steps 4 to 9 run in threads that the signal does not reach, each waiting on an app that
+    # sleeps: the interrupt must end them, not wait out the 600 s run bound.
+    env = sleeping_app_settings(tmp_path, "all-sleeps", INVOKE_WORKSHOP_RUN_TIMEOUT="600")
+    process = started(env, task="all")
+    deadline = time.monotonic() + 300
+    while len(containers_of(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(containers_of(process.pid)) >= 2, "the steps' apps were never seen running"
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, errors = process.communicate(timeout=90)
+    finally:
+        process.kill()
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+    assert containers_of(process.pid) == []

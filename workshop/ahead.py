@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from workshop.engine import EngineAPI, end_own_containers
+from workshop.errors import WorkshopError
 from workshop.progress import Progress
 from workshop.runner import BuildStepResult, run_build_step
 from workshop.steps import WORKSHOP_BUILD_STEPS, Step
@@ -23,10 +26,16 @@ __all__ = ["Ahead", "start_builds"]
 
 class Ahead:
     def __init__(
-        self, build: Callable[[Step], BuildStepResult], steps: Iterable[Step], *, progress: Progress
+        self,
+        build: Callable[[Step], BuildStepResult],
+        steps: Iterable[Step],
+        *,
+        progress: Progress,
+        engine: EngineAPI | None = None,
     ) -> None:
         steps = list(steps)
         self._progress = progress
+        self._engine = engine
         self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="workshop-step")
         self._pending: dict[int, Future[BuildStepResult]] = {
             step.number: self._pool.submit(build, step) for step in steps
@@ -39,6 +48,10 @@ class Ahead:
     def cancel(self) -> None:
         """Start nothing more, and stop the running builds before they log anything."""
         self._progress.stop.set()
+        if self._engine is not None:
+            # A step waiting on its app would otherwise wait out the run bound.
+            with suppress(WorkshopError):
+                end_own_containers(self._engine)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -62,5 +75,8 @@ def start_builds(session: Session) -> None:
     background = Progress(session.progress.console, silent=True)
     plan = replace(session.plan(), progress=background)
     session.ahead = Ahead(
-        lambda step: run_build_step(plan, step), WORKSHOP_BUILD_STEPS.values(), progress=background
+        lambda step: run_build_step(plan, step),
+        WORKSHOP_BUILD_STEPS.values(),
+        progress=background,
+        engine=plan.engine,
     )

@@ -72,6 +72,7 @@ __all__ = [
     "RunResult",
     "Serving",
     "Timeouts",
+    "end_own_containers",
     "owner",
 ]
 
@@ -273,6 +274,15 @@ def _is_timeout(error: BaseException) -> bool:
         if len(seen) > 20:
             break
     return False
+
+
+def end_own_containers(engine: EngineAPI) -> None:
+    """Remove the containers this process runs: what ends the waits of threads that Ctrl-C
+    does not reach (a step or a rung checked in the background, its program still running)."""
+    mine = owner()
+    for container in engine.containers_labelled(OWNER_LABEL):
+        if container.labels.get(OWNER_LABEL) == mine:
+            engine.remove_container(container.id)
 
 
 def _write_stdin(attached: Any, data: bytes) -> None:

@@ -28,7 +28,7 @@ from workshop.appcheck import AppCheck, Outcome, load_check
 from workshop.bases import GO_RELEASES, ROLES, Bases
 from workshop.buildcontext import tar_context
 from workshop.datafile import check_folder, check_output, write_atomic
-from workshop.engine import OWNER_LABEL, BuildRequest, owner
+from workshop.engine import BuildRequest, end_own_containers
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.goapp import GoApp, find_app
 from workshop.gobinary import go_build_version
@@ -422,11 +422,8 @@ class _Climb:
                 # or checkpoint, and a check waiting on its program is ended by removing the
                 # containers this process runs.
                 background.stop.set()
-                engine = self.plan.engine
                 with suppress(WorkshopError):
-                    for container in engine.containers_labelled(OWNER_LABEL):
-                        if container.labels.get(OWNER_LABEL) == owner():
-                            engine.remove_container(container.id)
+                    end_own_containers(self.plan.engine)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
 
