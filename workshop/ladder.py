@@ -166,9 +166,21 @@ def _scratch(
     ]
     if key == "6" and not app.uses_cgo:
         build.append("RUN apk update && apk add upx")
-    build += [*_sources(app), _go_build(app, env=env, flags=flags)]
-    final = ["FROM scratch"]
+    build += _sources(app)
+    if key in ("5", "6"):
+        build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
+    build.append(_go_build(app, env=env, flags=flags))
+    final = [
+        "# scratch: the zero-files image; /app and what it needs are all it holds.",
+        "FROM scratch",
+    ]
+    if STATIC in extras and app.uses_cgo:
+        build.insert(
+            len(build) - 1,
+            "# cgo's C parts linked into /app: scratch has no C library to load them from.",
+        )
     if CERTS in extras:
+        final.append("# The CA bundle: the program verifies TLS certificates (crypto/x509).")
         if trust:
             build += [
                 _copy(trust, "/trust/"),
@@ -180,9 +192,11 @@ def _scratch(
                 "COPY --from=build-stage /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/"
             )
     if TZDATA in extras:
+        final.append("# Go's time-zone archive: the program loads time zones (time.LoadLocation).")
         build.append('RUN cp "$(go env GOROOT)/lib/time/zoneinfo.zip" /zoneinfo.zip')
         final += ["COPY --from=build-stage /zoneinfo.zip /", "ENV ZONEINFO=/zoneinfo.zip"]
     if USERS in extras:
+        final.append("# A user to run as: the program looks users up (os/user).")
         build.append("RUN echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' > /passwd")
         final.append("COPY --from=build-stage /passwd /etc/passwd")
     source = "build-stage"
@@ -196,7 +210,10 @@ def _scratch(
                 "COPY --from=build-stage /app /app",
             ]
             source = "compress-stage"
-        build.append("RUN upx --best --lzma /app")
+        build += [
+            "# UPX: /app compressed; it unpacks itself in memory at every start.",
+            "RUN upx --best --lzma /app",
+        ]
     final.append(f"COPY --from={source} /app /")
     if USERS in extras:
         final.append("USER 65534")

@@ -106,6 +106,7 @@ class ShrinkResult:
             ("Technique", "left"),
             ("Size", "right"),
             ("Change", "right"),
+            ("/app", "right"),
             ("Works", "left"),
             ("Why not", "left"),
         ):
@@ -120,6 +121,7 @@ class ShrinkResult:
                 Text(each.rung.title_for(app)),
                 Text(docker_size(each.size) if each.size else "-"),
                 Text(change),
+                Text(docker_size(each.binary_size) if each.binary_size else "-"),
                 Text("yes", style="green") if each.works else Text("no", style="red"),
                 Text(each.reason),
             )
