@@ -470,22 +470,30 @@ class Engine:
                 # The longest the output may stay silent; the whole build is bounded below.
                 timeout=math.ceil(self.timeouts.build),
             )
-            for chunk in stream:
-                if "error" in chunk:
-                    raise StepFailed(
-                        f"Building {request.what} from {request.dockerfile} failed: "
-                        f"{str(chunk['error']).strip()}",
-                        instruction=instruction,
-                        log_tail=tuple(log),
-                    )
-                for line in str(chunk.get("stream", "")).splitlines():
-                    if line.startswith("Step "):
-                        instruction = line.partition(" : ")[2]
-                    log.append(line)
-                    on_line(line)
-                image_id = chunk.get("aux", {}).get("ID", image_id)
-                if time.monotonic() > deadline:
-                    raise TimedOut(_build_too_long(request, self.timeouts.build))
+            try:
+                for chunk in stream:
+                    if "error" in chunk:
+                        raise StepFailed(
+                            f"Building {request.what} from {request.dockerfile} failed: "
+                            f"{str(chunk['error']).strip()}",
+                            instruction=instruction,
+                            log_tail=tuple(log),
+                        )
+                    image_id = chunk.get("aux", {}).get("ID", image_id)
+                    for line in str(chunk.get("stream", "")).splitlines():
+                        if line.startswith("Step "):
+                            instruction = line.partition(" : ")[2]
+                        log.append(line)
+                        on_line(line)
+                    if time.monotonic() > deadline:
+                        raise TimedOut(_build_too_long(request, self.timeouts.build))
+            except BaseException:
+                # Stopped after the image was made (its id comes before the last lines): it
+                # was never handed over, so it goes. A tagged build's image is someone's.
+                if image_id and not request.tag:
+                    with suppress(docker.errors.DockerException, *_LOST_CONNECTION, *_TIMEOUTS):
+                        self.client.api.remove_image(image_id)
+                raise
         if not image_id:
             raise StepFailed(
                 f"Building {request.dockerfile} ended without an image id.", log_tail=tuple(log)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,7 @@ from workshop.appcheck import AppCheck, Outcome, load_check
 from workshop.bases import GO_RELEASES, ROLES, Bases
 from workshop.buildcontext import tar_context
 from workshop.datafile import check_folder, check_output, write_atomic
-from workshop.engine import BuildRequest, end_own_containers
+from workshop.engine import BuildRequest, EngineAPI, end_own_containers
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.goapp import GoApp, find_app
 from workshop.gobinary import go_build_version
@@ -346,8 +347,7 @@ class _Climb:
             )
         except BaseException:
             # Interrupted or failed before it was kept: the image goes with it.
-            with suppress(WorkshopError):
-                engine.remove_image(built.image_id)
+            _discard(engine, built.image_id)
             raise
 
     def _check_and_keep(
@@ -455,6 +455,18 @@ class _Climb:
         if STATIC in extras and added.binary_size and against.binary_size:
             costs[STATIC] = added.binary_size - against.binary_size
         return costs
+
+
+DISCARD_WITHIN = 10.0
+
+
+def _discard(engine: EngineAPI, image_id: str) -> None:
+    """Remove `image_id`, waiting (a bounded while) for the container that an interrupt was
+    removing from it to be gone: until then the engine refuses, as a container uses it."""
+    deadline = time.monotonic() + DISCARD_WITHIN
+    with suppress(WorkshopError):
+        while not engine.remove_image(image_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def _reason(result: RungResult, app: GoApp, needs: Needs, costs: dict[str, int]) -> str:
