@@ -157,7 +157,9 @@ def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
         "port": "A server: the port to probe (published on 127.0.0.1).",
         "path": "A server: the path to GET (default /).",
         "status": "A server: the HTTP status it must answer (default 200).",
-    }
+    },
+    # Generated short flags would give --path -h, which reads as help.
+    auto_shortflags=False,
 )
 def shrink(
     c: Context,
@@ -173,9 +175,11 @@ def shrink(
     path: str | None = None,
     status: str | None = None,
 ) -> None:
-    """The workshop's techniques on your own Go program: each rung measured and checked, the
-    smallest image that still works, and its Dockerfile (shrink.toml in its folder says how to
-    check it)."""
+    """Shrink your own Go program with the workshop's techniques, rung by rung.
+
+    Each rung is measured and checked; you get the smallest image that still works and its
+    Dockerfile. shrink.toml in the program's folder says how to check it.
+    """
     from workshop.appcheck import parse_flags
     from workshop.shrink import shrink_task
 
