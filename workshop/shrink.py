@@ -162,8 +162,8 @@ class ShrinkResult:
                     f"Smallest that works: rung {smallest.rung.key}, {docker_size(smallest.size)} "
                     f"({smallest.size:,} bytes). Its Dockerfile: {self.kept}\n"
                     f"  docker build -f {self.kept} -t {app.name} {app.root}\n"
-                    f"Logged to {self.folder / 'sizes.json'} (invoke report and nox -s verify "
-                    "read it with INVOKE_WORKSHOP_SIZE_LOG set to it)."
+                    f"Logged to {self.folder / 'sizes.json'}: nox -s verify -- --log PATH "
+                    "checks it, INVOKE_WORKSHOP_SIZE_LOG=PATH invoke report reports it."
                 )
             )
         else:
