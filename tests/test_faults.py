@@ -327,6 +327,10 @@ def test_a_build_whose_engine_stalls_is_bounded_and_says_so(
 def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     spare_engine: SpareEngine, tmp_path: Path
 ) -> None:
+    # What other tests' crashes left on this shared engine (tests run in any order; a build
+    # container of a crash a minute ago is rightly kept by clean for its grace period).
+    ours = ["ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={LABEL}"]
+    before = set(spare_engine.docker(*ours).stdout.split())
     # A build container that lives long enough to be caught by the crash.
     env = settings(spare_engine, tmp_path, INVOKE_WORKSHOP_NO_CACHE="1")
     (tmp_path / "workspace").mkdir()
@@ -345,8 +349,8 @@ def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     spare_engine.kill()
     process.communicate(timeout=60)
     spare_engine.start()
-    ours = ["ps", "--all", "--quiet", "--filter", f"label={LABEL}"]
-    assert spare_engine.docker(*ours).stdout.split(), "the crash left no build container to find"
+    crashed = set(spare_engine.docker(*ours).stdout.split()) - before
+    assert crashed, "the crash left no build container to find"
 
     # And a run whose invoke was killed outright, its app still running.
     (tmp_path / "workspace" / "Dockerfile.scratch").unlink()
@@ -362,10 +366,9 @@ def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     cleaned = invoke("clean", env=env)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "leftover containers" in cleaned.stdout
-    left = spare_engine.docker(
-        "ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Status}} {{.Labels}}"
-    )
-    assert left.stdout.split("\n") == [""], left.stdout
+    left = set(spare_engine.docker(*ours).stdout.split()) - before
+    shown = spare_engine.docker("ps", "--all", "--format", "{{.ID}} {{.Status}} {{.Labels}}")
+    assert not left, shown.stdout
 
 
 def test_clean_on_a_real_engine_takes_only_its_own_prefix(

@@ -521,7 +521,11 @@ class Engine:
         default) is TimedOut. The container is removed whatever happens, Ctrl-C and SIGTERM
         included.
         """
-        bound = bound or self.timeouts.run
+        if bound is None:
+            bound, bound_is = self.timeouts.run, "the setting workshop.run_timeout"
+            raise_it = "INVOKE_WORKSHOP_RUN_TIMEOUT"
+        else:
+            bound_is, raise_it = "the caller's bound", "that bound"
         fetched = None
         api = self.client.api
         with (
@@ -549,10 +553,10 @@ class Engine:
                     if not _is_timeout(error):
                         raise
                     raise TimedOut(
-                        f"The container of {image[:19]} did not exit within {bound:g} s; it was "
-                        "stopped and removed, and nothing was logged. An app that serves or waits "
-                        "for input never exits: give it a command that does, or raise the bound "
-                        "(INVOKE_WORKSHOP_RUN_TIMEOUT, or the check's timeout)."
+                        f"The container of {image[:19]} did not exit within {bound:g} s "
+                        f"({bound_is}); it was stopped and removed, and nothing was logged. An "
+                        "app that serves or waits for input never exits: give it a command that "
+                        f"does, or raise {raise_it}."
                     ) from None
             finally:
                 if attached is not None:
