@@ -140,3 +140,35 @@ def test_a_docker_context_chooses_the_engine_for_every_call(
         subprocess.run(["docker", "image", "inspect", record.tag], capture_output=True).returncode
         != 0
     )
+
+
+def test_shrink_on_the_containerd_store_measures_what_the_steps_measure(
+    containerd_run: WorkshopRun, docker28_containerd: Any, tmp_path: Path
+) -> None:
+    # A person's program on Docker 28 with the containerd store: rungs 1 to 4 are steps 4 to 7
+    # there too, counted as the steps count them (the files' bytes), not as `image ls` lists.
+    program = tmp_path / "hello"
+    program.mkdir()
+    (program / "app.go").write_text((ROOT / "dockerfiles" / "app.go").read_text())
+    env = folder_settings(
+        tmp_path,
+        f"{RUN_PREFIX}d28shrink-",
+        DOCKER_HOST=docker28_containerd.host,
+        INVOKE_WORKSHOP_BASES="local",
+    )
+    result = invoke("shrink", str(program), env=env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    rungs, steps = (
+        SizeLog(tmp_path / "shrink" / "hello" / "sizes.json").read(),
+        containerd_run.records(),
+    )
+    assert sorted(rungs) == [1, 2, 3, 4, 6, 7]
+    for rung, step in ((1, 4), (2, 5), (3, 6), (4, 7)):
+        assert rungs[rung].image_store == "containerd"
+        assert (rungs[rung].size, rungs[rung].binary_size) == (
+            steps[step].size,
+            steps[step].binary_size,
+        )
+    for record in rungs.values():
+        assert listed_by_the_cli(docker28_containerd, record.tag) == docker_size(record.listed)
+        assert record.listed > record.size
