@@ -312,3 +312,17 @@ def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
         check=True,
     ).stdout.split()
     assert left == [], "an interrupted rung's image was left behind"
+
+
+def test_a_program_that_looks_users_up_gets_a_passwd_and_runs_as_nobody(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "whoami", PROGRAMS / "whoami")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    assert "user: Current requires cgo" in ladder.row("4")
+    assert "scratch has no /etc/passwd; rung 4b adds one, and USER 65534 (+44B)" in ladder.row("4")
+    root, nobody = ladder.rung("1"), ladder.rung("4b")
+    assert root is not None and root.output == "root\n"
+    assert nobody is not None and nobody.output == "nobody\n"
+    kept = (ladder.folder / "Dockerfile").read_text()
+    assert "USER 65534" in kept and "COPY --from=build-stage /passwd /etc/passwd" in kept
