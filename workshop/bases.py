@@ -33,6 +33,7 @@ from workshop.units import docker_size
 
 if TYPE_CHECKING:
     from workshop.session import Session
+    from workshop.settings import Settings
 
 __all__ = ["GO_RELEASES", "ROLES", "Bases", "Role", "Standins", "StandinsTable", "build_standins"]
 
@@ -154,6 +155,27 @@ class Bases:
     def __post_init__(self) -> None:
         # The mode and mirror were checked with the settings; the Go release may be a sweep's.
         self.standins = Standins.for_go(self.go)
+
+    @classmethod
+    def for_release(
+        cls,
+        engine: EngineAPI,
+        progress: Progress,
+        settings: Settings,
+        *,
+        release: str,
+        standin_go: str = "",
+    ) -> Bases:
+        """The bases of Go `release`: golang:X.Y and golang:X.Y-alpine where present or
+        pullable, else the stand-ins of Debian's Go `standin_go` (the same release unless said)."""
+        return cls(
+            engine=engine,
+            progress=progress,
+            mode=settings.bases,
+            go=standin_go or release,
+            mirror=settings.debian_mirror,
+            images={"golang": f"golang:{release}", "golang-alpine": f"golang:{release}-alpine"},
+        )
 
     def resolve(self, role_name: str) -> BaseUsed:
         key = f"role:{role_name}"

@@ -12,8 +12,8 @@ smallest working rung's Dockerfile is written to build/shrink/NAME/Dockerfile.
 from __future__ import annotations
 
 import re
-import statistics
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -39,6 +39,7 @@ from workshop.progress import Progress
 from workshop.runner import BuildPlan, Passed, keep, measure
 from workshop.settings import check_tag
 from workshop.sizelog import BaseUsed, SizeLog, SizeRecord
+from workshop.startup import time_startup
 from workshop.units import docker_size
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class RungResult:
     record: SizeRecord | None = None
     reason: str = ""
     # Median seconds of the check on this rung and on the rung before (rung 6).
-    startup: tuple[float, float] | None = None
+    startup: Mapping[str, float] | None = None
 
     @property
     def works(self) -> bool:
@@ -146,8 +147,8 @@ class ShrinkResult:
                 )
             )
         for each in self.rungs:
-            if each.startup is not None:
-                mine, before_ms = (1000 * seconds for seconds in each.startup)
+            if each.startup:
+                mine, before_ms = each.startup["median_ms"], each.startup["against_median_ms"]
                 parts.append(
                     Text(
                         f"Start-up, median of {STARTUP_RUNS} checks each: rung {each.rung.key} "
@@ -281,13 +282,8 @@ def _bases(session: Session, app: GoApp) -> tuple[Bases, list[str]]:
             f"go.mod asks for Go {app.go}; the stand-ins have no Go {app.go}, so where "
             f"golang:{app.go} is not present the stand-in for Go {release} builds it."
         )
-    bases = Bases(
-        engine=session.engine,
-        progress=session.progress,
-        mode=settings.bases,
-        go=release,
-        mirror=settings.debian_mirror,
-        images={"golang": f"golang:{app.go}", "golang-alpine": f"golang:{app.go}-alpine"},
+    bases = Bases.for_release(
+        session.engine, session.progress, settings, release=app.go, standin_go=release
     )
     return bases, notes
 
@@ -375,7 +371,15 @@ class _Climb:
             with progress.activity(
                 f"Rung {key}: timing its start-up against rung {startup_against.rung.key}"
             ):
-                startup = self._startup(image_id, startup_against.image_id)
+                startup = time_startup(
+                    engine,
+                    image_id,
+                    startup_against.image_id,
+                    runs=STARTUP_RUNS,
+                    timed=lambda reference: (
+                        self.check.judge(engine, reference, fetch=False).seconds
+                    ),
+                )
         record = keep(
             plan,
             Passed(
@@ -386,15 +390,7 @@ class _Climb:
                 output=outcome.output,
                 binary=outcome.binary,
                 build_seconds=build_seconds,
-                startup=(
-                    {
-                        "runs": STARTUP_RUNS,
-                        "median_ms": round(1000 * startup[0], 1),
-                        "against_median_ms": round(1000 * startup[1], 1),
-                    }
-                    if startup
-                    else {}
-                ),
+                startup=startup or {},
             ),
             what=f"Rung {key}",
         )
@@ -428,15 +424,6 @@ class _Climb:
                     end_own_containers(self.plan.engine)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
-
-    def _startup(self, image: str, against: str) -> tuple[float, float]:
-        """Median seconds of the check on each, alternating so the machine weighs on both."""
-        seconds: dict[str, list[float]] = {image: [], against: []}
-        for _ in range(STARTUP_RUNS):
-            for reference in (image, against):
-                outcome = self.check.judge(self.plan.engine, reference, fetch=False)
-                seconds[reference].append(outcome.seconds)
-        return statistics.median(seconds[image]), statistics.median(seconds[against])
 
     def costs(
         self, added: RungResult, extras: tuple[str, ...], *, against: RungResult

@@ -111,14 +111,7 @@ def run_sweep(session: Session, releases_text: str) -> Sweep:
                 plan.workspace.write(name)
     go_versions, bases_used, sizes = {}, {}, {}
     for release in releases:
-        bases = Bases(
-            engine=plan.engine,
-            progress=plan.progress,
-            mode=settings.bases,
-            go=release,
-            mirror=settings.debian_mirror,
-            images={"golang": f"golang:{release}", "golang-alpine": f"golang:{release}-alpine"},
-        )
+        bases = Bases.for_release(plan.engine, plan.progress, settings, release=release)
         release_plan = replace(
             plan, bases=bases, size_log=logs[release], tag_prefix=f"{plan.tag_prefix}go{release}-"
         )
