@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from invoke import Collection, Context, task
 
+from workshop.app.session import session
 from workshop.console import show
 from workshop.errors import reported
-from workshop.runner import build_step, file_step
-from workshop.session import session
 from workshop.settings import CONFIG_KEYS
+from workshop.steps.runner import build_step, file_step
 
 
 @task
@@ -82,7 +82,7 @@ def step_9(c: Context) -> None:
 @task(pre=[step_3])
 def build_ahead(c: Context) -> None:
     """Start steps 4 to 9 side by side; each step then shows its own result, in order."""
-    from workshop.ahead import start_builds
+    from workshop.steps.sidebyside import start_builds
 
     with reported():
         start_builds(session(c))
@@ -92,7 +92,7 @@ def build_ahead(c: Context) -> None:
 @task(pre=[step_1, step_2, step_3, build_ahead, step_4, step_5, step_6, step_7, step_8, step_9])
 def all(c: Context) -> None:
     """Run the whole workshop, steps 1 to 9, then sum it up."""
-    from workshop.summary import workshop_summary
+    from workshop.steps.summary import workshop_summary
 
     with reported():
         show(workshop_summary(session(c)))
@@ -129,7 +129,7 @@ def step_13(c: Context) -> None:
 @task(pre=[step_10, step_11, step_12, step_13])
 def beyond(c: Context) -> None:
     """Go beyond the workshop: steps 10 to 13, then sum them up."""
-    from workshop.summary import beyond_summary
+    from workshop.steps.summary import beyond_summary
 
     with reported():
         show(beyond_summary(session(c)))
@@ -138,7 +138,7 @@ def beyond(c: Context) -> None:
 @task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})
 def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
     """Run steps 4 to 9 for several Go releases, and tabulate their sizes."""
-    from workshop.sweep import run_sweep
+    from workshop.steps.sweep import run_sweep
 
     with reported():
         show(run_sweep(session(c), go))
@@ -180,8 +180,8 @@ def shrink(
     Each rung is measured and checked; you get the smallest image that still works and its
     Dockerfile. shrink.toml in the program's folder says how to check it.
     """
-    from workshop.appcheck import parse_flags
-    from workshop.shrink import shrink_task
+    from workshop.shrink.appcheck import parse_flags
+    from workshop.shrink.climb import shrink_task
 
     with reported():
         flags = parse_flags(
@@ -207,7 +207,7 @@ def shrink(
 )
 def explain(c: Context, image: str, top: str = "8") -> None:
     """Show what is taking so much space in an image: layers, contents, wasted bytes."""
-    from workshop.explain import explain_image, parse_top
+    from workshop.inspection.explain import explain_image, parse_top
 
     with reported():
         show(explain_image(session(c), image, top=parse_top(top)))
@@ -223,8 +223,8 @@ def explain(c: Context, image: str, top: str = "8") -> None:
 )
 def diff(c: Context, before: str, after: str, steps: bool = False, top: str = "15") -> None:
     """Show what changed between two images, file by file: invoke diff go-scratch go-stripped."""
-    from workshop.diff import diff_task
-    from workshop.explain import parse_top
+    from workshop.inspection.diff import diff_task
+    from workshop.inspection.explain import parse_top
 
     with reported():
         show(diff_task(session(c), before, after, steps=steps, top=parse_top(top)))
@@ -233,7 +233,7 @@ def diff(c: Context, before: str, after: str, steps: bool = False, top: str = "1
 @task
 def report(c: Context) -> None:
     """Write build/report.html (charts, breakdown, verify, history) and build/report.md."""
-    from workshop.report import write_report
+    from workshop.report.render import write_report
 
     with reported():
         show(write_report(session(c)))
@@ -242,7 +242,7 @@ def report(c: Context) -> None:
 @task(help={"start": "Where no engine answers, start one here (root, Debian or Ubuntu)."})
 def engine(c: Context, start: bool = False) -> None:
     """Show which Docker Engine the tasks use and how it was chosen; --start one if none answers."""
-    from workshop.dockerd import engine_status
+    from workshop.engine.dockerd import engine_status
 
     with reported():
         show(engine_status(session(c), start=start))
@@ -251,7 +251,7 @@ def engine(c: Context, start: bool = False) -> None:
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
-    from workshop.bases import build_standins
+    from workshop.steps.bases import build_standins
 
     with reported():
         show(build_standins(session(c), rebuild=rebuild))
@@ -260,7 +260,7 @@ def bases(c: Context, rebuild: bool = False) -> None:
 @task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})
 def clean(c: Context, bases: bool = False) -> None:
     """Remove the images this configuration built, and this project's leftovers; nothing else."""
-    from workshop.cleanup import clean as remove_built
+    from workshop.steps.cleanup import clean as remove_built
 
     with reported():
         show(remove_built(session(c), bases=bases))

@@ -26,13 +26,13 @@ import pytest
 from rich.console import Console
 
 from tests.fakeengine import FakeEngine
-from workshop import LABEL, PREFIX_LABEL
-from workshop.bases import Bases
-from workshop.cleanup import is_leftover
-from workshop.engine import OWNER_LABEL, Engine
+from workshop.engine.client import OWNER_LABEL, Engine
+from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.progress import Progress
-from workshop.sizelog import SizeLog, SizeRecord
-from workshop.workspace import Workspace
+from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.steps.bases import Bases
+from workshop.steps.cleanup import is_leftover
+from workshop.steps.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_PREFIX = f"t{uuid.uuid4().hex[:8]}-"
@@ -98,7 +98,7 @@ def invoke(
 def verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`nox -s verify -- ARGS` as CI runs it: the module in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "workshop.verify", *args],
+        [sys.executable, "-m", "workshop.checks", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

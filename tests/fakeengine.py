@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
-from workshop.engine import (
+from workshop.engine.client import (
     BuildRequest,
     BuildResult,
     ContainerInfo,

@@ -7,9 +7,9 @@ from rich.console import Console
 
 from tests.conftest import said
 from tests.fakeengine import FakeEngine
-from workshop.bases import RECIPE_LABEL, Bases, Standins
 from workshop.errors import BadInput, BaseUnavailable
 from workshop.progress import Progress
+from workshop.steps.bases import RECIPE_LABEL, Bases, Standins
 
 
 def standin_engine() -> FakeEngine:

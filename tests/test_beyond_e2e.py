@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import WorkshopRun, invoke, verify_cli
 from tests.test_workshop_e2e import TAGS, binary, docker, saved_files
-from workshop.sizelog import SizeLog
+from workshop.records.sizelog import SizeLog
 
 pytestmark = pytest.mark.docker
 

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from tests.fakeengine import FakeEngine
-from workshop.budgets import (
+from workshop.checks.budgets import (
     MARKDOWN_LIMIT,
     BudgetReport,
     Result,

@@ -15,10 +15,10 @@ import jsonschema
 import pytest
 
 from tests.conftest import RUN_PREFIX, WorkshopRun, verify_cli
-from workshop.budgets import read_schema
-from workshop.efficiency import measure
-from workshop.engine import Engine
-from workshop.layers import read_layers
+from workshop.checks.budgets import read_schema
+from workshop.engine.client import Engine
+from workshop.inspection.efficiency import measure
+from workshop.inspection.layers import read_layers
 
 pytestmark = pytest.mark.docker
 

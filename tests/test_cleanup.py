@@ -8,9 +8,9 @@ import socket
 import time
 
 from tests.fakeengine import FakeEngine
-from workshop import LABEL, PREFIX_LABEL
-from workshop.cleanup import clean_images, remove_leftover_containers
-from workshop.engine import OWNER_LABEL, ContainerInfo
+from workshop.engine.client import OWNER_LABEL, ContainerInfo
+from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.steps.cleanup import clean_images, remove_leftover_containers
 
 
 def engine_with_images() -> FakeEngine:

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workshop.datafile import write_atomic
+from workshop.checks.cli import main as verify_main
 from workshop.errors import DataFileError
-from workshop.history import History
-from workshop.sizelog import SizeLog
-from workshop.sweep import read_sweep
-from workshop.verify import main as verify_main
-from workshop.workspace import Workspace
+from workshop.records.datafile import write_atomic
+from workshop.records.history import History
+from workshop.records.sizelog import SizeLog
+from workshop.steps.sweep import read_sweep
+from workshop.steps.workspace import Workspace
 
 
 def test_a_planted_symlink_with_the_old_predictable_name_is_never_followed(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
 from tests.test_budgets import saved_archive
-from workshop.diff import diff_images, final_tree
-from workshop.engine import ImageFile
-from workshop.layers import Layer
+from workshop.engine.client import ImageFile
+from workshop.inspection.diff import diff_images, final_tree
+from workshop.inspection.layers import Layer
 
 
 def layer(*entries: tuple[str, int, str]) -> Layer:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun, folder_settings, invoke, verify_cli
 from tests.test_workshop_e2e import TAGS
-from workshop.sizelog import SizeLog, SizeRecord
+from workshop.records.sizelog import SizeLog, SizeRecord
 from workshop.units import docker_size
 
 pytestmark = pytest.mark.docker

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workshop.dockerd import _answers_within, _start_local
-from workshop.endpoint import DEFAULT_HOST, Endpoint
+from workshop.engine.dockerd import _answers_within, _start_local
+from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.errors import EngineUnavailable
 
 

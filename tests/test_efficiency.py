@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from workshop.budgets import Budget, Limit, _judge
-from workshop.efficiency import measure
-from workshop.engine import ImageFile
-from workshop.layers import Layer
+from workshop.checks.budgets import Budget, Limit, _judge
+from workshop.engine.client import ImageFile
+from workshop.inspection.efficiency import measure
+from workshop.inspection.layers import Layer
 
 
 def layer(*entries: tuple[str, int] | tuple[str, int, str]) -> Layer:

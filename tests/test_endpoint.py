@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import invoke
-from workshop.endpoint import DEFAULT_HOST, find_endpoint
+from workshop.engine.endpoint import DEFAULT_HOST, find_endpoint
 from workshop.errors import EngineUnavailable
 
 

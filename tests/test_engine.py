@@ -12,7 +12,7 @@ import pytest
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop.engine import Engine, _is_timeout, _split_reference, read_tar
+from workshop.engine.client import Engine, _is_timeout, _split_reference, read_tar
 from workshop.errors import EngineRefused, TimedOut
 
 MEMBERS = [("a" * 150 + "/file", 10), ("ünïcode/ß", 3), ("dir", None), ("x/" + "b" * 120, 70_000)]

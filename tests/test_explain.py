@@ -6,9 +6,9 @@ import pytest
 
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
-from workshop.engine import HistoryEntry, ImageFile
+from workshop.engine.client import HistoryEntry, ImageFile
 from workshop.errors import BadInput
-from workshop.explain import (
+from workshop.inspection.explain import (
     _instruction,
     _largest_directories,
     _layers,

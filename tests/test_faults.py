@@ -19,8 +19,8 @@ import pytest
 from tests.conftest import ROOT, RUN_PREFIX, WorkshopRun, folder_settings, invoke
 from tests.spareengine import SpareEngine
 from tests.stallproxy import StallingProxy
-from workshop import LABEL
-from workshop.sizelog import SizeLog
+from workshop.labels import LABEL
+from workshop.records.sizelog import SizeLog
 
 pytestmark = pytest.mark.docker
 

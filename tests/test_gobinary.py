@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop.gobinary import go_build_version
+from workshop.steps.gobinary import go_build_version
 
 
 def buildinfo(version: bytes, flags: int = 0x2) -> bytes:

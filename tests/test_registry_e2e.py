@@ -18,8 +18,8 @@ import requests
 from tests.conftest import RUN_PREFIX, WorkshopRun, folder_settings, invoke, verify_cli
 from tests.registry import CuttingProxy, free_port
 from tests.test_workshop_e2e import TAGS
-from workshop.registry import INDEX_TYPES, MANIFEST_TYPES
-from workshop.sizelog import SizeLog
+from workshop.engine.registry import INDEX_TYPES, MANIFEST_TYPES
+from workshop.records.sizelog import SizeLog
 
 pytestmark = pytest.mark.docker
 

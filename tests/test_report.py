@@ -7,13 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.test_verify import REAL_RUN
-from workshop.explain import Explanation
-from workshop.figures import load_figures
-from workshop.history import History, Run
-from workshop.report import Report
-from workshop.sizelog import SizeLog
-from workshop.sweep import Sweep
-from workshop.verify import verify
+from workshop.checks.verify import verify
+from workshop.inspection.explain import Explanation
+from workshop.records.history import History, Run
+from workshop.records.sizelog import SizeLog
+from workshop.report.render import Report
+from workshop.steps.figures import load_figures
+from workshop.steps.sweep import Sweep
 
 
 def report(tmp_path: Path) -> Report:

@@ -9,13 +9,19 @@ from rich.console import Console
 
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
-from workshop.bases import Bases
+from workshop.catalogue import STEPS
 from workshop.errors import DataFileError, StepFailed
 from workshop.progress import Progress
-from workshop.runner import BuildPlan, BuildStepResult, compared, run_build_step, run_file_step
-from workshop.sizelog import SizeLog
-from workshop.steps import STEPS
-from workshop.workspace import Workspace
+from workshop.records.sizelog import SizeLog
+from workshop.steps.bases import Bases
+from workshop.steps.runner import (
+    BuildPlan,
+    BuildStepResult,
+    compared,
+    run_build_step,
+    run_file_step,
+)
+from workshop.steps.workspace import Workspace
 
 
 def build(

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import invoke
-from workshop.appcheck import AppCheck, Outcome, load_check, parse_flags
 from workshop.errors import BadInput
-from workshop.goapp import find_app
-from workshop.ladder import RUNGS, STATIC, dockerfile
-from workshop.needs import CERTS, TZDATA, Needs, needs_of
-from workshop.shrink import RungResult, _reason
-from workshop.workspace import DOCKERFILES
+from workshop.shrink.appcheck import AppCheck, Outcome, load_check, parse_flags
+from workshop.shrink.climb import RungResult, _reason
+from workshop.shrink.goapp import find_app
+from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
+from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
+from workshop.steps.workspace import DOCKERFILES
 
 PROGRAMS = Path(__file__).parent / "data" / "shrink"
 

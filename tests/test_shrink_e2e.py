@@ -23,9 +23,9 @@ import trustme
 
 from tests.conftest import ROOT, WorkshopRun, invoke, verify_cli
 from tests.test_faults import containers_of
-from workshop import PREFIX_LABEL
-from workshop.sizelog import SizeLog, SizeRecord
-from workshop.workspace import DOCKERFILES
+from workshop.labels import PREFIX_LABEL
+from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.steps.workspace import DOCKERFILES
 
 pytestmark = pytest.mark.docker
 

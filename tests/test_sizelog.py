@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from workshop.errors import SizeLogError
-from workshop.sizelog import BaseUsed, SizeLog, SizeRecord
+from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 
 
 def make_record(step: int, size: int = 1000) -> SizeRecord:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from tests.conftest import render
 from tests.test_verify import REAL_RUN
-from workshop.figures import load_figures
-from workshop.sizelog import SizeLog
-from workshop.summary import Summary
+from workshop.records.sizelog import SizeLog
+from workshop.steps.figures import load_figures
+from workshop.steps.summary import Summary
 
 
 def test_the_headline_and_bars_from_a_real_run() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from workshop.errors import BadInput, DataFileError
-from workshop.sweep import parse_versions, read_sweep
+from workshop.steps.sweep import parse_versions, read_sweep
 
 
 def test_a_release_named_twice_is_built_once() -> None:

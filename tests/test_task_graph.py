@@ -4,7 +4,7 @@ from invoke import Executor, Task
 from invoke.parser.context import ParserContext
 
 import tasks
-from workshop.steps import STEPS, WORKSHOP_BUILD_STEPS
+from workshop.catalogue import STEPS, WORKSHOP_BUILD_STEPS
 
 
 def planned(*names: str) -> list[str]:

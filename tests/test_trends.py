@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import render
 from tests.test_verify import REAL_RUN
+from workshop.checks.trends import find_trends
 from workshop.errors import DataFileError
-from workshop.history import History, ImageSize, Run
-from workshop.sizelog import SizeLog
-from workshop.trends import find_trends
+from workshop.records.history import History, ImageSize, Run
+from workshop.records.sizelog import SizeLog
 
 
 def run(number: int, go_smaller: int) -> Run:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from workshop.verify import main
+from workshop.checks.cli import main
 
 REAL_RUN = Path(__file__).with_name("data") / "real-run-sizes.json"
 WORKSHOP_BASES = {

@@ -147,8 +147,8 @@ def test_the_logged_go_version_is_what_the_toolchain_says(workshop_run: Workshop
 def test_explain_shows_the_toolchain_and_os_dominate_go_big(workshop_run: WorkshopRun) -> None:
     result = invoke("explain", workshop_run.tag("go-big"), env=workshop_run.env)
     assert result.returncode == 0, result.stderr
-    from workshop.engine import Engine
-    from workshop.explain import explain
+    from workshop.engine.client import Engine
+    from workshop.inspection.explain import explain
 
     known = {
         base.image_id: base.reference for r in workshop_run.records().values() for base in r.bases
@@ -162,8 +162,8 @@ def test_explain_shows_the_toolchain_and_os_dominate_go_big(workshop_run: Worksh
 
 
 def test_explain_shows_app_is_all_of_go_scratch(workshop_run: WorkshopRun) -> None:
-    from workshop.engine import Engine
-    from workshop.explain import explain
+    from workshop.engine.client import Engine
+    from workshop.inspection.explain import explain
 
     explained = explain(Engine.from_env(), workshop_run.tag("go-scratch"))
     assert explained.parts == (("the app", explained.size),)
@@ -173,8 +173,8 @@ def test_explain_shows_app_is_all_of_go_scratch(workshop_run: WorkshopRun) -> No
 
 
 def test_explain_shows_the_go_toolchain_is_most_of_go_alpine(workshop_run: WorkshopRun) -> None:
-    from workshop.engine import Engine
-    from workshop.explain import explain
+    from workshop.engine.client import Engine
+    from workshop.inspection.explain import explain
 
     explained = explain(Engine.from_env(), workshop_run.tag("go-alpine"))
     assert explained.parts[0][0] == "Go toolchain"
@@ -289,8 +289,8 @@ def exported_files(image: str) -> dict[str, int]:
 def test_a_diff_agrees_with_docker_export(
     workshop_run: WorkshopRun, before: str, after: str
 ) -> None:
-    from workshop.diff import diff_images
-    from workshop.engine import Engine
+    from workshop.engine.client import Engine
+    from workshop.inspection.diff import diff_images
 
     a, b = workshop_run.tag(before), workshop_run.tag(after)
     diff = diff_images(Engine.from_env(), a, b)

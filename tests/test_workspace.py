@@ -6,7 +6,7 @@ import tarfile
 import pytest
 
 from workshop.errors import StepFailed
-from workshop.workspace import DOCKERFILES, Workspace, Written
+from workshop.steps.workspace import DOCKERFILES, Workspace, Written
 
 
 def test_write_creates_then_leaves_alone_then_keeps_edits(workspace: Workspace) -> None:

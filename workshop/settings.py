@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from workshop.errors import BadInput
+from workshop.paths import PROJECT_ROOT
+from workshop.releases import GO_RELEASES
 
-__all__ = ["BUILDERS", "CONFIG_KEYS", "MODES", "PROJECT_ROOT", "Settings", "check_tag"]
+__all__ = ["BUILDERS", "CONFIG_KEYS", "MODES", "Settings", "check_tag"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUILDERS = ("legacy", "buildkit")
 MODES = ("auto", "workshop", "local")
 # Docker's grammar for one path component of an image name (distribution/reference).
@@ -99,15 +100,13 @@ class Settings:
             raise _bad("history_keep", self.history_keep, "a whole number, 1 or more")
         check_tag(f"{self.tag_prefix}go-multi-stage", setting="tag_prefix")
         if self.registry:
+            from workshop.engine.registry import Registry
             from workshop.errors import RegistryError
-            from workshop.registry import Registry
 
             try:
                 Registry.parse(self.registry)
             except RegistryError as error:
                 raise BadInput(error.message) from None
-        from workshop.bases import GO_RELEASES
-
         if self.go not in GO_RELEASES:
             raise _bad("go", self.go, f"a Go release Debian has here ({', '.join(GO_RELEASES)})")
 

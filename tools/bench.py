@@ -1,0 +1,360 @@
+"""How `invoke all` compares in time with the docker CLI doing the same work.
+
+    python tools/bench.py [--repeat N] [--cold-repeat N] [--tar IMAGE]  (or: nox -s bench -- ...)
+
+Side by side in one run, rounds rotating which goes first:
+- `invoke all`;
+- the workshop's docker commands for steps 4 to 9 in a shell loop, one after another (docker
+  build, docker image ls, docker run --rm), as an attendee types them;
+- the floor: the same six builds and runs started all at once by the docker CLI, the least
+  time the engine needs for them.
+Warm: everything cached. Cold: the bases present, nothing else cached (all build --no-cache).
+Everything runs in a scratch folder under its own tag prefix, both removed at the end, Ctrl-C
+and SIGTERM included. The last line is the warm median ratio to the floor.
+
+`--shrink` times instead `invoke shrink` on the workshop's hello world, warm, against the same
+Dockerfiles built, listed and run by the docker CLI in a shell loop, start-up timing included
+(rungs 6 and 5 run five times each, alternating), rounds rotating which goes first.
+
+`--tar IMAGE` times instead what explain reads: IMAGE's export streamed from the engine, drained
+as it comes, and read entry by entry as explain does (tarfile's stream mode), rounds alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rich.table import Table
+
+from workshop.catalogue import WORKSHOP_BUILD_STEPS
+from workshop.console import get_console, get_err_console
+from workshop.errors import INTERRUPTED
+from workshop.paths import PROJECT_ROOT
+from workshop.records.sizelog import SizeLog
+from workshop.signals import terminate_as_interrupt
+
+__all__ = ["main"]
+
+NAMES = " ".join(
+    step.dockerfile.removeprefix("Dockerfile.") for step in WORKSHOP_BUILD_STEPS.values()
+)
+
+# The workshop's commands, as an attendee types them; the bases come in as build args from the
+# environment (`--build-arg NAME` without a value reads $NAME), so nothing is put into the text.
+CLI_ONE = r"""
+docker build $NO_CACHE -q -t "${PREFIX}cli-go-$1" --build-arg GOLANG_IMAGE \
+  --build-arg GOLANG_ALPINE_IMAGE --build-arg ALPINE_IMAGE -f "Dockerfile.$1" . >/dev/null
+docker image ls "${PREFIX}cli-go-$1" >/dev/null
+docker run --rm "${PREFIX}cli-go-$1" >/dev/null 2>&1
+"""
+CLI_LOOP = f"""
+set -e
+cd "$WORKSPACE"
+one() {{ {CLI_ONE} }}
+for name in $NAMES; do one "$name"; done
+"""
+CLI_FLOOR = f"""
+set -e
+cd "$WORKSPACE"
+one() {{ {CLI_ONE} }}
+pids=""
+for name in $NAMES; do one "$name" & pids="$pids $!"; done
+for pid in $pids; do wait "$pid"; done
+"""
+
+
+def _timed(command: Sequence[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        command,
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=3600,
+    )
+    return time.perf_counter() - started
+
+
+def _rounds(
+    repeat: int, commands: dict[str, tuple[list[str], dict[str, str]]]
+) -> list[dict[str, float]]:
+    """`repeat` rounds of every command, the one that goes first rotating round by round."""
+    names = list(commands)
+    rounds = []
+    for number in range(repeat):
+        order = names[number % len(names) :] + names[: number % len(names)]
+        rounds.append({name: _timed(*commands[name]) for name in order})
+    return rounds
+
+
+def _remove_images(prefix: str) -> None:
+    listed = subprocess.run(
+        [
+            "docker",
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}",
+            "--filter",
+            f"reference={prefix}*",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if listed:
+        subprocess.run(["docker", "image", "rm", "-f", *listed], capture_output=True, check=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nox -s bench --", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="warm rounds (default 5)")
+    parser.add_argument(
+        "--cold-repeat", type=int, default=2, help="cold rounds (default 2; 0 skips)"
+    )
+    parser.add_argument("--tar", metavar="IMAGE", help="time reading IMAGE's export instead")
+    parser.add_argument(
+        "--shrink", action="store_true", help="time invoke shrink on the hello world instead"
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.tar:
+        with terminate_as_interrupt():
+            return _bench_tar(arguments.tar, arguments.repeat)
+    scratch = Path(tempfile.mkdtemp(prefix="workshop-bench-"))
+    prefix = f"bench{uuid.uuid4().hex[:6]}-"
+    try:
+        with terminate_as_interrupt():
+            if arguments.shrink:
+                return _bench_shrink(arguments.repeat, scratch, prefix)
+            return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
+    except KeyboardInterrupt:
+        get_err_console().print("Interrupted: the bench's images and scratch folder were removed.")
+        return INTERRUPTED
+    except subprocess.CalledProcessError as error:
+        get_err_console().print(f"A timed command failed (exit {error.returncode}): {error.stderr}")
+        return 1
+    finally:
+        _remove_images(prefix)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _bench(repeat: int, cold_repeat: int, scratch: Path, prefix: str) -> int:
+    console = get_console()
+    invoke_env = {
+        **os.environ,
+        "INVOKE_WORKSHOP_WORKSPACE": str(scratch / "workspace"),
+        "INVOKE_WORKSHOP_SIZE_LOG": str(scratch / "sizes.json"),
+        "INVOKE_WORKSHOP_HISTORY": str(scratch / "history.json"),
+        "INVOKE_WORKSHOP_REPORT_DIR": str(scratch / "report"),
+        "INVOKE_WORKSHOP_SWEEP_DIR": str(scratch / "sweep"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+    }
+    invoke_all = [sys.executable, "-m", "invoke", "all"]
+    console.print(
+        "Warming up: one `invoke all` (it builds the stand-in bases if they are missing)."
+    )
+    _timed(invoke_all, invoke_env)
+    bases = {
+        base.role: base.reference
+        for record in SizeLog(scratch / "sizes.json").read().values()
+        for base in record.bases
+    }
+    cli_env = {
+        **os.environ,
+        "WORKSPACE": str(scratch / "workspace"),
+        "PREFIX": prefix,
+        "NAMES": NAMES,
+        "DOCKER_BUILDKIT": "0",
+        "GOLANG_IMAGE": bases["golang"],
+        "GOLANG_ALPINE_IMAGE": bases["golang-alpine"],
+        "ALPINE_IMAGE": bases["alpine"],
+        "NO_CACHE": "",
+    }
+    _timed(["bash", "-c", CLI_LOOP], cli_env)
+
+    listing = [_timed([sys.executable, "-m", "invoke", "--list"], invoke_env) for _ in range(10)]
+    warm = _rounds(
+        repeat,
+        {
+            "invoke all": (invoke_all, invoke_env),
+            "docker CLI, in turn": (["bash", "-c", CLI_LOOP], cli_env),
+            "docker CLI, all at once": (["bash", "-c", CLI_FLOOR], cli_env),
+        },
+    )
+    cold = _rounds(
+        cold_repeat,
+        {
+            "invoke all": (invoke_all, {**invoke_env, "INVOKE_WORKSHOP_NO_CACHE": "1"}),
+            "docker CLI, in turn": (
+                ["bash", "-c", CLI_LOOP],
+                {**cli_env, "NO_CACHE": "--no-cache"},
+            ),
+            "docker CLI, all at once": (
+                ["bash", "-c", CLI_FLOOR],
+                {**cli_env, "NO_CACHE": "--no-cache"},
+            ),
+        },
+    )
+    table = Table(
+        title=f"invoke all against the docker CLI (bases: {', '.join(sorted(set(bases.values())))})"
+    )
+    for column in (
+        "case",
+        "rounds",
+        "invoke all",
+        "CLI in turn",
+        "CLI at once",
+        "÷ in turn",
+        "÷ at once",
+    ):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    for case, rounds in (("warm", warm), ("cold", cold)):
+        if rounds:
+            table.add_row(case, str(len(rounds)), *_medians(rounds))
+    console.print(table)
+    console.print(
+        f"invoke --list: median {statistics.median(listing):.3f} s over {len(listing)} runs"
+    )
+    console.print(f"invoke all / docker CLI in turn: {_ratio(warm, 'docker CLI, in turn'):.2f}")
+    console.print(
+        f"invoke all / docker CLI all at once: {_ratio(warm, 'docker CLI, all at once'):.2f}"
+    )
+    return 0
+
+
+# The ladder's Dockerfiles, as a person would run them by hand after reading them.
+CLI_SHRINK = r"""
+set -e
+for key in $RUNGS; do
+  docker build -q -t "${PREFIX}cli-$key" -f "$DOCKERFILES/Dockerfile.$key" "$APP" >/dev/null
+  docker image ls "${PREFIX}cli-$key" >/dev/null
+  docker run --rm "${PREFIX}cli-$key" >/dev/null 2>&1
+done
+for round in 1 2 3 4 5; do
+  docker run --rm "${PREFIX}cli-6" >/dev/null 2>&1
+  docker run --rm "${PREFIX}cli-5" >/dev/null 2>&1
+done
+"""
+
+
+def _bench_shrink(repeat: int, scratch: Path, prefix: str) -> int:
+    """`invoke shrink` on the hello world against its Dockerfiles run by the docker CLI."""
+    from workshop.shrink.goapp import find_app
+    from workshop.shrink.ladder import dockerfile, roles
+
+    console = get_console()
+    app_dir = scratch / "hello"
+    app_dir.mkdir()
+    shutil.copy(PROJECT_ROOT / "dockerfiles" / "app.go", app_dir / "app.go")
+    invoke_env = {
+        **os.environ,
+        "INVOKE_WORKSHOP_SHRINK_DIR": str(scratch / "shrink"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+    }
+    shrink = [sys.executable, "-m", "invoke", "shrink", str(app_dir)]
+    console.print("Warming up: one `invoke shrink` (it builds the stand-in bases if missing).")
+    _timed(shrink, invoke_env)
+    records = SizeLog(scratch / "shrink" / "hello" / "sizes.json").read().values()
+    images = {base.role: base.reference for record in records for base in record.bases}
+    app = find_app(app_dir)
+    keys = [
+        key for key in ("1", "2", "3", "4", "5", "6") if all(r in images for r in roles(key, app))
+    ]
+    folder = scratch / "dockerfiles"
+    folder.mkdir()
+    for key in keys:
+        (folder / f"Dockerfile.{key}").write_text(dockerfile(key, app, images=images))
+    cli_env = {
+        **os.environ,
+        "PREFIX": prefix,
+        "RUNGS": " ".join(keys),
+        "DOCKERFILES": str(folder),
+        "APP": str(app_dir),
+        "DOCKER_BUILDKIT": "0",
+    }
+    _timed(["bash", "-c", CLI_SHRINK], cli_env)
+    rounds = _rounds(
+        repeat,
+        {
+            "invoke shrink": (shrink, invoke_env),
+            "docker CLI, in turn": (["bash", "-c", CLI_SHRINK], cli_env),
+        },
+    )
+    table = Table(
+        title=f"invoke shrink on the hello world against the docker CLI ({repeat} warm rounds)"
+    )
+    for column in ("invoke shrink", "docker CLI, in turn", "÷"):
+        table.add_column(column, justify="right")
+    mine = statistics.median(each["invoke shrink"] for each in rounds)
+    theirs = statistics.median(each["docker CLI, in turn"] for each in rounds)
+    ratio = statistics.median(
+        each["invoke shrink"] / each["docker CLI, in turn"] for each in rounds
+    )
+    table.add_row(f"{mine:.2f} s", f"{theirs:.2f} s", f"{ratio:.2f}")
+    console.print(table)
+    console.print(f"invoke shrink / docker CLI in turn: {ratio:.2f}")
+    return 0
+
+
+def _bench_tar(image: str, repeat: int) -> int:
+    """Seconds to read `image`'s export: the stream alone, and as explain reads it (median)."""
+    from workshop.engine.client import Engine, read_tar
+
+    engine = Engine.from_env()
+
+    def drain(stream: Iterator[bytes]) -> int:
+        return sum(len(chunk) for chunk in stream)
+
+    def as_explain_reads_it(stream: Iterator[bytes]) -> int:
+        return sum(entry.size for entry in read_tar(stream) if entry.kind == "file")
+
+    readers = {"the stream alone": drain, "as explain reads it": as_explain_reads_it}
+    seconds: dict[str, list[float]] = {name: [] for name in readers}
+    results: dict[str, int] = {}
+    for number in range(repeat):
+        names = list(readers)
+        for name in names[number % 2 :] + names[: number % 2]:
+            started = time.perf_counter()
+            with engine.exported(image) as stream:
+                results[name] = readers[name](stream)
+            seconds[name].append(time.perf_counter() - started)
+    table = Table(title=f"Reading {image}'s export ({repeat} rounds, median)")
+    for column in ("reader", "seconds", "bytes"):
+        table.add_column(column, justify="left" if column == "reader" else "right")
+    for name in readers:
+        table.add_row(name, f"{statistics.median(seconds[name]):.2f}", f"{results[name]:,}")
+    get_console().print(table)
+    alone, read = (statistics.median(seconds[name]) for name in readers)
+    get_console().print(f"explain's reading / the stream alone: {read / alone:.2f}")
+    return 0
+
+
+def _ratio(rounds: list[dict[str, float]], against: str) -> float:
+    return statistics.median(each["invoke all"] / each[against] for each in rounds)
+
+
+def _medians(rounds: list[dict[str, float]]) -> tuple[str, ...]:
+    seconds = [
+        f"{statistics.median(each[name] for each in rounds):.2f} s"
+        for name in ("invoke all", "docker CLI, in turn", "docker CLI, all at once")
+    ]
+    ratios = [
+        f"{_ratio(rounds, name):.2f}" for name in ("docker CLI, in turn", "docker CLI, all at once")
+    ]
+    return (*seconds, *ratios)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The checks' command line: `nox -s verify -- ...` runs `python -m workshop.checks ...`.
+
+    python -m workshop.checks [--log PATH] [--strict] [--junit PATH] [--json PATH]
+    python -m workshop.checks --budgets FILE [--image NAME ...] [--registry HOST:PORT] [...]
+    python -m workshop.checks --trends [--history PATH] [--baseline RUN] [--growth SHARE]
+
+Exit 0: every check passed. 1: a check failed. 2: the log is missing, unreadable or incomplete,
+or a report can't be written. 64: the arguments can't be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rich.text import Text
+
+from workshop.checks.budgets import check_budgets, load_budgets
+from workshop.checks.trends import find_trends
+from workshop.checks.verify import DEFAULT_LOG, verify
+from workshop.console import get_console, get_err_console
+from workshop.engine.client import Engine, EngineAPI
+from workshop.engine.registry import Registry
+from workshop.errors import INTERRUPTED, BadInput, DataFileError, EngineUnavailable, WorkshopError
+from workshop.records.datafile import check_output, write_atomic
+from workshop.records.history import History
+from workshop.records.sizelog import SizeLog
+from workshop.settings import Settings
+from workshop.signals import terminate_as_interrupt
+from workshop.steps.figures import load_figures
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as BadInput (exit 64): 2 means the log, not the arguments."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInput(f"{message}. {self.format_usage().strip().capitalize()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+
+    parser = _Parser(
+        prog="nox -s verify --", description="Check the size log against the workshop's figures."
+    )
+    parser.add_argument(
+        "--log", type=Path, default=DEFAULT_LOG, help="the size log (default build/sizes.json)"
+    )
+    parser.add_argument("--strict", action="store_true", help="let the figures gate on any bases")
+    parser.add_argument("--junit", type=Path, help="also write JUnit XML, one test case per check")
+    parser.add_argument("--json", type=Path, help="also write a JSON report")
+    parser.add_argument(
+        "--budgets", type=Path, help="check images on the engine against a budgets file instead"
+    )
+    parser.add_argument(
+        "--image", action="append", default=[], help="an image for the budgets (again for more)"
+    )
+    parser.add_argument("--registry", help="push to this registry to measure pull sizes")
+    parser.add_argument("--markdown", type=Path, help="also write a Markdown summary")
+    parser.add_argument(
+        "--trends", action="store_true", help="check the run history for images that grew"
+    )
+    parser.add_argument(
+        "--history", type=Path, default=Settings().history, help="the run history (--trends)"
+    )
+    parser.add_argument(
+        "--growth", type=float, default=0.05, help="the share an image may grow (default 0.05)"
+    )
+    parser.add_argument(
+        "--baseline", default="", help="the baseline run: its number, or a commit prefix"
+    )
+    try:
+        with terminate_as_interrupt():
+            arguments = parser.parse_args(argv)
+            outputs = {
+                path: what
+                for path, what in (
+                    (arguments.junit, "JUnit report"),
+                    (arguments.json, "JSON report"),
+                )
+                if path is not None
+            }
+            if arguments.markdown is not None:
+                outputs[arguments.markdown] = "Markdown summary"
+            for path, what in outputs.items():
+                check_output(path, what=what)
+            if arguments.budgets is not None:
+                return _check_budgets(arguments)
+            if arguments.trends:
+                return _check_trends(arguments)
+            log = SizeLog(arguments.log)
+            records = log.read()
+            if not records and not arguments.log.exists():
+                raise DataFileError(
+                    f"There is no size log at {arguments.log}. Run `invoke all` to build and "
+                    "measure the workshop's images, or pass --log PATH, then verify again."
+                )
+            verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
+            if arguments.junit is not None:
+                write_atomic(arguments.junit, verdict.to_junit() + "\n", what="JUnit report")
+            if arguments.json is not None:
+                document = json.dumps(verdict.to_json(), indent=2, ensure_ascii=False)
+                write_atomic(arguments.json, document + "\n", what="JSON report")
+    except WorkshopError as error:
+        get_err_console().print(Text("Error: ", style="bold red") + Text(error.message))
+        return error.exit_code
+    except KeyboardInterrupt:
+        get_err_console().print(Text("Interrupted.", style="bold red"))
+        return INTERRUPTED
+    get_console().print(verdict)
+    return verdict.exit_code
+
+
+def _check_budgets(arguments: argparse.Namespace) -> int:
+    """The budgets mode: images on the engine against FILE's limits."""
+
+    budgets = load_budgets(arguments.budgets, arguments.image)
+    registry = Registry.parse(arguments.registry) if arguments.registry else None
+    if registry is not None:
+        registry.check()
+    engine = Engine.from_env()
+    report = check_budgets(engine, budgets, registry=registry, names=engine.image_names())
+    if arguments.junit is not None:
+        write_atomic(arguments.junit, report.to_junit() + "\n", what="JUnit report")
+    if arguments.json is not None:
+        document = json.dumps(report.to_json(), indent=2, ensure_ascii=False)
+        write_atomic(arguments.json, document + "\n", what="JSON report")
+    if arguments.markdown is not None:
+        write_atomic(arguments.markdown, report.to_markdown(), what="Markdown summary")
+    get_console().print(report)
+    return report.exit_code
+
+
+def _check_trends(arguments: argparse.Namespace) -> int:
+    """The trends mode: the history's runs against a baseline."""
+
+    if not 0 <= arguments.growth <= 10:
+        raise BadInput(f"--growth {arguments.growth}: give a share, like 0.05 for 5%.")
+    runs = History(arguments.history, keep=10**6).read()
+    engine: EngineAPI | None
+    try:
+        engine = Engine.from_env()
+        engine.info  # noqa: B018 - asks the engine something
+    except EngineUnavailable:
+        engine = None
+    found = find_trends(runs, share=arguments.growth, baseline=arguments.baseline, engine=engine)
+    if arguments.json is not None:
+        document = json.dumps(found.to_json(), indent=2, ensure_ascii=False)
+        write_atomic(arguments.json, document + "\n", what="JSON report")
+    get_console().print(found)
+    return found.exit_code

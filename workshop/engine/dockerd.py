@@ -1,0 +1,158 @@
+"""`invoke engine`: which Docker Engine the tasks would use and how it was chosen, and with
+`--start`, a local engine started where none answers.
+
+Starting is for a fresh Debian or Ubuntu machine where the user is root: docker.io (and
+debootstrap, which the local stand-in bases need) are installed if missing, and dockerd is
+started on its unix socket only, detached, its log in build/dockerd.log; the task returns once
+the engine answers (within `engine_timeout`). Anything else (a remote engine chosen, no root, no
+apt) is a message saying what to run instead, with the engine's exit code (3).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import docker
+import docker.errors
+import requests.exceptions
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from workshop.engine.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
+from workshop.errors import EngineUnavailable, WorkshopError
+from workshop.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+    from workshop.engine.client import EngineInfo
+
+__all__ = ["EngineStatus", "engine_status"]
+
+PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
+INSTALL_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    endpoint: Endpoint
+    info: EngineInfo
+    started: bool = False
+
+    def __rich__(self) -> RenderableType:
+        lines = [Text(f"Engine: {self.endpoint.host}", style="bold")]
+        lines.append(Text(f"Chosen by: {self.endpoint.chosen_by}"))
+        lines.append(Text(f"Answers: {self.info.describe()}"))
+        if self.started:
+            lines.append(
+                Text("Started now, on its unix socket only; its log is build/dockerd.log.")
+            )
+        return Group(*lines)
+
+
+def engine_status(session: Session, *, start: bool) -> EngineStatus:
+    """Which engine, and whether it answers; with `start`, start a local one if it does not."""
+    endpoint = find_endpoint()
+    try:
+        return EngineStatus(endpoint, session.engine.info)
+    except EngineUnavailable:
+        if not start:
+            raise
+    _start_local(endpoint, timeout=session.settings.engine_timeout)
+    session.forget_engine()
+    return EngineStatus(endpoint, session.engine.info, started=True)
+
+
+def _start_local(endpoint: Endpoint, *, timeout: float) -> None:
+    if endpoint.host != DEFAULT_HOST:
+        raise EngineUnavailable(
+            f"No engine answers at {endpoint.describe()}, and --start starts one only on this "
+            f"machine's default socket ({DEFAULT_HOST}). Start that engine where it runs, or "
+            "unset DOCKER_HOST / `docker context use default` to use a local one."
+        )
+    if os.geteuid() != 0:
+        raise EngineUnavailable(
+            "Starting a Docker Engine needs root. Run `sudo invoke engine --start`, or start one "
+            "yourself: `sudo apt-get install docker.io && sudo systemctl start docker` (or "
+            "`sudo dockerd &` where there is no systemd)."
+        )
+    missing = [package for command, package in PACKAGES.items() if shutil.which(command) is None]
+    if missing:
+        _install(missing)
+    log = PROJECT_ROOT / "build" / "dockerd.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        # Its own session: the engine outlives this task, and a Ctrl-C here does not reach it.
+        subprocess.Popen(
+            ["dockerd", f"--host={DEFAULT_HOST}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    if _answers_within(DEFAULT_HOST, timeout):
+        return
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    raise EngineUnavailable(
+        f"dockerd was started but did not answer within {timeout:g} s (workshop.engine_timeout). "
+        f"Last lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
+    )
+
+
+def _answers_within(host: str, timeout: float) -> bool:
+    """Whether an engine answers on the unix socket `host` before `timeout` seconds pass."""
+    path = host.removeprefix("unix://")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # Not yet: no socket, or a socket file nothing listens on (what a killed dockerd
+        # leaves). Probed with a socket of our own: docker-py's leaks when connect fails.
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(5)
+                probe.connect(path)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        client = docker.DockerClient(base_url=host, version="1.24", timeout=5)
+        try:
+            client.ping()
+            return True
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            time.sleep(0.5)
+        finally:
+            client.close()
+    return False
+
+
+def _install(packages: list[str]) -> None:
+    if shutil.which("apt-get") is None:
+        raise EngineUnavailable(
+            f"{', '.join(packages)} must be installed, and this machine has no apt-get: install "
+            "Docker Engine as its system does (https://docs.docker.com/engine/install/), then "
+            "run the task again."
+        )
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
+        try:
+            done = subprocess.run(
+                command,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=INSTALL_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise WorkshopError(
+                f"`{' '.join(command)}` took longer than {INSTALL_TIMEOUT:g} s."
+            ) from None
+        if done.returncode != 0:
+            raise EngineUnavailable(
+                f"`{' '.join(command)}` failed (exit {done.returncode}):\n"
+                + "\n".join(f"  {line}" for line in done.stderr.splitlines()[-10:])
+            )

@@ -1,0 +1,73 @@
+"""An image's layers, file by file, from `docker save` streamed from the engine.
+
+Each layer is the list of entries its tar holds: files, directories, links, and whiteouts
+(`.wh.NAME` marks NAME deleted by this layer). Layers come in the order the image's manifest
+gives, the base first. The classic store saves each layer as `ID/layer.tar`, the containerd
+store as an OCI blob (compressed or not); both name them in `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from typing import Any
+
+from workshop.engine.client import EngineAPI, ImageFile, chunk_stream, entries_of
+from workshop.errors import EngineRefused
+
+__all__ = ["WHITEOUT", "Layer", "read_layers"]
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
+@dataclass(frozen=True)
+class Layer:
+    entries: tuple[ImageFile, ...]
+
+    @property
+    def size(self) -> int:
+        """The bytes of the layer's files."""
+        return sum(entry.size for entry in self.entries if entry.kind == "file")
+
+    def deleted(self) -> tuple[str, ...]:
+        """The paths this layer's whiteouts delete."""
+        paths = []
+        for entry in self.entries:
+            folder, name = posixpath.split(entry.path)
+            if name.startswith(WHITEOUT) and name != OPAQUE:
+                paths.append(posixpath.join(folder, name.removeprefix(WHITEOUT)))
+        return tuple(paths)
+
+
+def read_layers(engine: EngineAPI, reference: str) -> tuple[Layer, ...]:
+    """`reference`'s layers, base first."""
+    listings: dict[str, tuple[ImageFile, ...]] = {}
+    manifest: Any = []
+    with (
+        engine.saved(reference) as chunks,
+        tarfile.open(fileobj=chunk_stream(chunks), mode="r|") as saved,
+    ):
+        for member in saved:
+            content = saved.extractfile(member)
+            if content is None:
+                continue
+            if member.name == "manifest.json":
+                manifest = json.loads(content.read())
+                continue
+            if not (member.name.endswith(".tar") or member.name.startswith("blobs/")):
+                continue
+            try:
+                with tarfile.open(fileobj=content, mode="r|*") as layer:
+                    listings[member.name] = tuple(entries_of(layer))
+            except tarfile.ReadError:
+                continue  # a config or manifest blob, not a layer
+    try:
+        order = [str(name) for name in manifest[0]["Layers"]]
+        return tuple(Layer(listings[name]) for name in order)
+    except (IndexError, KeyError, TypeError) as error:
+        raise EngineRefused(
+            f"The engine's `docker save` of {reference} has no usable manifest ({error})."
+        ) from None

@@ -1,0 +1,184 @@
+"""The size log: one JSON file, one record per step, safe to share between runs.
+
+Every write holds an exclusive lock beside the log, re-reads it, replaces one step's record and
+renames a fully written file over it (workshop.datafile): readers see the old log or the new one,
+never half of one, and two runs writing at once both keep their records. A log that can't be
+read is never overwritten: the error names it and says how to go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from workshop.records.datafile import DataFile, JsonObject
+
+__all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
+
+# 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
+# pull size; a schema 1 log reads as the classic store's, where the two sizes are one.
+SCHEMA = 2
+# An image's size as the engine counts it is an int64; a larger one is not a size.
+MAX_SIZE = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class BaseUsed:
+    """A base image a step was built from, in one of the workshop's roles."""
+
+    role: str
+    reference: str
+    image_id: str
+    size: int
+    standin: bool
+
+    @classmethod
+    def from_json(cls, data: object, what: str) -> BaseUsed:
+        base = JsonObject(data, what).only("role", "reference", "image_id", "size", "standin")
+        return cls(
+            role=base.text("role"),
+            reference=base.text("reference"),
+            image_id=base.text("image_id"),
+            size=base.integer("size"),
+            standin=base.flag("standin"),
+        )
+
+
+@dataclass(frozen=True)
+class SizeRecord:
+    """What one step built and measured."""
+
+    step: int
+    tag: str
+    image_id: str
+    size: int
+    size_human: str
+    # The size of /app, the program the image exists for.
+    binary_size: int
+    bases: tuple[BaseUsed, ...]
+    go_version: str
+    engine_version: str
+    storage_driver: str
+    builder: str
+    timestamp: str
+    output: str
+    build_seconds: float
+    # Start-up timing, for the steps that measure it (step 11): runs, median_ms, against_median_ms.
+    startup: Mapping[str, float] = field(default_factory=dict)
+    # What `docker image ls` shows, where it is not `size` (the containerd image store).
+    listed_size: int = 0
+    image_store: str = "classic"
+    engine_context: str = "default"
+    engine_host: str = ""
+    # What a pull downloads (config and compressed layers), read back from `registry`; 0: not
+    # measured (no registry set).
+    pull_size: int = 0
+    registry: str = ""
+
+    @property
+    def listed(self) -> int:
+        return self.listed_size or self.size
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "startup": dict(self.startup)}
+
+    @classmethod
+    def from_json(cls, data: object) -> SizeRecord:
+        """Read a record, or raise ValueError saying which field of which step is wrong."""
+        step = data.get("step") if isinstance(data, dict) else None
+        record = JsonObject(data, f"the record of step {step}" if step is not None else "a record")
+        record.only(*cls.__dataclass_fields__)
+        startup = record.get("startup")
+        timing = {}
+        if startup is not None:
+            startup.only("runs", "median_ms", "against_median_ms")
+            timing = {name: startup.number(name) for name in startup.data}
+        return cls(
+            step=record.integer("step", minimum=1, maximum=999),
+            tag=record.text("tag"),
+            image_id=record.text("image_id"),
+            # An image that holds /app is at least a byte: the ratios divide by it.
+            size=record.integer("size", minimum=1, maximum=MAX_SIZE),
+            size_human=record.text("size_human"),
+            binary_size=record.integer("binary_size", maximum=MAX_SIZE),
+            bases=tuple(
+                BaseUsed.from_json(base, f"a base of step {step}") for base in record.list("bases")
+            ),
+            go_version=record.text("go_version"),
+            engine_version=record.text("engine_version"),
+            storage_driver=record.text("storage_driver"),
+            builder=record.text("builder"),
+            timestamp=record.text("timestamp"),
+            output=record.text("output"),
+            build_seconds=record.number("build_seconds"),
+            startup=timing,
+            listed_size=record.integer("listed_size", maximum=MAX_SIZE)
+            if "listed_size" in record.data
+            else 0,
+            image_store=_choice(record, "image_store", ("classic", "containerd")),
+            engine_context=record.text("engine_context")
+            if "engine_context" in record.data
+            else "default",
+            engine_host=record.text("engine_host") if "engine_host" in record.data else "",
+            pull_size=record.integer("pull_size", maximum=MAX_SIZE)
+            if "pull_size" in record.data
+            else 0,
+            registry=record.text("registry") if "registry" in record.data else "",
+        )
+
+
+def _choice(record: JsonObject, name: str, choices: tuple[str, ...]) -> str:
+    if name not in record.data:
+        return choices[0]
+    value = record.text(name)
+    if value not in choices:
+        raise ValueError(f"{record.what}: '{name}' is {value!r}, not one of {', '.join(choices)}")
+    return value
+
+
+def _records(document: JsonObject) -> dict[int, SizeRecord]:
+    document.only("schema", "records")
+    records: dict[int, SizeRecord] = {}
+    for entry in document.list("records"):
+        record = SizeRecord.from_json(entry)
+        if record.step in records:
+            raise ValueError(f"step {record.step} has two records")
+        records[record.step] = record
+    return records
+
+
+class SizeLog:
+    """The JSON size log at `path`."""
+
+    def __init__(self, path: Path | str, *, setting: str = "size_log") -> None:
+        self.file = DataFile(
+            Path(path), schema=SCHEMA, kind="size log", setting=setting, reads=(1,)
+        )
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    def __repr__(self) -> str:
+        return f"SizeLog({str(self.path)!r})"
+
+    def read(self) -> dict[int, SizeRecord]:
+        """The records by step; empty when there is no log yet."""
+        return self.file.parse(_records) or {}
+
+    def check_writable(self) -> None:
+        """Refuse, before any work is done, a log that could not be written or read."""
+        self.file.check_writable()
+        self.read()
+
+    def record(self, record: SizeRecord) -> None:
+        """Replace `record.step`'s record, keeping every other step's."""
+
+        def change(document: JsonObject | None) -> dict[str, Any]:
+            records = _records(document) if document is not None else {}
+            records[record.step] = record
+            return {"records": [records[step].to_json() for step in sorted(records)]}
+
+        self.file.update(change)

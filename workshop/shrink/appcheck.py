@@ -1,0 +1,289 @@
+"""How `invoke shrink` decides that an image of a person's program still works.
+
+From `shrink.toml` in the program's folder, with the task's flags over it:
+
+    args = ["--once"]          # run /app with these arguments
+    stdin = "input\n"          # and this on its standard input
+    output = "Hello world!"    # expect exactly this output (stdout and stderr, as docker run)
+    exit = 0                   # and this exit status (the default, as the workshop's check)
+    timeout = 30               # seconds it may run (or serve, until it answers)
+    network = "host"           # the container's network, for a program that talks to this host
+    trust = ["ca.pem"]         # CA certificates it must trust beyond the system's (PEM files)
+
+    port = 8080                # or a server: probe this port (published on 127.0.0.1)
+    path = "/healthz"          # with GET on this path
+    status = 200               # until it answers this status, within `timeout`
+
+With neither file nor flags the check is the workshop's own: /app exits 0.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shlex
+import sys
+import time
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from workshop.engine.client import EngineAPI, RunResult
+from workshop.errors import BadInput, TimedOut
+from workshop.records.datafile import read_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["CHECK_FILE", "AppCheck", "Outcome", "load_check", "parse_flags"]
+
+CHECK_FILE = "shrink.toml"
+PROBE_EVERY = 0.2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of the check saw."""
+
+    works: bool
+    exit_code: int | None
+    output: str
+    seconds: float
+    # Why it does not work, as the check sees it ("" when it works).
+    failure: str = ""
+    timed_out: bool = False
+    binary: bytes = b""
+
+
+@dataclass(frozen=True)
+class AppCheck:
+    args: tuple[str, ...] = ()
+    stdin: str | None = None
+    output: str | None = None
+    exit: int = 0
+    timeout: float = 30.0
+    network: str | None = None
+    trust: tuple[str, ...] = ()
+    port: int | None = None
+    path: str = "/"
+    status: int = 200
+    # Where it came from, in words.
+    source: str = "the workshop's check"
+
+    @property
+    def serves(self) -> bool:
+        return self.port is not None
+
+    def describe(self) -> str:
+        command = " ".join(["/app", *self.args])
+        if self.serves:
+            return (
+                f"{command} answers GET {self.path} on port {self.port} with {self.status} "
+                f"within {self.timeout:g} s ({self.source})"
+            )
+        expects = [f"exits {self.exit}"]
+        if self.output is not None:
+            expects.append(f"prints {self.output!r}")
+        fed = f" with {len(self.stdin.encode())} bytes on stdin" if self.stdin else ""
+        return f"{command}{fed} {' and '.join(expects)} within {self.timeout:g} s ({self.source})"
+
+    def judge(self, engine: EngineAPI, image_id: str, *, fetch: bool = True) -> Outcome:
+        """Run `image_id` with this check: the outcome, with /app's bytes (`fetch`)."""
+        command = ["/app", *self.args] if self.args else None
+        if self.serves:
+            return self._probe(engine, image_id, command, fetch=fetch)
+        try:
+            ran = engine.run(
+                image_id,
+                command=command,
+                fetch="/app" if fetch else None,
+                stdin=self.stdin.encode() if self.stdin is not None else None,
+                network=self.network,
+                bound=self.timeout,
+            )
+        except TimedOut:
+            return Outcome(
+                False,
+                None,
+                "",
+                self.timeout,
+                failure=f"it did not exit within {self.timeout:g} s; its container was removed",
+                timed_out=True,
+            )
+        return self._judge_run(ran)
+
+    def _judge_run(self, ran: RunResult) -> Outcome:
+        failure = ""
+        if ran.exit_code != self.exit:
+            failure = f"it exited {ran.exit_code}, not {self.exit}"
+        elif self.output is not None and ran.output.rstrip("\n") != self.output.rstrip("\n"):
+            failure = f"it printed {ran.output[:200]!r}, not {self.output[:200]!r}"
+        return Outcome(
+            not failure, ran.exit_code, ran.output, ran.seconds, failure, binary=ran.fetched or b""
+        )
+
+    def _probe(
+        self, engine: EngineAPI, image_id: str, command: list[str] | None, *, fetch: bool
+    ) -> Outcome:
+        assert self.port is not None
+        started = time.monotonic()
+        deadline = started + self.timeout
+        answered: int | None = None
+        with engine.serving(image_id, port=self.port, command=command, network=self.network) as up:
+            while time.monotonic() < deadline:
+                answered = _get(
+                    up.address, self.path, timeout=max(0.5, deadline - time.monotonic())
+                )
+                if answered == self.status:
+                    break
+                code = up.exited()
+                if code is not None:
+                    return Outcome(
+                        False,
+                        code,
+                        up.output(),
+                        time.monotonic() - started,
+                        failure=f"it exited {code} instead of serving on port {self.port}",
+                    )
+                time.sleep(PROBE_EVERY)
+            output = up.output()
+        seconds = time.monotonic() - started
+        binary = engine.read_file(image_id, "/app") if fetch else b""
+        if answered == self.status:
+            return Outcome(True, None, output, seconds, binary=binary)
+        failure = (
+            f"GET {self.path} on port {self.port} answered {answered}, not {self.status}"
+            if answered is not None
+            else f"nothing answered on port {self.port} within {self.timeout:g} s"
+        )
+        return Outcome(
+            False, None, output, seconds, failure, timed_out=answered is None, binary=binary
+        )
+
+
+def _get(address: tuple[str, int], path: str, *, timeout: float) -> int | None:
+    """The status of GET `path` at `address`, or None while nothing answers there."""
+    connection = http.client.HTTPConnection(*address, timeout=min(timeout, 2.0))
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+_TYPES: dict[str, Any] = {
+    "args": list,
+    "stdin": str,
+    "output": str,
+    "exit": int,
+    "timeout": (int, float),
+    "network": str,
+    "trust": list,
+    "port": int,
+    "path": str,
+    "status": int,
+}
+
+
+def load_check(folder: Path, app_root: Path, **flags: Any) -> AppCheck:
+    """The check for the program in `folder`: its shrink.toml, then `flags` (None: not given)."""
+    check = AppCheck()
+    path = folder / CHECK_FILE
+    text = read_text(path, what="shrink check file")
+    if text is not None:
+        try:
+            document = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as error:
+            raise BadInput(f"{path} is not valid TOML: {error}.") from None
+        check = replace(_apply(check, document, where=str(path)), source=str(path))
+    given = {key: value for key, value in flags.items() if value is not None}
+    if given:
+        check = replace(
+            _apply(check, given, where="the task's flags"),
+            source=(
+                f"{check.source}, with the task's flags" if text is not None else "the task's flags"
+            ),
+        )
+    for name in check.trust:
+        trusted = app_root / name
+        if not trusted.is_file() or Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BadInput(
+                f"The certificate {name!r} to trust ({check.source}) is not a file inside "
+                f"{app_root}: give PEM files by their path in the program's folder."
+            )
+    return check
+
+
+def parse_flags(**raw: str | None) -> dict[str, Any]:
+    """The task's flags, from invoke's strings to the check's types (None: not given)."""
+    flags: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key == "args":
+            try:
+                flags[key] = shlex.split(value)
+            except ValueError as error:
+                raise BadInput(
+                    f"--args {value!r} can't be split like a shell would: {error}."
+                ) from None
+        elif key == "trust":
+            flags[key] = [name.strip() for name in value.split(",") if name.strip()]
+        elif key in ("exit", "port", "status"):
+            if not value.strip().isdigit():
+                raise BadInput(f"--{key} {value!r} is not a whole number.")
+            flags[key] = int(value)
+        elif key == "timeout":
+            try:
+                flags[key] = float(value)
+            except ValueError:
+                raise BadInput(f"--timeout {value!r} is not a number of seconds.") from None
+        else:
+            flags[key] = value
+    return flags
+
+
+def _apply(check: AppCheck, values: dict[str, Any], *, where: str) -> AppCheck:
+    known = {each.name for each in fields(AppCheck)} - {"source"}
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise BadInput(
+                f"{where} has {key!r}, which shrink does not know; it knows "
+                f"{', '.join(sorted(known))}."
+            )
+        wanted = _TYPES[key]
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            raise BadInput(f"{where}: {key} = {value!r} is not a {_kind(key)}.")
+        if key in ("args", "trust"):
+            if not all(isinstance(each, str) for each in value):
+                raise BadInput(f"{where}: {key} must be a list of strings, not {value!r}.")
+            value = tuple(value)
+        if key in ("timeout",) and not 0 < value <= 3600:
+            raise BadInput(f"{where}: timeout = {value!r} must be between 0 and 3600 seconds.")
+        if key == "port" and not 0 < value < 65536:
+            raise BadInput(f"{where}: port = {value!r} is not a TCP port.")
+        if key == "status" and not 100 <= value < 600:
+            raise BadInput(f"{where}: status = {value!r} is not an HTTP status.")
+        if key == "exit" and not 0 <= value < 256:
+            raise BadInput(f"{where}: exit = {value!r} is not an exit status (0 to 255).")
+        if key == "path" and not value.startswith("/"):
+            raise BadInput(f"{where}: path = {value!r} must start with /.")
+        if key == "network" and value not in ("host", "bridge", "none"):
+            raise BadInput(f"{where}: network = {value!r}: use host, bridge or none.")
+        changes[key] = float(value) if key == "timeout" else value
+    return replace(check, **changes)
+
+
+def _kind(key: str) -> str:
+    return {
+        "args": "list of strings",
+        "trust": "list of strings",
+        "timeout": "number of seconds",
+        "exit": "whole number",
+        "port": "whole number",
+        "status": "whole number",
+    }.get(key, "string")

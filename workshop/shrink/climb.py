@@ -1,0 +1,531 @@
+"""`invoke shrink PATH`: the workshop's ladder on a person's own Go program.
+
+Each rung (workshop.ladder) is built from the Dockerfile it writes, run by the id its build
+returned with the program's check (workshop.appcheck), and measured like the workshop's steps.
+A rung that passes is tagged `shrink-NAME-RUNG` and logged (build/shrink/NAME/sizes.json, the
+workshop's size log's shape); one that breaks is shown with the reason, read from what
+happened, and removed. After rung 4 the program's binary says what it needs on scratch
+(workshop.needs); rung 4b adds it, with each addition's bytes, and rungs 5 and 6 keep it. The
+smallest working rung's Dockerfile is written to build/shrink/NAME/Dockerfile.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from workshop.engine.buildcontext import tar_context
+from workshop.engine.client import BuildRequest, EngineAPI, end_own_containers
+from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
+from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.progress import Progress
+from workshop.records.datafile import check_folder, check_output, write_atomic
+from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
+from workshop.releases import GO_RELEASES
+from workshop.settings import check_tag
+from workshop.shrink.appcheck import AppCheck, Outcome, load_check
+from workshop.shrink.goapp import GoApp, find_app
+from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
+from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
+from workshop.steps.bases import ROLES, Bases
+from workshop.steps.gobinary import go_build_version
+from workshop.steps.runner import BuildPlan, Passed, keep, measure
+from workshop.steps.startup import time_startup
+from workshop.units import docker_size
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+
+__all__ = ["RungResult", "ShrinkResult", "shrink", "shrink_task"]
+
+# The Dockerfile's name inside the build context, beside the program's own files.
+CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
+STARTUP_RUNS = 5
+# Where 4b puts each addition, to count its bytes.
+_PATHS = {
+    CERTS: "etc/ssl/certs/ca-certificates.crt",
+    TZDATA: "zoneinfo.zip",
+    USERS: "etc/passwd",
+}
+
+
+@dataclass(frozen=True)
+class RungResult:
+    rung: Rung
+    dockerfile: str
+    image_id: str = ""
+    size: int = 0
+    binary_size: int = 0
+    outcome: Outcome | None = None
+    # The build's last lines, where it failed.
+    build_failure: tuple[str, ...] = ()
+    record: SizeRecord | None = None
+    reason: str = ""
+    # Median seconds of the check on this rung and on the rung before (rung 6).
+    startup: Mapping[str, float] | None = None
+
+    @property
+    def works(self) -> bool:
+        return self.outcome is not None and self.outcome.works
+
+
+@dataclass(frozen=True)
+class ShrinkResult:
+    app: GoApp
+    check: AppCheck
+    rungs: tuple[RungResult, ...]
+    needs: Needs
+    # Bytes of each addition of 4b, by need (STATIC: the binary's growth).
+    costs: dict[str, int]
+    folder: Path
+    go_version: str
+    smallest: RungResult | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def kept(self) -> Path:
+        return self.folder / "Dockerfile"
+
+    def __rich__(self) -> RenderableType:
+        app = self.app
+        parts: list[RenderableType] = [
+            Text(f"Shrinking {app.name} ({app.root}), built with {self.go_version}", style="bold"),
+            Text(f"It works when {self.check.describe()}."),
+            *(Text(note, style="dim") for note in self.notes),
+        ]
+        table = Table(header_style="bold")
+        for column, justify in (
+            ("Rung", "left"),
+            ("Technique", "left"),
+            ("Size", "right"),
+            ("Change", "right"),
+            ("/app", "right"),
+            ("Works", "left"),
+            ("Why not", "left"),
+        ):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        before: RungResult | None = None
+        for each in self.rungs:
+            change = ""
+            if each.size and before is not None and before.size:
+                change = _change(each.size - before.size)
+            table.add_row(
+                Text(each.rung.key),
+                Text(each.rung.title_for(app)),
+                Text(docker_size(each.size) if each.size else "-"),
+                Text(change),
+                Text(docker_size(each.binary_size) if each.binary_size else "-"),
+                Text("yes", style="green") if each.works else Text("no", style="red"),
+                Text(each.reason),
+            )
+            if each.size:
+                before = each
+        parts.append(table)
+        for need, symbol in self.needs.found:
+            cost = self.costs.get(need)
+            parts.append(
+                Text(
+                    f"Needs {EXTRAS[need]} ({symbol} is linked)"
+                    + (f": +{cost:,} bytes on scratch." if cost is not None else ".")
+                )
+            )
+        if STATIC in self.costs:
+            parts.append(
+                Text(
+                    f"Needs {EXTRAS[STATIC]} (it uses cgo, or asks for "
+                    f"{self.needs.interpreter or 'a loader'}): {_change(self.costs[STATIC])} "
+                    "of binary."
+                )
+            )
+        for each in self.rungs:
+            if each.startup:
+                mine, before_ms = each.startup["median_ms"], each.startup["against_median_ms"]
+                parts.append(
+                    Text(
+                        f"Start-up, median of {STARTUP_RUNS} checks each: rung {each.rung.key} "
+                        f"{mine:.0f} ms, the rung before {before_ms:.0f} ms "
+                        f"({mine - before_ms:+.0f} ms)."
+                    )
+                )
+        if self.smallest is not None:
+            smallest = self.smallest
+            parts.append(
+                Text(
+                    f"Smallest that works: rung {smallest.rung.key}, {docker_size(smallest.size)} "
+                    f"({smallest.size:,} bytes). Its Dockerfile: {self.kept}\n"
+                    f"  docker build -f {self.kept} -t {app.name} {app.root}\n"
+                    f"Logged to {self.folder / 'sizes.json'}: nox -s verify -- --log PATH "
+                    "checks it, INVOKE_WORKSHOP_SIZE_LOG=PATH invoke report reports it."
+                )
+            )
+        else:
+            parts.append(Text("No rung works: nothing was logged or written.", style="bold red"))
+        return Group(*parts)
+
+
+def _change(delta: int) -> str:
+    return f"{'+' if delta >= 0 else '-'}{docker_size(abs(delta))}"
+
+
+def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
+    """Climb the ladder for the program at `path`; `flags` are the check's, None where not given."""
+    app = find_app(path)
+    check = load_check(path if path.is_dir() else path.parent, app.root, **flags)
+    settings = session.settings
+    folder = settings.shrink_dir / app.name
+    size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
+    # Every output location, before the first build.
+    check_folder(folder, what="the shrink folder", setting="shrink_dir")
+    check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
+    size_log.check_writable()
+    registry = session.registry
+    if registry is not None:
+        registry.check()
+    bases, notes = _bases(session, app)
+    plan = BuildPlan(
+        engine=session.engine,
+        bases=bases,
+        workspace=session.workspace,
+        size_log=size_log,
+        progress=session.progress,
+        nocache=settings.no_cache,
+        tag_prefix=settings.tag_prefix,
+        registry=registry,
+    )
+    engine = plan.engine
+    # Asked once here rather than by every build at once; the roles are resolved side by side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pool.submit(lambda: engine.info)
+        list(
+            pool.map(
+                bases.resolve, dict.fromkeys(role for key in RUNGS for role in roles(key, app))
+            )
+        )
+    climb = _Climb(plan, app, check)
+    try:
+        # Rungs 1 to 4 are independent: built side by side, as `invoke all` builds its steps.
+        results = climb.side_by_side([("1", ()), ("2", ()), ("3", ()), ("4", ())])
+        first = results[0].outcome
+        if first is not None and first.timed_out:
+            raise TimedOut(
+                f"{app.name} did not finish its check on rung 1 ({check.describe()}); its "
+                "container was removed and nothing was logged. A program that serves or waits "
+                "for input never exits: describe it as a server (port, path), or give it args "
+                "and stdin that make it exit."
+            )
+        # The last unstripped binary that built: rung 4's, as scratch will hold it.
+        binary = next(
+            (
+                each.outcome.binary
+                for each in reversed(results)
+                if each.outcome and each.outcome.binary
+            ),
+            b"",
+        )
+        needs = needs_of(binary) if binary else Needs(readable=False)
+        # The Go that built it, from its build info (Go 1.18 on), else from the toolchain.
+        go_version = go_build_version(binary) or bases.go_version(bases.resolve(roles("4", app)[0]))
+        climb.trimpath = _at_least(go_version, (1, 13))
+        extras = needs.names + ((STATIC,) if app.uses_cgo or needs.interpreter else ())
+        costs: dict[str, int] = {}
+        results += climb.side_by_side([*([("4b", extras)] if extras else []), ("5", extras)])
+        if extras:
+            costs = climb.costs(results[4], extras, against=results[3])
+        # Rung 6 after 5: its start-up is timed against rung 5's image.
+        results.append(climb.rung("6", extras=extras, startup_against=results[-1]))
+    finally:
+        # A failure here must not hide the one that brought us here.
+        with suppress(WorkshopError):
+            for image_id in climb.broken:
+                engine.remove_image(image_id)
+    results = [replace(each, reason=_reason(each, app, needs, costs)) for each in results]
+    working = [each for each in results if each.works]
+    smallest = min(working, key=lambda each: each.size) if working else None
+    if smallest is not None:
+        write_atomic(
+            folder / "Dockerfile", smallest.dockerfile, what="Dockerfile", setting="shrink_dir"
+        )
+    return ShrinkResult(
+        app=app,
+        check=check,
+        rungs=tuple(results),
+        needs=needs,
+        costs=costs,
+        folder=folder,
+        go_version=go_version,
+        smallest=smallest,
+        notes=tuple(notes),
+    )
+
+
+def _bases(session: Session, app: GoApp) -> tuple[Bases, list[str]]:
+    """The workshop's bases for a program without a go.mod; else those of its Go release."""
+    if not app.go:
+        return session.bases, []
+    settings = session.settings
+    wanted = tuple(int(part) for part in app.go.split("."))
+    releases = sorted(GO_RELEASES, key=lambda release: tuple(map(int, release.split("."))))
+    newer = [release for release in releases if tuple(map(int, release.split("."))) >= wanted]
+    release = app.go if app.go in GO_RELEASES else (newer[0] if newer else releases[-1])
+    notes = []
+    if release != app.go:
+        notes.append(
+            f"go.mod asks for Go {app.go}; the stand-ins have no Go {app.go}, so where "
+            f"golang:{app.go} is not present the stand-in for Go {release} builds it."
+        )
+    bases = Bases.for_release(
+        session.engine, session.progress, settings, release=app.go, standin_go=release
+    )
+    return bases, notes
+
+
+def _at_least(go_version: str, wanted: tuple[int, int]) -> bool:
+    found = re.match(r"go(\d+)\.(\d+)", go_version)
+    return found is None or (int(found.group(1)), int(found.group(2))) >= wanted
+
+
+@dataclass
+class _Climb:
+    plan: BuildPlan
+    app: GoApp
+    check: AppCheck
+    # Whether the toolchain knows -trimpath (Go 1.13 on), for rungs 5 and 6.
+    trimpath: bool = True
+    # Images of rungs that broke: shown, measured, then removed.
+    broken: list[str] = field(default_factory=list)
+
+    def rung(
+        self, key: str, *, extras: tuple[str, ...] = (), startup_against: RungResult | None = None
+    ) -> RungResult:
+        plan, app, rung = self.plan, self.app, RUNGS[key]
+        engine, progress = plan.engine, plan.progress
+        resolved = [plan.bases.resolve(role) for role in roles(key, app)]
+        text = dockerfile(
+            key,
+            app,
+            extras=extras,
+            trust=self.check.trust,
+            trimpath=self.trimpath,
+            images={base.role: base.reference for base in resolved},
+        )
+        result = RungResult(rung=rung, dockerfile=text)
+        tag = check_tag(f"{plan.tag_prefix}shrink-{app.name}-{key}")
+        try:
+            with progress.activity(f"Rung {key}: building {tag}") as on_line:
+                built = engine.build(
+                    BuildRequest(
+                        context=tar_context(
+                            app.root, app.files, written={CONTEXT_DOCKERFILE: text.encode()}
+                        ),
+                        dockerfile=CONTEXT_DOCKERFILE,
+                        buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
+                        labels={LABEL: "shrink", PREFIX_LABEL: plan.tag_prefix},
+                        nocache=plan.nocache,
+                        name=tag,
+                    ),
+                    on_line=on_line,
+                )
+        except StepFailed as failed:
+            progress.checkpoint()
+            return replace(result, build_failure=failed.log_tail or (failed.message,))
+        try:
+            return self._check_and_keep(
+                result, built.image_id, built.seconds, tag, resolved, startup_against
+            )
+        except BaseException:
+            # Interrupted or failed before it was kept: the image goes with it.
+            _discard(engine, built.image_id)
+            raise
+
+    def _check_and_keep(
+        self,
+        result: RungResult,
+        image_id: str,
+        build_seconds: float,
+        tag: str,
+        resolved: list[BaseUsed],
+        startup_against: RungResult | None,
+    ) -> RungResult:
+        plan, rung, key = self.plan, result.rung, result.rung.key
+        engine, progress = plan.engine, plan.progress
+        progress.checkpoint()
+        with progress.activity(f"Rung {key}: checking {tag}"):
+            outcome = self.check.judge(engine, image_id)
+        result = replace(
+            result, image_id=image_id, outcome=outcome, binary_size=len(outcome.binary)
+        )
+        if not outcome.works:
+            self.broken.append(image_id)
+            return replace(result, size=measure(engine, image_id).size)
+        startup = None
+        if startup_against is not None and startup_against.works:
+            with progress.activity(
+                f"Rung {key}: timing its start-up against rung {startup_against.rung.key}"
+            ):
+                startup = time_startup(
+                    engine,
+                    image_id,
+                    startup_against.image_id,
+                    runs=STARTUP_RUNS,
+                    timed=lambda reference: (
+                        self.check.judge(engine, reference, fetch=False).seconds
+                    ),
+                )
+        record = keep(
+            plan,
+            Passed(
+                number=rung.number,
+                tag=tag,
+                image_id=image_id,
+                bases=tuple(resolved),
+                output=outcome.output,
+                binary=outcome.binary,
+                build_seconds=build_seconds,
+                startup=startup or {},
+            ),
+            what=f"Rung {key}",
+        )
+        return replace(result, size=record.size, record=record, startup=startup)
+
+    def side_by_side(self, jobs: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+        """Rungs `jobs` (key, extras) built, checked and measured at once, in their order.
+
+        Their progress is one line; with verbose output they go one at a time, so that their
+        output stays readable. Ctrl-C stops them all before they log anything.
+        """
+        progress = self.plan.progress
+        if progress.verbose or len(jobs) == 1:
+            return [self.rung(key, extras=extras) for key, extras in jobs]
+        background = Progress(progress.console, silent=True)
+        quiet = replace(self, plan=replace(self.plan, progress=background))
+        keys = ", ".join(key for key, _ in jobs)
+        with (
+            progress.activity(f"Rungs {keys}: building, checking and measuring side by side"),
+            ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="shrink-rung") as pool,
+        ):
+            pending = [pool.submit(quiet.rung, key, extras=extras) for key, extras in jobs]
+            try:
+                return [each.result() for each in pending]
+            except BaseException:
+                # Only this thread hears Ctrl-C: the others stop at their next line of output
+                # or checkpoint, and a check waiting on its program is ended by removing the
+                # containers this process runs.
+                background.stop.set()
+                with suppress(WorkshopError):
+                    end_own_containers(self.plan.engine)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def costs(
+        self, added: RungResult, extras: tuple[str, ...], *, against: RungResult
+    ) -> dict[str, int]:
+        """The bytes of each of 4b's additions, read from its image (or the binary's growth)."""
+        costs: dict[str, int] = {}
+        if added.image_id:
+            try:
+                with self.plan.engine.files(added.image_id) as entries:
+                    sizes = {entry.path: entry.size for entry in entries}
+            except WorkshopError:
+                sizes = {}
+            for need in extras:
+                if need in _PATHS and _PATHS[need] in sizes:
+                    costs[need] = sizes[_PATHS[need]]
+        if STATIC in extras and added.binary_size and against.binary_size:
+            costs[STATIC] = added.binary_size - against.binary_size
+        return costs
+
+
+DISCARD_WITHIN = 10.0
+
+
+def _discard(engine: EngineAPI, image_id: str) -> None:
+    """Remove `image_id`, waiting (a bounded while) for the container that an interrupt was
+    removing from it to be gone: until then the engine refuses, as a container uses it."""
+    deadline = time.monotonic() + DISCARD_WITHIN
+    with suppress(WorkshopError):
+        while not engine.remove_image(image_id) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def _reason(result: RungResult, app: GoApp, needs: Needs, costs: dict[str, int]) -> str:
+    """Why a rung broke, in words, read from what happened; "" for a rung that works."""
+    if result.works:
+        return ""
+    if result.build_failure:
+        log = "\n".join(result.build_failure)
+        last = result.build_failure[-1].strip()
+        if app.uses_cgo and "golang-alpine" in roles(result.rung.key, app)[:1]:
+            return (
+                f'the build failed: it uses cgo (import "C" in {", ".join(app.cgo_files[:3])}) '
+                "and the golang-alpine base has no C compiler"
+            )
+        if re.search(r"cannot find (package|module)|no required module provides", log):
+            return (
+                f"the build failed: {last}: a module is missing; `go mod vendor` puts it in vendor/"
+            )
+        if "unable to select packages" in log or "upx: not found" in log:
+            return f"the build failed: {last}: this base offers no upx"
+        return f"the build failed: {last}"
+    outcome = result.outcome
+    assert outcome is not None
+    output = outcome.output
+    said = _last_line(output)
+    fourb = "rung 4b adds"
+    # What the image was shipped on: what lacks what the program needs.
+    shipped_on = {"1": "golang", "2": "golang-alpine", "3": "alpine"}.get(
+        result.rung.key, "scratch"
+    )
+    if re.search(
+        r"x509: (certificate signed by unknown authority|failed to load system roots)", output
+    ):
+        return f"{said}: scratch has no CA bundle; {fourb} /etc/ssl/certs{_cost(costs.get(CERTS))}"
+    if "unknown time zone" in output:
+        cost = _cost(costs.get(TZDATA))
+        return f"{said}: {shipped_on} has no time-zone data; {fourb} Go's zoneinfo.zip{cost}"
+    if re.search(r"user: (unknown user|Current requires|lookup)", output):
+        cost = _cost(costs.get(USERS))
+        return f"{said}: {shipped_on} has no /etc/passwd; {fourb} one, and USER 65534{cost}"
+    if "exec format error" in output:
+        return "exec format error: /app is not a program this machine runs (another GOARCH?)"
+    if re.search(r"no such file or directory", output) and needs.interpreter:
+        fix = "rung 4b links it statically" if app.uses_cgo else "CGO_ENABLED=0 fixes it"
+        return (
+            f"no such file: the binary links libc (it asks for {needs.interpreter}, which "
+            f"scratch lacks); {fix}"
+        )
+    return outcome.failure + (f": {said}" if said else "")
+
+
+def _last_line(output: str) -> str:
+    """The program's last words: where Go's log.Fatal and panics put the error."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1][:160] if lines else ""
+
+
+def _cost(cost: int | None) -> str:
+    return f" (+{docker_size(cost)})" if cost else ""
+
+
+def shrink_task(session: Session, program: str, flags: dict[str, Any]) -> None:
+    """`invoke shrink`: climb, show the ladder; exit 1 where no rung works."""
+    from workshop.console import show
+
+    if not program.strip():
+        raise BadInput("Give shrink a Go program: the folder of its main package, or a .go file.")
+    result = shrink(session, Path(program).expanduser(), **flags)
+    show(result)
+    if result.smallest is None:
+        raise StepFailed(
+            f"No rung of the ladder works for {result.app.name}: the reasons are in the table. "
+            "Nothing was logged, and no Dockerfile was written."
+        )

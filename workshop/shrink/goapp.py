@@ -1,0 +1,190 @@
+"""A person's own Go program, as `invoke shrink PATH` finds it: what to copy into the build,
+what to build, with which Go, and whether it uses cgo.
+
+PATH is a single `.go` file, a directory of `package main` files without a go.mod (built as
+the workshop builds app.go: `go build -o /app FILES`), or the directory of a main package in
+a module: its go.mod may be in PATH or a folder above it, and its dependencies must be
+vendored (`vendor/modules.txt`), since a workshop room may have no network.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from workshop.errors import BadInput
+from workshop.records.datafile import read_text
+
+__all__ = ["GoApp", "find_app"]
+
+# What a context never needs: version control, and what editors and builds leave.
+_SKIPPED = {".git", ".hg", ".svn", ".idea", ".vscode", "__pycache__", "node_modules"}
+MAX_CONTEXT_FILES = 20_000
+
+_PACKAGE = re.compile(r"^\s*package\s+(\w+)", re.MULTILINE)
+_MAIN_FUNC = re.compile(r"^func\s+main\s*\(\s*\)", re.MULTILINE)
+_CGO_IMPORT = re.compile(r'^\s*import\s+"C"|^\s*import\s*\((?:[^)]*\n)*?\s*"C"\s*\n', re.MULTILINE)
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class GoApp:
+    """What `invoke shrink` builds."""
+
+    # The name its images, folder and log are known by: the file's stem or the folder's name.
+    name: str
+    # The build context: the module's root, or the folder of the files.
+    root: Path
+    # The context's files, relative to root.
+    files: tuple[str, ...]
+    # What `go build` is given: the files (no module), or the package's path (./cmd/x, or .).
+    target: tuple[str, ...]
+    module: str = ""
+    # The go directive of go.mod (1.21), or "" without one.
+    go: str = ""
+    vendored: bool = False
+    # The files that `import "C"`: the program needs a C toolchain to build as it is.
+    cgo_files: tuple[str, ...] = ()
+
+    @property
+    def uses_cgo(self) -> bool:
+        return bool(self.cgo_files)
+
+
+def find_app(path: Path) -> GoApp:
+    """The Go program at `path`, or BadInput saying what is missing and how to fix it."""
+    if not path.exists():
+        raise BadInput(
+            f"{path} does not exist. Give the directory of a Go main package, or a .go file."
+        )
+    if path.is_file():
+        if path.suffix != ".go":
+            raise BadInput(
+                f"{path} is a file but not Go source. Give the directory of a Go main package, "
+                "or a single .go file."
+            )
+        _require_main(path.parent, [path])
+        return _finish(GoApp(_name(path.stem), path.parent, (path.name,), (path.name,)))
+    if not path.is_dir():
+        raise BadInput(f"{path} is neither a file nor a directory.")
+    sources = sorted(
+        each for each in path.glob("*.go") if each.is_file() and not each.name.endswith("_test.go")
+    )
+    _require_main(path, sources)
+    go_mod = _find_go_mod(path)
+    if go_mod is None:
+        names = tuple(each.name for each in sources)
+        return _finish(GoApp(_name(path.resolve().name), path, names, names))
+    root = go_mod.parent
+    text = read_text(go_mod, what="go.mod") or ""
+    module = _directive(text, "module")
+    go = _go_release(_directive(text, "go"))
+    requires = _requires(text)
+    vendored = (root / "vendor" / "modules.txt").is_file()
+    if requires and not vendored:
+        shown = ", ".join(requires[:8]) + (
+            f" and {len(requires) - 8} more" if len(requires) > 8 else ""
+        )
+        raise BadInput(
+            f"{path} needs modules that are not in it: {shown} (from {go_mod}). A build here "
+            "can't fetch them, as a workshop room may have no network: run `go mod vendor` in "
+            f"{root} to put them under vendor/, then run shrink again."
+        )
+    package = path.resolve().relative_to(root.resolve())
+    target = "." if package == Path(".") else f"./{package.as_posix()}"
+    files = _context_files(root)
+    return _finish(
+        GoApp(
+            _name(
+                path.resolve().name
+                if package != Path(".")
+                else (module.rsplit("/", 1)[-1] or root.resolve().name)
+            ),
+            root,
+            files,
+            (target,),
+            module=module,
+            go=go,
+            vendored=vendored,
+        )
+    )
+
+
+def _finish(app: GoApp) -> GoApp:
+    """`app` with the files that use cgo, its own and vendored ones alike."""
+    cgo = tuple(
+        name
+        for name in app.files
+        if name.endswith(".go")
+        and not name.endswith("_test.go")
+        and _CGO_IMPORT.search(_COMMENTS.sub("", _read(app.root / name)))
+    )
+    return GoApp(**{**app.__dict__, "cgo_files": cgo})
+
+
+def _require_main(folder: Path, sources: list[Path]) -> None:
+    for source in sources:
+        text = _COMMENTS.sub("", _read(source))
+        package = _PACKAGE.search(text)
+        if package and package.group(1) == "main" and _MAIN_FUNC.search(text):
+            return
+    found = ", ".join(each.name for each in sources[:5]) or "no .go file"
+    raise BadInput(
+        f"{folder} holds no Go main package ({found}): shrink needs `package main` with a "
+        "`func main()`. Give the folder of the program's main package (./cmd/NAME, say), or its "
+        ".go file."
+    )
+
+
+def _read(path: Path) -> str:
+    return read_text(path, what="Go source") or ""
+
+
+def _find_go_mod(folder: Path) -> Path | None:
+    """The go.mod of the module `folder` is in: in it, or in a folder above it."""
+    for each in (folder.resolve(), *folder.resolve().parents):
+        if (each / "go.mod").is_file():
+            return each / "go.mod"
+    return None
+
+
+def _directive(text: str, name: str) -> str:
+    found = re.search(rf"^\s*{name}\s+(\S+)", text, re.MULTILINE)
+    return found.group(1).strip('"') if found else ""
+
+
+def _go_release(version: str) -> str:
+    """1.21 from 1.21.3 or 1.21; "" where there is none."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return f"{found.group(1)}.{found.group(2)}" if found else ""
+
+
+def _requires(text: str) -> list[str]:
+    """The module paths go.mod requires, in single lines and blocks."""
+    text = re.sub(r"//[^\n]*", "", text)
+    paths = re.findall(r"^\s*require\s+([^\s(]+)\s+\S+", text, re.MULTILINE)
+    for block in re.findall(r"^\s*require\s*\((.*?)\)", text, re.MULTILINE | re.DOTALL):
+        paths += [line.split()[0] for line in block.splitlines() if line.split()]
+    return paths
+
+
+def _context_files(root: Path) -> tuple[str, ...]:
+    files: list[str] = []
+    for each in sorted(root.rglob("*")):
+        relative = each.relative_to(root)
+        if any(part in _SKIPPED for part in relative.parts) or not each.is_file():
+            continue
+        files.append(relative.as_posix())
+        if len(files) > MAX_CONTEXT_FILES:
+            raise BadInput(
+                f"{root} holds more than {MAX_CONTEXT_FILES:,} files: point shrink at the "
+                "program's own module, not a folder above it."
+            )
+    return tuple(files)
+
+
+def _name(raw: str) -> str:
+    """A name docker accepts in a tag: lower case, digits, and . _ -."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip(".-_")
+    return name[:60] or "app"

@@ -1,0 +1,276 @@
+"""The workshop's techniques as a ladder of Dockerfiles for any Go program (`invoke shrink`).
+
+Each rung is one technique, in the workshop's order, written in the workshop's words: the same
+build args (GOLANG_IMAGE, GOLANG_ALPINE_IMAGE, ALPINE_IMAGE, defaulting to the workshop's
+images), `build-stage`, `/app`. For a program without a go.mod the Dockerfiles are the
+workshop's own, line for line, with its file names in place of app.go.
+
+    1   one stage on golang                                 (the workshop's step 4, go-big)
+    2   one stage on golang-alpine                          (step 5, go-alpine)
+    3   multi-stage: golang-alpine builds, alpine ships     (step 6, go-multi-stage)
+    4   FROM scratch, a static binary (CGO_ENABLED=0)       (step 7, go-scratch)
+    4b  4 with what the program needs on scratch            (only where it needs something)
+    5   stripped by the linker: -trimpath -ldflags="-s -w"  (step 10, go-ldflags; step 8 strips)
+    6   compressed with UPX                                 (step 11, go-upx)
+
+A program that uses cgo (`import "C"`) builds on golang from rung 4 on, as golang-alpine has
+no C compiler; rung 4 links it as cgo does (dynamically), and 4b statically.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from workshop.shrink.goapp import GoApp
+from workshop.shrink.needs import CERTS, TZDATA, USERS
+
+__all__ = ["EXTRAS", "RUNGS", "STATIC", "Rung", "dockerfile"]
+
+# Beyond the needs read from the binary: link statically (a cgo program, or a dynamic binary).
+STATIC = "static"
+# What 4b adds for each, in words.
+EXTRAS = {
+    CERTS: "the CA bundle, /etc/ssl/certs/ca-certificates.crt",
+    TZDATA: "Go's time-zone archive, /zoneinfo.zip, with ZONEINFO pointing at it",
+    USERS: "an /etc/passwd naming nobody, and USER 65534",
+    STATIC: "a statically linked binary",
+}
+
+
+@dataclass(frozen=True)
+class Rung:
+    key: str
+    title: str
+    # The workshop's step whose Dockerfile this one follows.
+    workshop_step: int
+
+    def title_for(self, app: GoApp) -> str:
+        if self.key == "4" and app.uses_cgo:
+            return "FROM scratch, built on golang as cgo links it (dynamically)"
+        return self.title
+
+    @property
+    def number(self) -> int:
+        """Its place in the ladder, 1 to 7: the step number in the size log."""
+        return list(RUNGS).index(self.key) + 1
+
+
+RUNGS = {
+    rung.key: rung
+    for rung in (
+        Rung("1", "one stage on the golang base", 4),
+        Rung("2", "one stage on the golang-alpine base", 5),
+        Rung("3", "multi-stage: built on golang-alpine, shipped on alpine", 6),
+        Rung("4", "FROM scratch with a static binary (CGO_ENABLED=0)", 7),
+        Rung("4b", "FROM scratch with what the program needs", 7),
+        Rung("5", 'stripped by the linker: -trimpath -ldflags="-s -w"', 10),
+        Rung("6", "compressed with UPX (start-up cost measured)", 11),
+    )
+}
+
+
+def roles(key: str, app: GoApp) -> tuple[str, ...]:
+    """The base roles rung `key` builds on, in its Dockerfile's order."""
+    if key == "1":
+        return ("golang",)
+    if key == "2":
+        return ("golang-alpine",)
+    if key == "3":
+        return ("golang-alpine", "alpine")
+    build = "golang" if app.uses_cgo else "golang-alpine"
+    return (build, "golang-alpine") if key == "6" and app.uses_cgo else (build,)
+
+
+def dockerfile(
+    key: str,
+    app: GoApp,
+    *,
+    extras: tuple[str, ...] = (),
+    trust: tuple[str, ...] = (),
+    trimpath: bool = True,
+    images: Mapping[str, str] | None = None,
+) -> str:
+    """Rung `key`'s Dockerfile for `app`; `extras` (4b on) from EXTRAS; `trust`, CA files to
+    add to the bundle; `trimpath`, whether the toolchain knows -trimpath (Go 1.13 on);
+    `images`, the base images by role that the build args default to (the workshop's where
+    not given), so that the file builds with `docker build` alone where they are."""
+    images = images or {}
+    header = _header(key, app)
+    if key in ("1", "2"):
+        role = "golang" if key == "1" else "golang-alpine"
+        return _lines(
+            *header,
+            _arg(role, images),
+            f"FROM ${{{_build_arg(role)}}}",
+            *_sources(app),
+            _go_build(app),
+            *_trusted(trust),
+            'CMD ["/app"]',
+        )
+    if key == "3":
+        return _lines(
+            *header,
+            _arg("golang-alpine", images),
+            _arg("alpine", images),
+            "FROM ${GOLANG_ALPINE_IMAGE} AS build-stage",
+            *_sources(app),
+            _go_build(app),
+            "",
+            "FROM ${ALPINE_IMAGE}",
+            "COPY --from=build-stage /app /",
+            *_trusted(trust),
+            'CMD [ "/app" ]',
+        )
+    return _scratch(
+        key,
+        app,
+        extras=extras if key != "4" else (),
+        trust=trust,
+        trimpath=trimpath,
+        images=images,
+    )
+
+
+def _scratch(
+    key: str,
+    app: GoApp,
+    *,
+    extras: tuple[str, ...],
+    trust: tuple[str, ...],
+    trimpath: bool,
+    images: Mapping[str, str],
+) -> str:
+    build_role = "golang" if app.uses_cgo else "golang-alpine"
+    flags: list[str] = []
+    ldflags: list[str] = []
+    if key in ("5", "6"):
+        if trimpath:
+            flags.append("-trimpath")
+        ldflags += ["-s", "-w"]
+    env = "" if app.uses_cgo else "CGO_ENABLED=0 "
+    if STATIC in extras:
+        # cgo's C parts linked into the binary, as scratch has no C library to load them from.
+        env = "CGO_ENABLED=1 " if app.uses_cgo else "CGO_ENABLED=0 "
+        if app.uses_cgo:
+            ldflags += ["-linkmode", "external", "-extldflags", '"-static"']
+    if ldflags:
+        joined = " ".join(ldflags)
+        flags.append(f"-ldflags='{joined}'" if '"' in joined else f'-ldflags="{joined}"')
+    build = [
+        _arg(build_role, images),
+        *([_arg("golang-alpine", images)] if key == "6" and app.uses_cgo else []),
+        f"FROM ${{{_build_arg(build_role)}}} AS build-stage",
+    ]
+    if key == "6" and not app.uses_cgo:
+        build.append("RUN apk update && apk add upx")
+    build += _sources(app)
+    if key in ("5", "6"):
+        build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
+    build.append(_go_build(app, env=env, flags=flags))
+    final = [
+        "# scratch: the zero-files image; /app and what it needs are all it holds.",
+        "FROM scratch",
+    ]
+    if STATIC in extras and app.uses_cgo:
+        build.insert(
+            len(build) - 1,
+            "# cgo's C parts linked into /app: scratch has no C library to load them from.",
+        )
+    if CERTS in extras:
+        final.append("# The CA bundle: the program verifies TLS certificates (crypto/x509).")
+        if trust:
+            build += [
+                _copy(trust, "/trust/"),
+                "RUN cat /etc/ssl/certs/ca-certificates.crt /trust/* > /ca-certificates.crt",
+            ]
+            final.append("COPY --from=build-stage /ca-certificates.crt /etc/ssl/certs/")
+        else:
+            final.append(
+                "COPY --from=build-stage /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/"
+            )
+    if TZDATA in extras:
+        final.append("# Go's time-zone archive: the program loads time zones (time.LoadLocation).")
+        build.append('RUN cp "$(go env GOROOT)/lib/time/zoneinfo.zip" /zoneinfo.zip')
+        final += ["COPY --from=build-stage /zoneinfo.zip /", "ENV ZONEINFO=/zoneinfo.zip"]
+    if USERS in extras:
+        final.append("# A user to run as: the program looks users up (os/user).")
+        build.append("RUN echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' > /passwd")
+        final.append("COPY --from=build-stage /passwd /etc/passwd")
+    source = "build-stage"
+    if key == "6":
+        if app.uses_cgo:
+            # golang has no upx to offer; golang-alpine's compresses the static binary.
+            build += [
+                "",
+                "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage",
+                "RUN apk update && apk add upx",
+                "COPY --from=build-stage /app /app",
+            ]
+            source = "compress-stage"
+        build += [
+            "# UPX: /app compressed; it unpacks itself in memory at every start.",
+            "RUN upx --best --lzma /app",
+        ]
+    final.append(f"COPY --from={source} /app /")
+    if USERS in extras:
+        final.append("USER 65534")
+    final.append('CMD [ "/app" ]')
+    return _lines(*_header(key, app), *build, "", *final)
+
+
+def _header(key: str, app: GoApp) -> list[str]:
+    rung = RUNGS[key]
+    return [
+        f"# Rung {key} of `invoke shrink` for {app.name}: {rung.title_for(app)}.",
+        f"# The workshop's step {rung.workshop_step}, applied to this program. Build it from the "
+        "program's folder:",
+        f"#   docker build -f THIS_FILE -t {app.name} {app.root}",
+    ]
+
+
+def _lines(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def _build_arg(role: str) -> str:
+    from workshop.steps.bases import ROLES
+
+    return ROLES[role].build_arg
+
+
+def _arg(role: str, images: Mapping[str, str]) -> str:
+    from workshop.steps.bases import ROLES
+
+    image = images.get(role, ROLES[role].workshop_image)
+    return f"ARG {ROLES[role].build_arg}={image}"
+
+
+def _sources(app: GoApp) -> list[str]:
+    if app.module:
+        return ["WORKDIR /src", "COPY . ."]
+    return [_copy(app.files, "." if len(app.files) == 1 else "./")]
+
+
+def _copy(names: tuple[str, ...], destination: str) -> str:
+    """COPY `names` to `destination`, in the JSON form where a name needs quoting."""
+    if all(shlex.quote(name) == name for name in names):
+        return f"COPY {' '.join(names)} {destination}"
+    return f"COPY {json.dumps([*names, destination])}"
+
+
+def _go_build(app: GoApp, *, env: str = "", flags: list[str] | None = None) -> str:
+    options = [*(["-mod=vendor"] if app.vendored else []), *(flags or [])]
+    return " ".join(["RUN", f"{env}go", "build", *options, "-o", "/app", *app.target])
+
+
+def _trusted(trust: tuple[str, ...]) -> list[str]:
+    """Lines adding `trust` to the image's own CA bundle (rungs 1 to 3 ship one)."""
+    if not trust:
+        return []
+    return [
+        _copy(trust, "/trust/"),
+        "RUN cat /trust/* >> /etc/ssl/certs/ca-certificates.crt && rm -r /trust",
+    ]

@@ -1,0 +1,427 @@
+"""Base images: the workshop's own where they can be had, local stand-ins from Debian where not.
+
+The workshop builds on three images, each in a role its Dockerfiles take as a build arg:
+golang:1.10 (GOLANG_IMAGE), golang:1.10-alpine (GOLANG_ALPINE_IMAGE) and alpine (ALPINE_IMAGE).
+Where they are neither present nor pullable (a workshop room or CI runner with no registry),
+stand-ins are built from Debian's packages: a debootstrap root filesystem imported into the
+engine, Debian's Go on it, a static busybox in the alpine role, and Debian's Go on busybox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from workshop.engine.buildcontext import tar_context
+from workshop.engine.client import BuildRequest, EngineAPI
+from workshop.errors import BadInput, BaseUnavailable, TimedOut
+from workshop.labels import LABEL
+from workshop.paths import BASES_DIR
+from workshop.progress import Progress
+from workshop.records.sizelog import BaseUsed
+from workshop.releases import GO_RELEASES, GoRelease
+from workshop.units import docker_size
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+    from workshop.settings import Settings
+
+__all__ = ["GO_RELEASES", "ROLES", "Bases", "Role", "Standins", "StandinsTable", "build_standins"]
+
+# What a stand-in was built from; one built from another recipe is built again.
+RECIPE_LABEL = f"{LABEL}.recipe"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A part a base image plays in the workshop's Dockerfiles."""
+
+    name: str
+    build_arg: str
+    workshop_image: str
+
+
+ROLES = {
+    role.name: role
+    for role in (
+        Role("golang", "GOLANG_IMAGE", "golang:1.10"),
+        Role("golang-alpine", "GOLANG_ALPINE_IMAGE", "golang:1.10-alpine"),
+        Role("alpine", "ALPINE_IMAGE", "alpine"),
+        # Not the workshop's: the build stage of the floor (step 12), which needs apt for nasm.
+        Role("debian", "DEBIAN_IMAGE", "debian:bookworm"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Standins:
+    """The stand-in images for one of Debian's Go releases."""
+
+    release: GoRelease
+
+    @classmethod
+    def for_go(cls, go: str) -> Standins:
+        if go not in GO_RELEASES:
+            known = ", ".join(GO_RELEASES)
+            raise BadInput(f"Go {go!r} has no Debian stand-in here; choose one of: {known}.")
+        return cls(GO_RELEASES[go])
+
+    @property
+    def go(self) -> str:
+        return self.release.version
+
+    @property
+    def suite(self) -> str:
+        return self.release.suite
+
+    @property
+    def debian(self) -> str:
+        return f"workshop-base/debian:{self.suite}"
+
+    @property
+    def busybox(self) -> str:
+        return f"workshop-base/busybox:{self.suite}"
+
+    @property
+    def golang(self) -> str:
+        return f"workshop-base/golang:{self.go}-{self.suite}"
+
+    @property
+    def golang_busybox(self) -> str:
+        return f"workshop-base/golang:{self.go}-busybox"
+
+    def for_role(self, role: Role) -> str:
+        return {
+            "golang": self.golang,
+            "golang-alpine": self.golang_busybox,
+            "alpine": self.busybox,
+            "debian": self.debian,
+        }[role.name]
+
+    def all(self) -> tuple[str, ...]:
+        """In the order they are built: each needs the ones before it."""
+        return (self.debian, self.golang, self.busybox, self.golang_busybox)
+
+
+@dataclass
+class Bases:
+    """Resolves each role to an image once per run, and builds the stand-ins."""
+
+    engine: EngineAPI
+    progress: Progress
+    mode: str = "auto"
+    go: str = "1.19"
+    mirror: str = DEFAULT_MIRROR
+    # Other images to try first in a role, by role name (the sweep's golang:1.21, say).
+    images: dict[str, str] = field(default_factory=dict)
+    # One resolution per role and one `go version` per image, for the session.
+    _memo: dict[str, object] = field(default_factory=dict)
+    _building: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # The mode and mirror were checked with the settings; the Go release may be a sweep's.
+        self.standins = Standins.for_go(self.go)
+
+    @classmethod
+    def for_release(
+        cls,
+        engine: EngineAPI,
+        progress: Progress,
+        settings: Settings,
+        *,
+        release: str,
+        standin_go: str = "",
+    ) -> Bases:
+        """The bases of Go `release`: golang:X.Y and golang:X.Y-alpine where present or
+        pullable, else the stand-ins of Debian's Go `standin_go` (the same release unless said)."""
+        return cls(
+            engine=engine,
+            progress=progress,
+            mode=settings.bases,
+            go=standin_go or release,
+            mirror=settings.debian_mirror,
+            images={"golang": f"golang:{release}", "golang-alpine": f"golang:{release}-alpine"},
+        )
+
+    def resolve(self, role_name: str) -> BaseUsed:
+        key = f"role:{role_name}"
+        if key not in self._memo:
+            self._memo[key] = self._resolve(ROLES[role_name])
+        resolved = self._memo[key]
+        assert isinstance(resolved, BaseUsed)
+        return resolved
+
+    def _resolve(self, role: Role) -> BaseUsed:
+        wanted = self.images.get(role.name, role.workshop_image)
+        if self.mode != "local":
+            image = self.engine.image(wanted)
+            if image is None:
+                with self.progress.activity(f"Pulling {wanted}") as on_line:
+                    image = self.engine.pull(wanted, on_line=on_line)
+            if image is not None:
+                # What the image is decides, not the name it was pulled by: a stand-in pushed
+                # as golang:1.10 and pulled back still carries its recipe.
+                standin = RECIPE_LABEL in image.labels
+                return BaseUsed(role.name, wanted, image.id, image.size, standin=standin)
+            if self.mode == "workshop":
+                raise BaseUnavailable(
+                    f"{wanted} is neither present nor pullable, and the bases mode is "
+                    "'workshop'. Load it (docker load -i FILE), reach a registry, or set "
+                    "INVOKE_WORKSHOP_BASES=auto to use local stand-ins built from Debian."
+                )
+        reference = self.standins.for_role(role)
+        # Roles are resolved side by side; stand-ins share parents, each built once.
+        with self._building:
+            self.ensure(reference)
+        image = self.engine.image(reference)
+        if image is None:
+            raise BaseUnavailable(f"The stand-in {reference} was built but can't be found.")
+        if self.mode == "auto":
+            made_of = {
+                "alpine": "Debian's static busybox",
+                "debian": f"Debian {self.standins.suite}, debootstrapped",
+            }.get(role.name, f"Debian's Go {self.go}")
+            self.progress.note(
+                f"{wanted} is neither present nor pullable: using the local stand-in "
+                f"{reference} ({made_of}). Sizes will differ from the workshop's."
+            )
+        return BaseUsed(role.name, reference, image.id, image.size, standin=True)
+
+    def go_version(self, resolved: BaseUsed) -> str:
+        """The Go release inside a Go base image, as `go version` tells it (go1.19.8)."""
+        key = f"go:{resolved.image_id}"
+        if key not in self._memo:
+            ran = self.engine.run(resolved.image_id, command=["go", "version"])
+            found = re.search(r"go version (go\S+)", ran.output)
+            self._memo[key] = found.group(1) if found else "unknown"
+        return str(self._memo[key])
+
+    def build_standins(self, *, rebuild: bool = False) -> list[str]:
+        """Build every stand-in that is missing or from another recipe (all of them with
+        `rebuild`), in order; returns those built."""
+        if not rebuild:
+            return [built for reference in self.standins.all() for built in self.ensure(reference)]
+        recipes = self.recipes()
+        for reference in self.standins.all():
+            self._make(reference, recipes[reference])
+        return list(self.standins.all())
+
+    def ensure(self, reference: str) -> list[str]:
+        """Build `reference` if it is missing or from another recipe, and first the stand-ins it
+        is built on, where they need it too; returns those built. A stand-in's recipe is a hash
+        of what makes it: its Dockerfile and files, build args, and its parents' recipes."""
+        recipe = self.recipes()[reference]
+        image = self.engine.image(reference)
+        if image is not None and image.labels.get(RECIPE_LABEL) == recipe:
+            return []
+        built = [each for parent in self._parents()[reference] for each in self.ensure(parent)]
+        self._make(reference, recipe)
+        return [*built, reference]
+
+    def _make(self, reference: str, recipe: str) -> None:
+        labels = {LABEL: "base", RECIPE_LABEL: recipe}
+        if reference == self.standins.debian:
+            self._import_debian(reference, labels)
+        else:
+            self._build(reference, labels)
+
+    def _parents(self) -> dict[str, tuple[str, ...]]:
+        standins = self.standins
+        return {
+            standins.debian: (),
+            standins.golang: (standins.debian,),
+            standins.busybox: (standins.debian,),
+            standins.golang_busybox: (standins.golang, standins.busybox),
+        }
+
+    def recipes(self) -> dict[str, str]:
+        """Each stand-in's recipe, in the order they are built."""
+        standins = self.standins
+        debian = _digest(
+            "debootstrap --variant=minbase", standins.suite, self.mirror, BASES_DIR / "docker-clean"
+        )
+        recipes = {standins.debian: debian}
+        for reference, parents in self._parents().items():
+            if not parents:
+                continue
+            dockerfile, files = self._recipe_files(reference)
+            recipes[reference] = _digest(
+                *(recipes[parent] for parent in parents),
+                *(BASES_DIR / name for name in (dockerfile, *files)),
+                *sorted(self._buildargs(dockerfile).items()),
+            )
+        return recipes
+
+    def _recipe_files(self, reference: str) -> tuple[str, tuple[str, ...]]:
+        standins = self.standins
+        return {
+            standins.golang: ("Dockerfile.golang", ()),
+            standins.busybox: ("Dockerfile.busybox", ()),
+            standins.golang_busybox: ("Dockerfile.golang-busybox", ("apk", "package")),
+        }[reference]
+
+    def _buildargs(self, dockerfile: str) -> dict[str, str]:
+        """The build args `dockerfile` declares (ARG NAME), with this run's values."""
+        standins = self.standins
+        values = {
+            "DEBIAN_IMAGE": standins.debian,
+            "GOLANG_IMAGE": standins.golang,
+            "BUSYBOX_IMAGE": standins.busybox,
+            "GO_VERSION": self.go,
+            "DEBIAN_MIRROR": self.mirror,
+            "BACKPORTS": standins.release.backports,
+        }
+        declared = re.findall(r"^ARG (\w+)", (BASES_DIR / dockerfile).read_text(), re.MULTILINE)
+        return {name: values[name] for name in declared}
+
+    def _build(self, reference: str, labels: dict[str, str]) -> None:
+        dockerfile, files = self._recipe_files(reference)
+        context = tar_context(BASES_DIR, (dockerfile, *files))
+        with self.progress.activity(f"Building the stand-in {reference}") as on_line:
+            self.engine.build(
+                BuildRequest(
+                    context=context,
+                    dockerfile=dockerfile,
+                    buildargs=self._buildargs(dockerfile),
+                    labels=labels,
+                    tag=reference,
+                ),
+                on_line=on_line,
+            )
+
+    def _import_debian(self, reference: str, labels: dict[str, str]) -> None:
+        """debootstrap a minimal Debian and `docker import` it, trimmed like Debian's own image."""
+        if shutil.which("debootstrap") is None:
+            raise BaseUnavailable(
+                f"Building {reference} needs debootstrap, which is not installed. Install it "
+                "(apt-get install debootstrap), or load the workshop's images, then try again."
+            )
+        if os.geteuid() != 0:
+            raise BaseUnavailable(f"Building {reference} runs debootstrap, which needs root.")
+        with tempfile.TemporaryDirectory(prefix="workshop-rootfs-") as scratch:
+            rootfs = Path(scratch) / "rootfs"
+            command = [
+                "debootstrap",
+                "--variant=minbase",
+                self.standins.suite,
+                str(rootfs),
+                self.mirror,
+            ]
+            with self.progress.activity(
+                f"debootstrap {self.standins.suite} for {reference}"
+            ) as on_line:
+                _stream(
+                    command,
+                    on_line,
+                    what=f"debootstrap for {reference}",
+                    timeout=self.engine.timeouts.build,
+                )
+            for pattern in (
+                "var/lib/apt/lists/*",
+                "var/cache/apt/*.bin",
+                "var/cache/apt/archives/*.deb",
+            ):
+                for path in rootfs.glob(pattern):
+                    if path.is_file():
+                        path.unlink()
+            # As Debian's own images do: apt keeps no .debs or package caches in the layers built
+            # on this base (without it, 216 MB of them stayed in the golang stand-in).
+            shutil.copy(BASES_DIR / "docker-clean", rootfs / "etc/apt/apt.conf.d/docker-clean")
+            with self.progress.activity(f"Importing {reference}"):
+                tar = subprocess.Popen(
+                    ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+                )
+                assert tar.stdout is not None
+                try:
+                    self.engine.import_rootfs(
+                        tar.stdout,
+                        reference=reference,
+                        changes=[
+                            'CMD ["bash"]',
+                            *(f"LABEL {key}={value}" for key, value in labels.items()),
+                        ],
+                    )
+                finally:
+                    tar.stdout.close()
+                    tar.wait()
+
+
+def _digest(*parts: object) -> str:
+    """A short hash of `parts`; a Path counts by its content."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.read_bytes() if isinstance(part, Path) else repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _stream(
+    command: list[str], on_line: Callable[[str], None], *, what: str, timeout: float
+) -> None:
+    """Run `command` (never through a shell), passing each output line on; fail with its tail.
+    It is killed after `timeout` seconds, and on Ctrl-C."""
+    tail: list[str] = []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    ) as process:
+        assert process.stdout is not None
+        watchdog = threading.Timer(timeout, process.kill)
+        watchdog.start()
+        try:
+            for line in process.stdout:
+                on_line(line.rstrip())
+                tail = [*tail[-14:], line.rstrip()]
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            watchdog.cancel()
+    if process.returncode == -9:
+        raise TimedOut(f"{what} took longer than {timeout:g} s (workshop.build_timeout).")
+    if process.returncode != 0:
+        raise BaseUnavailable(
+            f"{what} failed (exit {process.returncode}). Last lines:\n" + "\n".join(tail)
+        )
+
+
+@dataclass(frozen=True)
+class StandinsTable:
+    """What `invoke bases` shows: each stand-in, its size, and whether this run built it."""
+
+    go: str
+    rows: tuple[tuple[str, int | None, bool], ...]  # reference, size (None: missing), built now
+
+    @classmethod
+    def of(cls, bases: Bases, built: list[str]) -> StandinsTable:
+        rows = []
+        for reference in bases.standins.all():
+            image = bases.engine.image(reference)
+            rows.append((reference, image.size if image else None, reference in built))
+        return cls(go=bases.go, rows=tuple(rows))
+
+    def __rich__(self) -> Table:
+        table = Table(title=f"Local stand-ins for Debian's Go {self.go}", title_style="bold")
+        for column in ("image", "size", "built now"):
+            table.add_column(column)
+        for reference, size, built in self.rows:
+            shown = docker_size(size) if size is not None else "missing"
+            table.add_row(reference, shown, "yes" if built else "")
+        return table
+
+
+def build_standins(session: Session, *, rebuild: bool) -> StandinsTable:
+    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`)."""
+    bases = session.bases
+    return StandinsTable.of(bases, bases.build_standins(rebuild=rebuild))

@@ -1,0 +1,153 @@
+"""Removing what this configuration built, and this project's leftovers, and nothing else.
+
+- An image goes only under a name this configuration gives (its tag prefix and the steps' names,
+  the sweep's too, and `invoke shrink`'s PREFIXshrink-NAME-RUNG), or untagged with this prefix's
+  label (a build whose image failed its check, or was replaced by a newer one). An image that
+  also has a name of someone else's keeps it.
+- Nothing is forced: an image a container uses, or that another image is built on, stays.
+- Containers this project made and lost (a process killed before it could remove them, an engine
+  that died mid-build) go: runs and probes whose process is gone, and stopped containers from
+  builds on the stand-ins (their label comes from the stand-in) left by a crash (exit 255) or
+  never started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from workshop.catalogue import BUILD_STEPS
+from workshop.engine.client import OWNER_LABEL, ContainerInfo, EngineAPI
+from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.releases import GO_RELEASES
+from workshop.steps.bases import Standins
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+
+__all__ = [
+    "Cleaned",
+    "clean",
+    "clean_images",
+    "is_leftover",
+    "our_tags",
+    "remove_leftover_containers",
+]
+
+# A stopped build container younger than this may belong to a build under way.
+BUILD_CONTAINER_GRACE = 120.0
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    removed: tuple[str, ...]
+    kept: tuple[tuple[str, str], ...]  # name, why
+    containers: int
+
+    def __rich__(self) -> RenderableType:
+        lines = [Text(f"Removed {name}") for name in self.removed]
+        lines += [Text(f"Kept {name}: {why}") for name, why in self.kept]
+        if self.containers:
+            lines.append(Text(f"Removed {self.containers} leftover containers of this project."))
+        return Group(*lines) if lines else Text("Nothing to remove.")
+
+
+def our_tags(prefix: str) -> set[str]:
+    """Every name a configuration with `prefix` gives an image: steps, and the sweep's."""
+    names = {step.tag for step in BUILD_STEPS.values()}
+    swept = {f"go{release}-{name}" for release in GO_RELEASES for name in names}
+    return {f"{prefix}{name}:latest" for name in names | swept}
+
+
+def clean(session: Session, *, bases: bool) -> Cleaned:
+    """`invoke clean`: this project's lost containers, this configuration's images (and the
+    stand-ins with `bases`)."""
+    containers = remove_leftover_containers(session.engine)
+    cleaned = clean_images(session.engine, prefix=session.settings.tag_prefix, bases=bases)
+    return replace(cleaned, containers=containers)
+
+
+def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
+    mine = our_tags(prefix)
+    if bases:
+        mine |= {
+            f"{reference}" if ":" in reference else f"{reference}:latest"
+            for go in GO_RELEASES
+            for reference in Standins.for_go(go).all()
+        }
+    in_use = engine.images_in_use()
+    removed: list[str] = []
+    kept: list[tuple[str, str]] = []
+    newest_first = sorted(
+        engine.images_labelled(LABEL), key=lambda image: image.created, reverse=True
+    )
+    for image in newest_first:
+        kind = image.labels.get(LABEL)
+        shrunk = kind == "shrink" and image.labels.get(PREFIX_LABEL) == prefix
+        if image.tags:
+            ours = [
+                tag
+                for tag in image.tags
+                if tag in mine or (shrunk and tag.startswith(f"{prefix}shrink-"))
+            ]
+            if not ours:
+                continue
+            name = ", ".join(ours)
+            if image.id in in_use:
+                kept.append((name, "a container uses it"))
+            elif len(ours) < len(image.tags):
+                for tag in ours:
+                    engine.untag(tag)
+                removed.append(f"{name} (the image keeps its other names)")
+            elif engine.remove_image(image.id):
+                removed.append(name)
+            else:
+                kept.append((name, "another image is built on it"))
+        elif (
+            (kind == "step" and image.labels.get(PREFIX_LABEL) == prefix)
+            or shrunk
+            or (bases and kind == "base")
+        ):
+            name = f"untagged {image.id.removeprefix('sha256:')[:12]}"
+            if image.id not in in_use and engine.remove_image(image.id):
+                removed.append(name)
+    return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=0)
+
+
+def remove_leftover_containers(engine: EngineAPI) -> int:
+    """Remove the containers this project made and lost; how many."""
+    now = time.time()
+    leftovers = [
+        container for container in engine.containers_labelled(LABEL) if is_leftover(container, now)
+    ]
+    for container in leftovers:
+        engine.remove_container(container.id)
+    return len(leftovers)
+
+
+def is_leftover(container: ContainerInfo, now: float) -> bool:
+    made_by = container.labels.get(OWNER_LABEL)
+    if made_by:
+        host, _, pid = made_by.rpartition(":")
+        return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    if container.status == "running":
+        return False
+    crashed = container.status == "exited" and container.exit_code == 255
+    stale = now - container.created > BUILD_CONTAINER_GRACE
+    return crashed or (container.status in ("created", "dead", "exited") and stale)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

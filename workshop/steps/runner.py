@@ -1,0 +1,399 @@
+"""Running a step: write its files, build its image, run it, measure it and log it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from workshop.catalogue import STEPS, Step
+from workshop.engine.client import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
+from workshop.engine.registry import Registry
+from workshop.errors import StepFailed, WorkshopError
+from workshop.labels import LABEL, PREFIX_LABEL, STEP_LABEL
+from workshop.progress import Progress
+from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
+from workshop.settings import check_tag
+from workshop.signals import deferred_interrupts
+from workshop.steps.bases import ROLES, Bases
+from workshop.steps.gobinary import go_build_version
+from workshop.steps.startup import time_startup
+from workshop.steps.workspace import Workspace, Written
+from workshop.units import docker_size, ratio, times
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+
+__all__ = [
+    "BuildPlan",
+    "BuildStepResult",
+    "FileStepResult",
+    "Passed",
+    "build_step",
+    "compared",
+    "file_step",
+    "keep",
+    "measure",
+    "run_build_step",
+    "run_file_step",
+]
+
+EXPECTED_OUTPUT = "Hello world!"
+# The roles whose images build with Go; the floor's build stage (debian) assembles instead.
+GO_ROLES = ("golang", "golang-alpine")
+NO_GO = "none"
+
+
+@dataclass(frozen=True)
+class ShownFile:
+    name: str
+    content: str
+    written: Written | None = None
+    listing: str = ""
+
+
+@dataclass(frozen=True)
+class FileStepResult:
+    step: Step
+    files: tuple[ShownFile, ...]
+
+    def __rich__(self) -> RenderableType:
+        parts: list[RenderableType] = [
+            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
+        ]
+        for shown in self.files:
+            if shown.written is not None:
+                parts.append(Text(f"{shown.name}: {shown.written.value}", style="dim"))
+            if shown.listing:
+                parts.append(Text(f"$ ls -altr {shown.name}\n{shown.listing}\n$ cat {shown.name}"))
+            lexer = "go" if shown.name.endswith(".go") else "docker"
+            parts.append(
+                Syntax(shown.content, lexer, theme="ansi_dark", background_color="default")
+            )
+        return Group(*parts)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    record: SizeRecord
+    other: SizeRecord
+
+    def __rich__(self) -> RenderableType:
+        this, other = self.record, self.other
+        saved = other.size - this.size
+        share = ratio(saved, other.size)
+        return Text(
+            f"{this.tag} is {this.size_human}: {docker_size(saved)} ({share:.0%}) less than "
+            f"{other.tag} ({other.size_human}); {other.tag} is "
+            f"{times(ratio(other.size, this.size))} times its size."
+        )
+
+
+@dataclass(frozen=True)
+class BuildStepResult:
+    step: Step
+    record: SizeRecord
+    written: tuple[tuple[str, Written], ...]
+    comparison: Comparison | None = None
+
+    def __rich__(self) -> RenderableType:
+        record = self.record
+        ls = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("REPOSITORY", "TAG", "IMAGE ID", "SIZE"):
+            ls.add_column(column)
+        ls.add_row(
+            record.tag,
+            "latest",
+            record.image_id.removeprefix("sha256:")[:12],
+            docker_size(record.listed),
+        )
+        parts: list[RenderableType] = [
+            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
+        ]
+        parts += [Text(f"{name}: {written.value}", style="dim") for name, written in self.written]
+        parts += [
+            Text(f"$ docker image ls {record.tag}"),
+            ls,
+            *(
+                [
+                    Text(
+                        "The containerd image store lists the stored content and the unpacked "
+                        "snapshot together; the image's files, which the workshop measured, "
+                        f"are {record.size_human}.",
+                        style="dim",
+                    )
+                ]
+                if record.image_store == CONTAINERD
+                else []
+            ),
+            Text(f"$ docker run -ti --rm {record.tag}"),
+            Text(record.output.rstrip("\n")),
+        ]
+        if record.pull_size:
+            parts.append(
+                Text(
+                    f"A pull of {record.tag} downloads {docker_size(record.pull_size)} "
+                    f"({record.pull_size:,} bytes: its config and compressed layers, as "
+                    f"{record.registry} stores them)."
+                )
+            )
+        if self.comparison:
+            parts.append(self.comparison)
+        if record.startup and self.comparison:
+            cost = record.startup["median_ms"] - record.startup["against_median_ms"]
+            parts.append(
+                Text(
+                    f"Start-up, median of {record.startup['runs']:.0f} runs each: {record.tag} "
+                    f"{record.startup['median_ms']:.0f} ms, {self.comparison.other.tag} "
+                    f"{record.startup['against_median_ms']:.0f} ms: {cost:+.0f} ms."
+                )
+            )
+        bases = ", ".join(
+            f"{base.reference}{' (stand-in)' if base.standin else ''}" for base in record.bases
+        )
+        with_go = f" with {record.go_version}" if record.go_version != NO_GO else ""
+        engine = record.engine_host or "the engine"
+        if record.engine_context != "default":
+            engine = f"context {record.engine_context!r} ({engine})"
+        parts.append(
+            Text(
+                f"Built on {bases}{with_go}, by Docker {record.engine_version} at {engine}, "
+                f"{record.storage_driver}, {record.image_store} image store; logged.",
+                style="dim",
+            )
+        )
+        return Group(*parts)
+
+
+def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
+    """Steps 1-3: write the step's files into the workspace and show them (step 2 lists app.go)."""
+    if step.writes:
+        written = [(name, workspace.write(name)) for name in step.writes]
+        # Read after writing: where an edited file was kept, it is what is shown.
+        files = tuple(
+            ShownFile(name, workspace.path(name).read_text(), written=outcome)
+            for name, outcome in written
+        )
+    else:
+        workspace.require(("app.go",), step=step.name)
+        files = (
+            ShownFile(
+                "app.go", workspace.path("app.go").read_text(), listing=workspace.listing("app.go")
+            ),
+        )
+    return FileStepResult(step=step, files=files)
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What every build step of a run shares: where it builds, from what, and where it logs."""
+
+    engine: EngineAPI
+    bases: Bases
+    workspace: Workspace
+    size_log: SizeLog
+    progress: Progress
+    nocache: bool = False
+    tag_prefix: str = ""
+    # Where each image is pushed to measure its pull size; None: not measured.
+    registry: Registry | None = None
+
+
+def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
+    """Steps 4 on: build the step's image from its Dockerfile, run it by the id the build
+    returned, measure it, and only then tag it and log it, together.
+
+    An image that fails its check is never tagged: after any failure or interruption, the tag
+    still names the image its log record names.
+    """
+    engine, progress = plan.engine, plan.progress
+    tag = check_tag(f"{plan.tag_prefix}{step.tag}")
+    plan.size_log.check_writable()
+    written = tuple((name, plan.workspace.write(name)) for name in step.writes)
+    plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
+    resolved = [plan.bases.resolve(role) for role in step.roles]
+    with progress.activity(f"Step {step.number}: building {tag}") as on_line:
+        built = engine.build(
+            BuildRequest(
+                context=plan.workspace.context((step.dockerfile, *step.sources)),
+                dockerfile=step.dockerfile,
+                buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
+                labels={LABEL: "step", STEP_LABEL: str(step.number), PREFIX_LABEL: plan.tag_prefix},
+                nocache=plan.nocache,
+                name=tag,
+            ),
+            on_line=on_line,
+        )
+    progress.checkpoint()
+    with progress.activity(f"Step {step.number}: running {tag}"):
+        ran = engine.run(built.image_id, fetch="/app")
+    if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
+        raise StepFailed(
+            f"{tag} (image {built.image_id[:19]}) printed {ran.output[:500]!r} and exited "
+            f"{ran.exit_code}; the workshop expects exactly {EXPECTED_OUTPUT!r}. It was not "
+            f"tagged, and no size was logged for {step.name}."
+        )
+    startup: dict[str, float] = {}
+    if step.times_startup and step.compare_with is not None:
+        against = plan.size_log.read().get(step.compare_with)
+        if against is not None:
+            with progress.activity(
+                f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
+            ):
+                startup = time_startup(engine, built.image_id, against.image_id)
+    record = keep(
+        plan,
+        Passed(
+            number=step.number,
+            tag=tag,
+            image_id=built.image_id,
+            bases=tuple(resolved),
+            output=ran.output,
+            binary=ran.fetched or b"",
+            build_seconds=built.seconds,
+            startup=startup,
+        ),
+        what=f"Step {step.number}",
+    )
+    return BuildStepResult(step=step, record=record, written=written)
+
+
+@dataclass(frozen=True)
+class Passed:
+    """An image that was built and passed its check, ready to be measured, tagged and logged."""
+
+    number: int
+    tag: str
+    image_id: str
+    bases: tuple[BaseUsed, ...]
+    output: str
+    binary: bytes
+    build_seconds: float
+    startup: Mapping[str, float] = field(default_factory=dict)
+
+
+def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
+    """`image_id` as the engine lists it, with `size` the bytes of its files on the containerd
+    store (see workshop.engine), what the classic store's size is."""
+    image = engine.image(image_id)
+    if image is None:
+        raise StepFailed(f"The image {image_id} was built but is gone from the engine.")
+    if engine.info.image_store == CONTAINERD:
+        return replace(image, size=engine.file_bytes(image_id), listed_size=image.listed)
+    return image
+
+
+def keep(plan: BuildPlan, passed: Passed, *, what: str) -> SizeRecord:
+    """Measure `passed` (and its pull size, where a registry is set), then tag it and log it
+    together; a step's and a shrink rung's record alike."""
+    engine, progress, tag = plan.engine, plan.progress, passed.tag
+    with progress.activity(f"{what}: measuring {tag}"):
+        image = measure(engine, passed.image_id)
+    # The registry's name for the image is dropped whatever happens; where the step fails, the
+    # image goes with it, as it was never tagged or logged.
+    remote = f"{plan.registry.address}/{tag}" if plan.registry is not None else ""
+    try:
+        pull_size = 0
+        if plan.registry is not None:
+            with progress.activity(f"{what}: pushing {tag} to {plan.registry.address}"):
+                engine.push(passed.image_id, remote)
+                pull_size = plan.registry.pull_size(tag)
+        record = SizeRecord(
+            step=passed.number,
+            tag=tag,
+            image_id=passed.image_id,
+            size=image.size,
+            size_human=docker_size(image.size),
+            listed_size=image.listed,
+            image_store=engine.info.image_store,
+            engine_context=engine.info.context,
+            engine_host=engine.info.host,
+            pull_size=pull_size,
+            registry=plan.registry.address if plan.registry else "",
+            binary_size=len(passed.binary),
+            bases=passed.bases,
+            go_version=_go_version(passed.binary, plan.bases, passed.bases[0]),
+            engine_version=engine.info.version,
+            storage_driver=engine.info.storage_driver,
+            builder=engine.builder,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            output=passed.output,
+            build_seconds=round(passed.build_seconds, 3),
+            startup=passed.startup,
+        )
+        progress.checkpoint()
+        with deferred_interrupts():
+            _tag_and_log(engine, plan.size_log, record)
+    finally:
+        if remote:
+            # A failure here must not hide the one that brought us here.
+            with suppress(WorkshopError):
+                engine.untag(remote)
+    return record
+
+
+def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> None:
+    """Point the tag at the new image and log it; if the log can't be written, the tag goes
+    back to the image it named before."""
+    before = engine.image(record.tag)
+    engine.tag(record.image_id, record.tag)
+    try:
+        size_log.record(record)
+    except BaseException:
+        if before is not None:
+            engine.tag(before.id, record.tag)
+        else:
+            engine.untag(record.tag)
+        raise
+
+
+def _go_version(binary: bytes, bases: Bases, build_stage: BaseUsed) -> str:
+    """The Go that built /app: from its build info, else the toolchain's; "none" without Go."""
+    if build_stage.role not in GO_ROLES:
+        return NO_GO
+    return go_build_version(binary) or bases.go_version(build_stage)
+
+
+def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:
+    """`result` with its comparison against the step it is measured against, where logged.
+
+    Done when the result is shown, not when it is measured: steps built side by side finish in
+    any order, and step 8 must be set against this run's step 7, not a previous one.
+    """
+    other = size_log.read().get(result.step.compare_with or 0)
+    if other is None:
+        return result
+    return replace(result, comparison=Comparison(record=result.record, other=other))
+
+
+def file_step(session: Session, number: int) -> FileStepResult:
+    """Steps 1 to 3, in the session's workspace."""
+    return run_file_step(workspace=session.workspace, step=STEPS[number])
+
+
+def build_step(session: Session, number: int) -> BuildStepResult:
+    """Run step `number`, or collect it where `invoke all` started it side by side."""
+    step = STEPS[number]
+    ahead = session.ahead
+    pending = ahead.take(number) if ahead else None
+    if pending is None:
+        session.check_outputs()
+        result = run_build_step(session.plan(), step)
+    else:
+        assert ahead is not None
+        try:
+            with session.progress.activity(
+                f"Step {number}: building {session.settings.tag(step.tag)}"
+            ):
+                result = pending.result()
+        except BaseException:
+            ahead.cancel()
+            raise
+    return compared(result, session.size_log)

@@ -1,0 +1,100 @@
+"""The tables `invoke all` and `invoke beyond` end with: every step's size beside the workshop's
+figure, a bar on a log scale, and the headline ratio."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.bar import Bar
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from workshop.catalogue import WORKSHOP_BUILD_STEPS
+from workshop.records.sizelog import SizeRecord
+from workshop.steps.figures import Figures, load_figures
+from workshop.units import docker_size, ratio, times
+
+if TYPE_CHECKING:
+    from workshop.app.session import Session
+
+__all__ = ["Summary", "beyond_summary", "workshop_summary"]
+
+BAR_WIDTH = 20
+BEYOND_SHOWN = (4, 8, 9, 10, 11, 12, 13)
+
+
+def log_bar(size: int, sizes: list[int], width: int = BAR_WIDTH) -> Bar:
+    """A bar for `size` on a log scale: the largest of `sizes` full width, the smallest a sliver."""
+    floor = max(min(sizes), 1) / 4
+    span = math.log(max(sizes) / floor) or 1.0
+    return Bar(size=span, begin=0, end=math.log(max(size, 1) / floor), width=width, color="cyan")
+
+
+@dataclass(frozen=True)
+class Summary:
+    records: Mapping[int, SizeRecord]
+    figures: Figures
+    title: str = "The workshop, measured"
+    # Set the headline beside the workshop's own words.
+    quote_workshop: bool = True
+
+    def __rich__(self) -> RenderableType:
+        steps = sorted(self.records)
+        first = self.records[steps[0]] if steps else None
+        table = Table(title=self.title, title_style="bold")
+        table.add_column("step", justify="right")
+        table.add_column("image", no_wrap=True)
+        table.add_column("size", justify="right")
+        table.add_column("workshop", justify="right")
+        pulled = any(record.pull_size for record in self.records.values())
+        if pulled:
+            table.add_column("pull", justify="right")
+        table.add_column(f"{first.tag} ÷ size" if first else "ratio", justify="right")
+        table.add_column("size, log scale", no_wrap=True, width=BAR_WIDTH)
+        sizes = [self.records[step].size for step in steps]
+        for step in steps:
+            record = self.records[step]
+            documented = self.figures.images.get(step)
+            pull = [docker_size(record.pull_size) if record.pull_size else "—"] if pulled else []
+            table.add_row(
+                str(step),
+                record.tag,
+                record.size_human,
+                documented.documented if documented else "",
+                *pull,
+                f"{times(ratio(first.size, record.size))}×" if first else "",
+                log_bar(record.size, sizes),
+            )
+        parts: list[RenderableType] = [table]
+        if first and len(steps) > 1:
+            last = min(self.records.values(), key=lambda record: record.size)
+            headline = (
+                f"{first.tag} ({first.size_human}) is {times(ratio(first.size, last.size))} "
+                f"times {last.tag} ({last.size_human})."
+            )
+            if self.quote_workshop:
+                headline += f' The workshop: "{self.figures.headline}"'
+            parts.append(Text(headline, style="bold"))
+        return Group(*parts)
+
+
+def workshop_summary(session: Session) -> Summary:
+    """The table `invoke all` ends with, of steps 4 to 9 only; the run joins the history."""
+    logged = session.size_log.read()
+    records = {step: logged[step] for step in WORKSHOP_BUILD_STEPS if step in logged}
+    if records:
+        from workshop.records.history import Run
+
+        session.history.add(Run.of(records))
+    return Summary(records=records, figures=load_figures())
+
+
+def beyond_summary(session: Session) -> Summary:
+    """Steps 10 on, set against go-big, go-stripped and go-smaller."""
+    records = session.size_log.read()
+    shown = {step: records[step] for step in BEYOND_SHOWN if step in records}
+    return Summary(shown, load_figures(), title="Beyond the workshop", quote_workshop=False)
