@@ -26,7 +26,8 @@ import pytest
 from rich.console import Console
 
 from tests.fakeengine import FakeEngine
-from workshop.engine.client import OWNER_LABEL, Engine
+from workshop.engine.client import Engine
+from workshop.engine.values import OWNER_LABEL
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.progress import Progress
 from workshop.records.sizelog import SizeLog, SizeRecord

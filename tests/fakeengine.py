@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
-from workshop.engine.client import (
+from workshop.engine.values import (
     BuildRequest,
     BuildResult,
     ContainerInfo,

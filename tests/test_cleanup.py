@@ -8,7 +8,7 @@ import socket
 import time
 
 from tests.fakeengine import FakeEngine
-from workshop.engine.client import OWNER_LABEL, ContainerInfo
+from workshop.engine.values import OWNER_LABEL, ContainerInfo
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.steps.cleanup import clean_images, remove_leftover_containers
 

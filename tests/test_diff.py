@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
 from tests.test_budgets import saved_archive
-from workshop.engine.client import ImageFile
+from workshop.engine.values import ImageFile
 from workshop.inspection.diff import diff_images, final_tree
 from workshop.inspection.layers import Layer
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from workshop.checks.budgets import Budget, Limit, _judge
-from workshop.engine.client import ImageFile
+from workshop.engine.values import ImageFile
 from workshop.inspection.efficiency import measure
 from workshop.inspection.layers import Layer
 

@@ -12,7 +12,9 @@ import pytest
 import requests.exceptions
 import urllib3.exceptions
 
-from workshop.engine.client import Engine, _is_timeout, _split_reference, read_tar
+from workshop.engine.client import Engine, _split_reference
+from workshop.engine.failures import is_timeout
+from workshop.engine.tarstream import read_tar
 from workshop.errors import EngineRefused, TimedOut
 
 MEMBERS = [("a" * 150 + "/file", 10), ("ünïcode/ß", 3), ("dir", None), ("x/" + "b" * 120, 70_000)]
@@ -59,9 +61,9 @@ def test_a_reference_splits_at_its_tag_not_at_a_port(
 
 def test_timeouts_are_found_however_they_were_wrapped() -> None:
     read = urllib3.exceptions.ReadTimeoutError(None, "/build", "Read timed out.")  # type: ignore[arg-type]  # urllib3 takes no pool in a message-only error
-    assert _is_timeout(requests.exceptions.ConnectionError(read))
-    assert _is_timeout(TimeoutError("timed out"))
-    assert not _is_timeout(requests.exceptions.ConnectionError("refused"))
+    assert is_timeout(requests.exceptions.ConnectionError(read))
+    assert is_timeout(TimeoutError("timed out"))
+    assert not is_timeout(requests.exceptions.ConnectionError("refused"))
 
 
 def offline_engine() -> Engine:
@@ -71,7 +73,7 @@ def offline_engine() -> Engine:
 def test_an_engine_refusal_is_not_taken_for_a_lost_connection() -> None:
     with (
         pytest.raises(EngineRefused, match="refused removing x: conflict: unable to delete"),
-        offline_engine().talking("removing x"),
+        offline_engine().translated_errors("removing x"),
     ):
         raise docker.errors.APIError("409 Client Error", explanation="conflict: unable to delete")
 
@@ -79,6 +81,6 @@ def test_an_engine_refusal_is_not_taken_for_a_lost_connection() -> None:
 def test_a_timeout_says_what_timed_out_and_its_bound() -> None:
     with (
         pytest.raises(TimedOut, match="did not answer within 60 s while listing images"),
-        offline_engine().talking("listing images"),
+        offline_engine().translated_errors("listing images"),
     ):
         raise requests.exceptions.ReadTimeout("Read timed out.")

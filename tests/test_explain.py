@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import render
 from tests.fakeengine import FakeEngine
-from workshop.engine.client import HistoryEntry, ImageFile
+from workshop.engine.values import HistoryEntry, ImageFile
 from workshop.errors import BadInput
 from workshop.inspection.explain import (
     _instruction,

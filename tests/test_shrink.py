@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import invoke
 from workshop.errors import BadInput
-from workshop.shrink.appcheck import AppCheck, Outcome, load_check, parse_flags
+from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
 from workshop.shrink.climb import RungResult, _reason
 from workshop.shrink.goapp import find_app
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
@@ -96,7 +96,7 @@ def test_the_check_comes_from_shrink_toml_with_the_flags_over_it(tmp_path: Path)
     (tmp_path / "shrink.toml").write_text(
         'args = ["--once"]\noutput = "done"\ntimeout = 5\ntrust = ["ca.pem"]\n'
     )
-    check = load_check(tmp_path, tmp_path, **parse_flags(exit="3", stdin="in\n"))
+    check = load_check(tmp_path, tmp_path, CheckFlags.parse(exit_status="3", stdin="in\n"))
     assert (check.args, check.output, check.exit, check.stdin, check.trust) == (
         ("--once",),
         "done",
@@ -142,7 +142,7 @@ def test_a_bad_check_file_is_refused_naming_it(tmp_path: Path, text: str, said: 
 )
 def test_bad_flags_are_refused(flags: dict[str, str], said: str) -> None:
     with pytest.raises(BadInput, match=re.escape(said)):
-        parse_flags(**flags)
+        CheckFlags.parse(**flags)
 
 
 def _instructions(text: str) -> list[str]:

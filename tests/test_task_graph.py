@@ -14,10 +14,10 @@ def planned(*names: str) -> list[str]:
     return [call.task.name for call in calls]
 
 
-def test_every_step_is_a_task_with_help() -> None:
-    for number in STEPS:
+def test_every_step_is_a_task_whose_help_is_its_title_in_the_step_table() -> None:
+    for number, step in STEPS.items():
         task = tasks.ns[f"step-{number}"]
-        assert task.__doc__ and task.__doc__.strip().endswith(".")
+        assert task.__doc__ and task.__doc__.rstrip(".") == step.title.rstrip(".")
 
 
 def test_order_is_declared_with_pre_tasks() -> None:
@@ -63,6 +63,6 @@ def test_parser_context_is_what_invoke_hands_on() -> None:
 
 def test_every_task_is_in_the_collection_but_the_hidden_pre_task() -> None:
     defined = {
-        name.replace("_", "-") for name, value in vars(tasks).items() if isinstance(value, Task)
+        value.name.replace("_", "-") for value in vars(tasks).values() if isinstance(value, Task)
     }
     assert defined - set(tasks.ns.tasks) == {"build-ahead"}

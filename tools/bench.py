@@ -310,7 +310,8 @@ def _bench_shrink(repeat: int, scratch: Path, prefix: str) -> int:
 
 def _bench_tar(image: str, repeat: int) -> int:
     """Seconds to read `image`'s export: the stream alone, and as explain reads it (median)."""
-    from workshop.engine.client import Engine, read_tar
+    from workshop.engine.client import Engine
+    from workshop.engine.tarstream import read_tar
 
     engine = Engine.from_env()
 

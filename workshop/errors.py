@@ -1,7 +1,7 @@
 """What can go wrong, as one family of exceptions that carry their context, and their exit codes.
 
 Each message is a paragraph for a person: what happened, and what to do about it. Tasks turn a
-`WorkshopError` into `invoke.Exit(message, code)` through `reported()`, so nobody sees a
+`WorkshopError` into `invoke.Exit(message, code)` through `app.exits.reported()`, so nobody sees a
 traceback. The exit codes, as the README's table gives them:
 
     0    done: every step built, ran and was logged; every check passed
@@ -17,9 +17,6 @@ traceback. The exit codes, as the README's table gives them:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 __all__ = [
     "BadInput",
     "BaseUnavailable",
@@ -31,7 +28,6 @@ __all__ = [
     "StepFailed",
     "TimedOut",
     "WorkshopError",
-    "reported",
 ]
 
 INTERRUPTED = 130
@@ -108,24 +104,3 @@ class BadInput(WorkshopError):
     """A setting or argument that can't be used, refused before anything runs."""
 
     exit_code = 64
-
-
-@contextmanager
-def reported() -> Iterator[None]:
-    """Run a task: SIGTERM is taken as Ctrl-C, and a WorkshopError becomes invoke's Exit (its
-    message and exit code, no traceback)."""
-    from invoke import Exit
-
-    from workshop.signals import terminate_as_interrupt
-
-    try:
-        with terminate_as_interrupt():
-            yield
-    except WorkshopError as error:
-        raise Exit(f"Error: {error.message}", code=error.exit_code) from None
-    except KeyboardInterrupt:
-        raise Exit(
-            "Interrupted: the steps in progress were stopped and their containers removed; "
-            "nothing half-done was logged or tagged.",
-            code=INTERRUPTED,
-        ) from None

@@ -8,22 +8,21 @@ nothing here can be set from invoke.yaml or the environment.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from invoke import Context
 
+from workshop.console import get_console
+from workshop.engine.client import Engine
+from workshop.engine.registry import Registry
+from workshop.engine.values import Timeouts
+from workshop.progress import Progress
+from workshop.records.datafile import check_folder
+from workshop.records.history import History
+from workshop.records.sizelog import SizeLog
 from workshop.settings import Settings
-
-if TYPE_CHECKING:
-    from workshop.engine.client import Engine
-    from workshop.engine.registry import Registry
-    from workshop.progress import Progress
-    from workshop.records.history import History
-    from workshop.records.sizelog import SizeLog
-    from workshop.steps.bases import Bases
-    from workshop.steps.runner import BuildPlan
-    from workshop.steps.sidebyside import Ahead
-    from workshop.steps.workspace import Workspace
+from workshop.steps.bases import Bases
+from workshop.steps.runner import BuildPlan
+from workshop.steps.sidebyside import SideBySide
+from workshop.steps.workspace import Workspace
 
 __all__ = ["Session", "session"]
 
@@ -36,14 +35,12 @@ class Session:
         self._progress: Progress | None = None
         self._checked: set[str] = set()
         # Builds `invoke all` started side by side, for the step tasks to collect.
-        self.ahead: Ahead | None = None
+        self.side_by_side: SideBySide | None = None
 
     @property
     def engine(self) -> Engine:
         """The run's one Engine, connected on first use."""
         if self._engine is None:
-            from workshop.engine.client import Engine, Timeouts
-
             settings = self.settings
             timeouts = Timeouts(
                 engine=settings.engine_timeout,
@@ -61,9 +58,6 @@ class Session:
     @property
     def progress(self) -> Progress:
         if self._progress is None:
-            from workshop.console import get_console
-            from workshop.progress import Progress
-
             self._progress = Progress(get_console(), verbose=self.settings.verbose)
         return self._progress
 
@@ -71,8 +65,6 @@ class Session:
     def bases(self) -> Bases:
         """The run's one base resolver: each role is resolved, and noted, once."""
         if self._bases is None:
-            from workshop.steps.bases import Bases
-
             self._bases = Bases(
                 engine=self.engine,
                 progress=self.progress,
@@ -84,26 +76,18 @@ class Session:
 
     @property
     def workspace(self) -> Workspace:
-        from workshop.steps.workspace import Workspace
-
         return Workspace(self.settings.workspace)
 
     @property
     def size_log(self) -> SizeLog:
-        from workshop.records.sizelog import SizeLog
-
         return SizeLog(self.settings.size_log)
 
     @property
     def history(self) -> History:
-        from workshop.records.history import History
-
         return History(self.settings.history, keep=self.settings.history_keep)
 
     def plan(self, progress: Progress | None = None) -> BuildPlan:
         """What every build of this run shares; `progress` for builds in the background."""
-        from workshop.steps.runner import BuildPlan
-
         return BuildPlan(
             engine=self.engine,
             bases=self.bases,
@@ -120,8 +104,6 @@ class Session:
         """The registry that measures pull sizes, if one is set."""
         if not self.settings.registry:
             return None
-        from workshop.engine.registry import Registry
-
         return Registry.parse(self.settings.registry, timeout=self.settings.engine_timeout)
 
     def check_outputs(self, *, history: bool = False) -> None:
@@ -129,8 +111,6 @@ class Session:
         location that could not be written: the workspace, the size log, the history, and the
         registry that measures pull sizes.
         (Each build checks its own log again, as the sweep's logs are others.)"""
-        from workshop.records.datafile import check_folder
-
         if "build" not in self._checked:
             check_folder(self.settings.workspace, what="the workspace", setting="workspace")
             self.size_log.check_writable()

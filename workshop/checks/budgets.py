@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.checks.junit import Case, junit_suite
-from workshop.engine.client import CONTAINERD, EngineAPI
+from workshop.engine.values import CONTAINERD, EngineAPI
 from workshop.errors import DataFileError
 from workshop.records.datafile import read_text
 from workshop.units import docker_size

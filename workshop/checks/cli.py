@@ -22,8 +22,9 @@ from workshop.checks.budgets import check_budgets, load_budgets
 from workshop.checks.trends import find_trends
 from workshop.checks.verify import DEFAULT_LOG, verify
 from workshop.console import get_console, get_err_console
-from workshop.engine.client import Engine, EngineAPI
+from workshop.engine.client import Engine
 from workshop.engine.registry import Registry
+from workshop.engine.values import EngineAPI
 from workshop.errors import INTERRUPTED, BadInput, DataFileError, EngineUnavailable, WorkshopError
 from workshop.records.datafile import check_output, write_atomic
 from workshop.records.history import History

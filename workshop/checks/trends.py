@@ -18,7 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine.client import EngineAPI
+from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError, WorkshopError
 from workshop.inspection.diff import ImageDiff
 from workshop.records.history import Run

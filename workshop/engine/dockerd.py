@@ -16,7 +16,6 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import docker
 import docker.errors
@@ -24,15 +23,12 @@ import requests.exceptions
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from workshop.engine.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
+from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
+from workshop.engine.values import EngineInfo
 from workshop.errors import EngineUnavailable, WorkshopError
 from workshop.paths import PROJECT_ROOT
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-    from workshop.engine.client import EngineInfo
-
-__all__ = ["EngineStatus", "engine_status"]
+__all__ = ["EngineStatus", "start_local"]
 
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
 INSTALL_TIMEOUT = 900.0
@@ -55,20 +51,7 @@ class EngineStatus:
         return Group(*lines)
 
 
-def engine_status(session: Session, *, start: bool) -> EngineStatus:
-    """Which engine, and whether it answers; with `start`, start a local one if it does not."""
-    endpoint = find_endpoint()
-    try:
-        return EngineStatus(endpoint, session.engine.info)
-    except EngineUnavailable:
-        if not start:
-            raise
-    _start_local(endpoint, timeout=session.settings.engine_timeout)
-    session.forget_engine()
-    return EngineStatus(endpoint, session.engine.info, started=True)
-
-
-def _start_local(endpoint: Endpoint, *, timeout: float) -> None:
+def start_local(endpoint: Endpoint, *, timeout: float) -> None:
     if endpoint.host != DEFAULT_HOST:
         raise EngineUnavailable(
             f"No engine answers at {endpoint.describe()}, and --start starts one only on this "

@@ -12,22 +12,18 @@ import io
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine.client import EngineAPI
+from workshop.engine.values import EngineAPI
 from workshop.errors import BadInput
 from workshop.inspection.explain import check_reference, what_it_is
 from workshop.inspection.layers import OPAQUE, WHITEOUT, Layer, read_layers
 from workshop.units import docker_size
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-
-__all__ = ["Change", "ImageDiff", "diff_images", "diff_layers", "diff_task", "final_tree"]
+__all__ = ["Change", "ImageDiff", "diff_images", "diff_layers", "final_tree"]
 
 ELF_MAGIC = b"\x7fELF"
 # A changed file at most this large is read from both images for its ELF sections.
@@ -224,25 +220,3 @@ def _sections(engine: EngineAPI, a: str, b: str, path: str) -> tuple[tuple[str, 
         for name in names
         if sizes[0].get(name, 0) != sizes[1].get(name, 0)
     )
-
-
-def diff_task(session: Session, a: str, b: str, *, steps: bool, top: int) -> ImageDiff:
-    """`invoke diff A B`, or with `steps`, the images the size log names for steps A and B."""
-    if not a or not b:
-        raise BadInput(
-            "invoke diff takes two images (invoke diff go-scratch go-stripped), or --steps "
-            "and two steps (invoke diff --steps 7 8)."
-        )
-    if steps:
-        records = session.size_log.read()
-        chosen = []
-        for step in (a, b):
-            if not step.isdigit() or int(step) not in records:
-                logged = ", ".join(map(str, sorted(records))) or "none"
-                raise BadInput(
-                    f"--steps {a} {b}: step {step} is not in the size log "
-                    f"{session.size_log.path} (logged: {logged}). Run it first."
-                )
-            chosen.append(records[int(step)].tag)
-        a, b = chosen
-    return diff_images(session.engine, a, b, top=top)

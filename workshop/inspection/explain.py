@@ -17,25 +17,20 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import zip_longest
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine.client import EngineAPI, HistoryEntry, ImageFile
-from workshop.errors import BadInput, DataFileError
+from workshop.engine.values import EngineAPI, HistoryEntry, ImageFile
+from workshop.errors import BadInput
 from workshop.units import docker_size, ratio
-
-if TYPE_CHECKING:
-    from workshop.app.session import Session
 
 __all__ = [
     "Explanation",
     "Layer",
     "check_reference",
     "explain",
-    "explain_image",
     "parse_top",
     "what_it_is",
 ]
@@ -204,17 +199,6 @@ def parse_top(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= 1000:
         raise BadInput(f"--top is {text!r}; it takes a whole number of rows, from 1 to 1000.")
     return int(text)
-
-
-def explain_image(session: Session, image: str, *, top: int) -> Explanation:
-    """`invoke explain`: bases are named from the size log where it can be read."""
-    check_reference(image)
-    try:
-        records = session.size_log.read().values()
-    except DataFileError:
-        records = {}.values()
-    known = {base.image_id: base.reference for record in records for base in record.bases}
-    return explain(session.engine, image, known_bases=known, top=top)
 
 
 def _layers(

@@ -14,7 +14,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any
 
-from workshop.engine.client import EngineAPI, ImageFile, chunk_stream, entries_of
+from workshop.engine.tarstream import chunk_stream, entries_of
+from workshop.engine.values import EngineAPI, ImageFile
 from workshop.errors import EngineRefused
 
 __all__ = ["WHITEOUT", "Layer", "read_layers"]

@@ -15,23 +15,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from workshop.checks.verify import Verdict, verify
+from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError, EngineUnavailable, WorkshopError
 from workshop.inspection.diff import ImageDiff, diff_layers
 from workshop.inspection.explain import Explanation, explain
 from workshop.inspection.layers import read_layers
 from workshop.markdown import markdown_text
 from workshop.records.datafile import check_folder, write_atomic
-from workshop.records.history import Run
-from workshop.records.sizelog import SizeRecord
+from workshop.records.history import History, Run
+from workshop.records.sizelog import SizeLog, SizeRecord
 from workshop.steps.figures import Figures, load_figures
 from workshop.steps.sweep import Sweep, read_sweep
 from workshop.units import docker_size, ratio, times
-
-if TYPE_CHECKING:
-    from workshop.app.session import Session
 
 __all__ = ["Report", "write_report"]
 
@@ -391,14 +388,15 @@ _PAGE = """<!doctype html>
 """
 
 
-def write_report(session: Session) -> str:
+def write_report(
+    engine: EngineAPI, *, size_log: SizeLog, history: History, sweep_dir: Path, folder: Path
+) -> str:
     """`invoke report`: the HTML report and the Markdown summary, each image the engine still
     has explained; the Markdown is added to $GITHUB_STEP_SUMMARY where that is set."""
-    folder = session.settings.report_dir
     check_folder(folder, what="the report folder", setting="report_dir")
     targets = [folder / "report.html", folder / "report.md"]
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    records = session.size_log.read()
+    records = size_log.read()
     figures = load_figures()
     known = {base.image_id: base.reference for record in records.values() for base in record.bases}
     explanations = {}
@@ -406,16 +404,16 @@ def write_report(session: Session) -> str:
     try:
         layers = {}
         for step, record in sorted(records.items()):
-            image = session.engine.image(record.image_id)
+            image = engine.image(record.image_id)
             if image is not None:
-                explanations[step] = explain(session.engine, record.image_id, known_bases=known)
+                explanations[step] = explain(engine, record.image_id, known_bases=known)
                 explanations[step] = replace(explanations[step], reference=record.tag)
-                layers[step] = read_layers(session.engine, record.image_id)
+                layers[step] = read_layers(engine, record.image_id)
         for old, new in pairwise(sorted(layers)):
             a, b = records[old], records[new]
             diffs.append(
                 diff_layers(
-                    session.engine,
+                    engine,
                     (a.tag, a.image_id, layers[old]),
                     (b.tag, b.image_id, layers[new]),
                     top=3,
@@ -425,7 +423,7 @@ def write_report(session: Session) -> str:
         explanations, diffs = {}, []
     verdict, note = None, ""
     try:
-        verdict = verify(records, figures, log=session.size_log.path)
+        verdict = verify(records, figures, log=size_log.path)
     except WorkshopError as error:
         note = error.message
     report = Report(
@@ -434,8 +432,8 @@ def write_report(session: Session) -> str:
         explanations,
         verdict,
         note,
-        session.history.read(),
-        read_sweep(session.settings.sweep_dir),
+        history.read(),
+        read_sweep(sweep_dir),
         diffs,
     )
     write_atomic(targets[0], report.html(), what="HTML report", setting="report_dir")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from workshop.engine.client import EngineAPI, RunResult
+from workshop.engine.values import EngineAPI, RunResult
 from workshop.errors import BadInput, TimedOut
 from workshop.records.datafile import read_text
 
@@ -36,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["CHECK_FILE", "AppCheck", "Outcome", "load_check", "parse_flags"]
+__all__ = ["CHECK_FILE", "AppCheck", "CheckFlags", "Outcome", "load_check"]
 
 CHECK_FILE = "shrink.toml"
 PROBE_EVERY = 0.2
@@ -175,21 +175,21 @@ def _get(address: tuple[str, int], path: str, *, timeout: float) -> int | None:
 
 
 _TYPES: dict[str, Any] = {
-    "args": list,
+    "args": (list, tuple),
     "stdin": str,
     "output": str,
     "exit": int,
     "timeout": (int, float),
     "network": str,
-    "trust": list,
+    "trust": (list, tuple),
     "port": int,
     "path": str,
     "status": int,
 }
 
 
-def load_check(folder: Path, app_root: Path, **flags: Any) -> AppCheck:
-    """The check for the program in `folder`: its shrink.toml, then `flags` (None: not given)."""
+def load_check(folder: Path, app_root: Path, flags: CheckFlags | None = None) -> AppCheck:
+    """The check for the program in `folder`: its shrink.toml, then the flags given."""
     check = AppCheck()
     path = folder / CHECK_FILE
     text = read_text(path, what="shrink check file")
@@ -199,7 +199,7 @@ def load_check(folder: Path, app_root: Path, **flags: Any) -> AppCheck:
         except (tomllib.TOMLDecodeError, RecursionError) as error:
             raise BadInput(f"{path} is not valid TOML: {error}.") from None
         check = replace(_apply(check, document, where=str(path)), source=str(path))
-    given = {key: value for key, value in flags.items() if value is not None}
+    given = flags.given() if flags is not None else {}
     if given:
         check = replace(
             _apply(check, given, where="the task's flags"),
@@ -217,33 +217,83 @@ def load_check(folder: Path, app_root: Path, **flags: Any) -> AppCheck:
     return check
 
 
-def parse_flags(**raw: str | None) -> dict[str, Any]:
-    """The task's flags, from invoke's strings to the check's types (None: not given)."""
-    flags: dict[str, Any] = {}
-    for key, value in raw.items():
-        if value is None:
-            continue
-        if key == "args":
-            try:
-                flags[key] = shlex.split(value)
-            except ValueError as error:
-                raise BadInput(
-                    f"--args {value!r} can't be split like a shell would: {error}."
-                ) from None
-        elif key == "trust":
-            flags[key] = [name.strip() for name in value.split(",") if name.strip()]
-        elif key in ("exit", "port", "status"):
-            if not value.strip().isdigit():
-                raise BadInput(f"--{key} {value!r} is not a whole number.")
-            flags[key] = int(value)
-        elif key == "timeout":
-            try:
-                flags[key] = float(value)
-            except ValueError:
-                raise BadInput(f"--timeout {value!r} is not a number of seconds.") from None
-        else:
-            flags[key] = value
-    return flags
+@dataclass(frozen=True)
+class CheckFlags:
+    """The check as the task's flags give it: each None where the flag was not given."""
+
+    args: tuple[str, ...] | None = None
+    stdin: str | None = None
+    output: str | None = None
+    exit: int | None = None
+    timeout: float | None = None
+    network: str | None = None
+    trust: tuple[str, ...] | None = None
+    port: int | None = None
+    path: str | None = None
+    status: int | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        args: str | None = None,
+        stdin: str | None = None,
+        output: str | None = None,
+        exit_status: str | None = None,
+        timeout: str | None = None,
+        network: str | None = None,
+        trust: str | None = None,
+        port: str | None = None,
+        path: str | None = None,
+        status: str | None = None,
+    ) -> CheckFlags:
+        """From invoke's strings to the check's types; BadInput naming the flag otherwise."""
+        return cls(
+            args=_split(args),
+            stdin=stdin,
+            output=output,
+            exit=_whole("exit", exit_status),
+            timeout=_seconds(timeout),
+            network=network,
+            trust=tuple(n.strip() for n in trust.split(",") if n.strip()) if trust else None,
+            port=_whole("port", port),
+            path=path,
+            status=_whole("status", status),
+        )
+
+    def given(self) -> dict[str, Any]:
+        """The flags that were given, by the check's names."""
+        return {
+            each.name: getattr(self, each.name)
+            for each in fields(self)
+            if getattr(self, each.name) is not None
+        }
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as error:
+        raise BadInput(f"--args {value!r} can't be split like a shell would: {error}.") from None
+
+
+def _whole(flag: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise BadInput(f"--{flag} {value!r} is not a whole number.")
+    return int(value)
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadInput(f"--timeout {value!r} is not a number of seconds.") from None
 
 
 def _apply(check: AppCheck, values: dict[str, Any], *, where: str) -> AppCheck:

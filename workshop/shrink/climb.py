@@ -18,22 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context
-from workshop.engine.client import BuildRequest, EngineAPI, end_own_containers
-from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
+from workshop.engine.values import BuildRequest, EngineAPI, end_own_containers
+from workshop.errors import StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.releases import GO_RELEASES
-from workshop.settings import check_tag
-from workshop.shrink.appcheck import AppCheck, Outcome, load_check
+from workshop.settings import Settings, check_tag
+from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
 from workshop.shrink.goapp import GoApp, find_app
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
@@ -43,10 +42,7 @@ from workshop.steps.runner import BuildPlan, Passed, keep, measure
 from workshop.steps.startup import time_startup
 from workshop.units import docker_size
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-
-__all__ = ["RungResult", "ShrinkResult", "shrink", "shrink_task"]
+__all__ = ["RungResult", "ShrinkResult", "Target", "find_target", "shrink"]
 
 # The Dockerfile's name inside the build context, beside the program's own files.
 CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
@@ -177,31 +173,35 @@ def _change(delta: int) -> str:
     return f"{'+' if delta >= 0 else '-'}{docker_size(abs(delta))}"
 
 
-def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
-    """Climb the ladder for the program at `path`; `flags` are the check's, None where not given."""
+@dataclass(frozen=True)
+class Target:
+    """The program to shrink, how to check it, and where its Dockerfile and size log go."""
+
+    app: GoApp
+    check: AppCheck
+    folder: Path
+    size_log: SizeLog
+
+
+def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
+    """The program at `path` and its check; every output location checked. Asks no engine."""
     app = find_app(path)
-    check = load_check(path if path.is_dir() else path.parent, app.root, **flags)
-    settings = session.settings
-    folder = settings.shrink_dir / app.name
+    check = load_check(path if path.is_dir() else path.parent, app.root, flags)
+    folder = shrink_dir / app.name
     size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
-    # Every output location, before the first build.
     check_folder(folder, what="the shrink folder", setting="shrink_dir")
     check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
     size_log.check_writable()
-    registry = session.registry
-    if registry is not None:
-        registry.check()
-    bases, notes = _bases(session, app)
-    plan = BuildPlan(
-        engine=session.engine,
-        bases=bases,
-        workspace=session.workspace,
-        size_log=size_log,
-        progress=session.progress,
-        nocache=settings.no_cache,
-        tag_prefix=settings.tag_prefix,
-        registry=registry,
-    )
+    return Target(app, check, folder, size_log)
+
+
+def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
+    """Climb the ladder for `target`, on the engine and bases of `plan`."""
+    app, check, folder = target.app, target.check, target.folder
+    if plan.registry is not None:
+        plan.registry.check()
+    bases, notes = _bases(plan, settings, app)
+    plan = replace(plan, bases=bases, size_log=target.size_log)
     engine = plan.engine
     # Asked once here rather than by every build at once; the roles are resolved side by side.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -268,11 +268,10 @@ def shrink(session: Session, path: Path, **flags: Any) -> ShrinkResult:
     )
 
 
-def _bases(session: Session, app: GoApp) -> tuple[Bases, list[str]]:
+def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[Bases, list[str]]:
     """The workshop's bases for a program without a go.mod; else those of its Go release."""
     if not app.go:
-        return session.bases, []
-    settings = session.settings
+        return plan.bases, []
     wanted = tuple(int(part) for part in app.go.split("."))
     releases = sorted(GO_RELEASES, key=lambda release: tuple(map(int, release.split("."))))
     newer = [release for release in releases if tuple(map(int, release.split("."))) >= wanted]
@@ -284,7 +283,7 @@ def _bases(session: Session, app: GoApp) -> tuple[Bases, list[str]]:
             f"golang:{app.go} is not present the stand-in for Go {release} builds it."
         )
     bases = Bases.for_release(
-        session.engine, session.progress, settings, release=app.go, standin_go=release
+        plan.engine, plan.progress, settings, release=app.go, standin_go=release
     )
     return bases, notes
 
@@ -514,18 +513,3 @@ def _last_line(output: str) -> str:
 
 def _cost(cost: int | None) -> str:
     return f" (+{docker_size(cost)})" if cost else ""
-
-
-def shrink_task(session: Session, program: str, flags: dict[str, Any]) -> None:
-    """`invoke shrink`: climb, show the ladder; exit 1 where no rung works."""
-    from workshop.console import show
-
-    if not program.strip():
-        raise BadInput("Give shrink a Go program: the folder of its main package, or a .go file.")
-    result = shrink(session, Path(program).expanduser(), **flags)
-    show(result)
-    if result.smallest is None:
-        raise StepFailed(
-            f"No rung of the ladder works for {result.app.name}: the reasons are in the table. "
-            "Nothing was logged, and no Dockerfile was written."
-        )

@@ -19,25 +19,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from workshop.engine.buildcontext import tar_context
-from workshop.engine.client import BuildRequest, EngineAPI
+from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import BadInput, BaseUnavailable, TimedOut
 from workshop.labels import LABEL
 from workshop.paths import BASES_DIR
 from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed
 from workshop.releases import GO_RELEASES, GoRelease
+from workshop.settings import Settings
 from workshop.units import docker_size
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-    from workshop.settings import Settings
-
-__all__ = ["GO_RELEASES", "ROLES", "Bases", "Role", "Standins", "StandinsTable", "build_standins"]
+__all__ = ["ROLES", "Bases", "Role", "Standins", "StandinsTable"]
 
 # What a stand-in was built from; one built from another recipe is built again.
 RECIPE_LABEL = f"{LABEL}.recipe"
@@ -419,9 +415,3 @@ class StandinsTable:
             shown = docker_size(size) if size is not None else "missing"
             table.add_row(reference, shown, "yes" if built else "")
         return table
-
-
-def build_standins(session: Session, *, rebuild: bool) -> StandinsTable:
-    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`)."""
-    bases = session.bases
-    return StandinsTable.of(bases, bases.build_standins(rebuild=rebuild))

@@ -16,24 +16,19 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
 from workshop.catalogue import BUILD_STEPS
-from workshop.engine.client import OWNER_LABEL, ContainerInfo, EngineAPI
+from workshop.engine.values import OWNER_LABEL, ContainerInfo, EngineAPI
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.releases import GO_RELEASES
 from workshop.steps.bases import Standins
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-
 __all__ = [
     "Cleaned",
-    "clean",
     "clean_images",
     "is_leftover",
     "our_tags",
@@ -63,14 +58,6 @@ def our_tags(prefix: str) -> set[str]:
     names = {step.tag for step in BUILD_STEPS.values()}
     swept = {f"go{release}-{name}" for release in GO_RELEASES for name in names}
     return {f"{prefix}{name}:latest" for name in names | swept}
-
-
-def clean(session: Session, *, bases: bool) -> Cleaned:
-    """`invoke clean`: this project's lost containers, this configuration's images (and the
-    stand-ins with `bases`)."""
-    containers = remove_leftover_containers(session.engine)
-    cleaned = clean_images(session.engine, prefix=session.settings.tag_prefix, bases=bases)
-    return replace(cleaned, containers=containers)
 
 
 def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:

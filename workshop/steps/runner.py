@@ -6,16 +6,15 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from workshop.catalogue import STEPS, Step
-from workshop.engine.client import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
+from workshop.catalogue import Step
 from workshop.engine.registry import Registry
+from workshop.engine.values import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
 from workshop.errors import StepFailed, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.progress import Progress
@@ -28,17 +27,12 @@ from workshop.steps.startup import time_startup
 from workshop.steps.workspace import Workspace, Written
 from workshop.units import docker_size, ratio, times
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-
 __all__ = [
     "BuildPlan",
     "BuildStepResult",
     "FileStepResult",
     "Passed",
-    "build_step",
     "compared",
-    "file_step",
     "keep",
     "measure",
     "run_build_step",
@@ -371,29 +365,3 @@ def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:
     if other is None:
         return result
     return replace(result, comparison=Comparison(record=result.record, other=other))
-
-
-def file_step(session: Session, number: int) -> FileStepResult:
-    """Steps 1 to 3, in the session's workspace."""
-    return run_file_step(workspace=session.workspace, step=STEPS[number])
-
-
-def build_step(session: Session, number: int) -> BuildStepResult:
-    """Run step `number`, or collect it where `invoke all` started it side by side."""
-    step = STEPS[number]
-    ahead = session.ahead
-    pending = ahead.take(number) if ahead else None
-    if pending is None:
-        session.check_outputs()
-        result = run_build_step(session.plan(), step)
-    else:
-        assert ahead is not None
-        try:
-            with session.progress.activity(
-                f"Step {number}: building {session.settings.tag(step.tag)}"
-            ):
-                result = pending.result()
-        except BaseException:
-            ahead.cancel()
-            raise
-    return compared(result, session.size_log)

@@ -9,22 +9,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from workshop.catalogue import WORKSHOP_BUILD_STEPS, Step
-from workshop.engine.client import EngineAPI, end_own_containers
+from workshop.catalogue import Step
+from workshop.engine.values import EngineAPI, end_own_containers
 from workshop.errors import WorkshopError
 from workshop.progress import Progress
-from workshop.steps.runner import BuildStepResult, run_build_step
+from workshop.steps.runner import BuildStepResult
 
-if TYPE_CHECKING:
-    from workshop.app.session import Session
-
-__all__ = ["Ahead", "start_builds"]
+__all__ = ["SideBySide"]
 
 
-class Ahead:
+class SideBySide:
+    """Builds started at once in threads (`invoke all`), each collected later by its step."""
+
     def __init__(
         self,
         build: Callable[[Step], BuildStepResult],
@@ -53,30 +50,3 @@ class Ahead:
             with suppress(WorkshopError):
                 end_own_containers(self._engine)
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def start_builds(session: Session) -> None:
-    """Start steps 4 to 9 side by side; each step task then collects its own, in order.
-
-    Every output location is checked first, then every base is resolved (the roles side by
-    side; a stand-in is built and noted once, under the resolver's lock). With verbose output
-    the builds stay one at a time, so that their output stays readable.
-    """
-    session.check_outputs(history=True)
-    if session.settings.verbose:
-        return
-    resolver = session.bases
-    roles = dict.fromkeys(role for step in WORKSHOP_BUILD_STEPS.values() for role in step.roles)
-    with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
-        # The engine's version and storage driver, asked once here rather than by every build
-        # at once (`docker info` is one of the engine's slower answers).
-        pool.submit(lambda: session.engine.info)
-        list(pool.map(resolver.resolve, roles))
-    background = Progress(session.progress.console, silent=True)
-    plan = replace(session.plan(), progress=background)
-    session.ahead = Ahead(
-        lambda step: run_build_step(plan, step),
-        WORKSHOP_BUILD_STEPS.values(),
-        progress=background,
-        engine=plan.engine,
-    )

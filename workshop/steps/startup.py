@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 
-from workshop.engine.client import EngineAPI
+from workshop.engine.values import EngineAPI
 
 __all__ = ["time_startup"]
 

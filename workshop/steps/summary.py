@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.bar import Bar
 from rich.console import Group, RenderableType
@@ -17,9 +16,6 @@ from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.records.sizelog import SizeRecord
 from workshop.steps.figures import Figures, load_figures
 from workshop.units import docker_size, ratio, times
-
-if TYPE_CHECKING:
-    from workshop.app.session import Session
 
 __all__ = ["Summary", "beyond_summary", "workshop_summary"]
 
@@ -82,19 +78,13 @@ class Summary:
         return Group(*parts)
 
 
-def workshop_summary(session: Session) -> Summary:
-    """The table `invoke all` ends with, of steps 4 to 9 only; the run joins the history."""
-    logged = session.size_log.read()
+def workshop_summary(logged: Mapping[int, SizeRecord]) -> Summary:
+    """The table `invoke all` ends with, of steps 4 to 9 only."""
     records = {step: logged[step] for step in WORKSHOP_BUILD_STEPS if step in logged}
-    if records:
-        from workshop.records.history import Run
-
-        session.history.add(Run.of(records))
     return Summary(records=records, figures=load_figures())
 
 
-def beyond_summary(session: Session) -> Summary:
+def beyond_summary(records: Mapping[int, SizeRecord]) -> Summary:
     """Steps 10 on, set against go-big, go-stripped and go-smaller."""
-    records = session.size_log.read()
     shown = {step: records[step] for step in BEYOND_SHOWN if step in records}
     return Summary(shown, load_figures(), title="Beyond the workshop", quote_workshop=False)

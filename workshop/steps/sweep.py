@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -21,12 +20,10 @@ from workshop.errors import BadInput
 from workshop.records.datafile import DataFile, JsonObject, check_folder
 from workshop.records.sizelog import MAX_SIZE, SizeLog
 from workshop.releases import GO_RELEASES
+from workshop.settings import Settings
 from workshop.steps.bases import Bases
-from workshop.steps.runner import run_build_step
+from workshop.steps.runner import BuildPlan, run_build_step
 from workshop.units import docker_size, ratio, times
-
-if TYPE_CHECKING:
-    from workshop.app.session import Session
 
 __all__ = ["Sweep", "parse_versions", "read_sweep", "run_sweep"]
 
@@ -90,10 +87,10 @@ def _table(folder: Path) -> DataFile:
     return DataFile(folder / "sweep.json", schema=SCHEMA, kind="sweep table", setting="sweep_dir")
 
 
-def run_sweep(session: Session, releases_text: str) -> Sweep:
-    """`invoke sweep`: steps 4 to 9 for each release, each under its own tags and size log."""
+def run_sweep(plan: BuildPlan, settings: Settings, releases_text: str) -> Sweep:
+    """`invoke sweep`: steps 4 to 9 for each release, each under its own tags and size log.
+    The workshop's own outputs are the caller's to check first."""
     releases = parse_versions(releases_text)
-    settings = session.settings
     folder = settings.sweep_dir
     logs = {
         release: SizeLog(folder / f"go{release}.json", setting="sweep_dir") for release in releases
@@ -103,8 +100,6 @@ def run_sweep(session: Session, releases_text: str) -> Sweep:
     _table(folder).check_writable()
     for log in logs.values():
         log.check_writable()
-    session.check_outputs()
-    plan = session.plan()
     # Every file the workshop's steps write (Dockerfile.big is step 3's), as `invoke all` would.
     for step in STEPS.values():
         if not step.beyond:

@@ -1,0 +1,168 @@
+"""The two builders, behind one signature each: the engine's legacy builder through docker-py,
+and BuildKit through `docker buildx build --load` on the same engine. Engine.build chooses."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from workshop.engine.endpoint import Endpoint
+from workshop.engine.failures import LOST_CONNECTION, TIMEOUTS, translated_errors
+from workshop.engine.values import LOG_TAIL, BuildRequest, BuildResult
+from workshop.errors import BadInput, StepFailed, TimedOut
+
+__all__ = ["build_with_buildkit", "build_with_sdk"]
+
+
+def build_with_sdk(
+    client: docker.DockerClient,
+    request: BuildRequest,
+    *,
+    on_line: Callable[[str], None],
+    timeout: float,
+    endpoint: Endpoint,
+) -> BuildResult:
+    """The engine's own (legacy) builder through docker-py, its output streamed line by line."""
+    started = time.monotonic()
+    deadline = started + timeout
+    log: deque[str] = deque(maxlen=LOG_TAIL)
+    instruction = ""
+    image_id = ""
+    what = f"building {request.what}"
+    with translated_errors(what, endpoint=endpoint, bound=timeout):
+        stream = client.api.build(
+            fileobj=io.BytesIO(request.context),
+            custom_context=True,
+            dockerfile=request.dockerfile,
+            tag=request.tag or None,
+            buildargs=dict(request.buildargs),
+            labels=dict(request.labels),
+            nocache=request.nocache,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            # The longest the output may stay silent; the whole build is bounded below.
+            timeout=math.ceil(timeout),
+        )
+        try:
+            for chunk in stream:
+                if "error" in chunk:
+                    raise StepFailed(
+                        f"Building {request.what} from {request.dockerfile} failed: "
+                        f"{str(chunk['error']).strip()}",
+                        instruction=instruction,
+                        log_tail=tuple(log),
+                    )
+                image_id = chunk.get("aux", {}).get("ID", image_id)
+                for line in str(chunk.get("stream", "")).splitlines():
+                    if line.startswith("Step "):
+                        instruction = line.partition(" : ")[2]
+                    log.append(line)
+                    on_line(line)
+                if time.monotonic() > deadline:
+                    raise TimedOut(_build_too_long(request, timeout))
+        except BaseException:
+            # Stopped after the image was made (its id comes before the last lines): it
+            # was never handed over, so it goes. A tagged build's image is someone's.
+            if image_id and not request.tag:
+                with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
+                    client.api.remove_image(image_id)
+            raise
+    if not image_id:
+        raise StepFailed(
+            f"Building {request.dockerfile} ended without an image id.", log_tail=tuple(log)
+        )
+    return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
+
+
+def _build_too_long(request: BuildRequest, seconds: float) -> str:
+    return (
+        f"Building {request.what} took longer than {seconds:g} s (the "
+        "setting workshop.build_timeout); it was stopped and nothing was logged. Raise "
+        "INVOKE_WORKSHOP_BUILD_TIMEOUT if the build is only slow."
+    )
+
+
+def build_with_buildkit(
+    request: BuildRequest,
+    *,
+    on_line: Callable[[str], None],
+    timeout: float,
+    environment: Mapping[str, str],
+) -> BuildResult:
+    """`docker buildx build --load` on the same engine as every other call (its DOCKER_HOST or
+    DOCKER_CONTEXT), the context sent on standard input, never through a shell."""
+    env = dict(environment)
+    if (
+        shutil.which("docker") is None
+        or subprocess.run(
+            ["docker", "buildx", "version"],
+            capture_output=True,
+            check=False,
+            timeout=timeout,
+            env=env,
+        ).returncode
+    ):
+        raise BadInput(
+            "The BuildKit builder needs the docker CLI with its buildx plugin, which is not "
+            "installed here (Debian trixie packages it as docker-buildx). Install it, or set "
+            "INVOKE_WORKSHOP_BUILDER=legacy."
+        )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="workshop-buildx-") as scratch:
+        iidfile = Path(scratch) / "image-id"
+        command = ["docker", "buildx", "build", "--load", "--progress=plain"]
+        command += ["--iidfile", str(iidfile), "--file", request.dockerfile]
+        command += ["--tag", request.tag] if request.tag else []
+        command += [f"--build-arg={name}={value}" for name, value in request.buildargs.items()]
+        command += [f"--label={name}={value}" for name, value in request.labels.items()]
+        command += ["--no-cache"] if request.nocache else []
+        log: deque[str] = deque(maxlen=LOG_TAIL)
+        steps: list[str] = []
+        with subprocess.Popen(
+            [*command, "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+        ) as process:
+            assert process.stdin is not None and process.stdout is not None
+            watchdog = threading.Timer(timeout, process.kill)
+            watchdog.start()
+            try:
+                process.stdin.write(request.context)  # a few kilobytes: less than the pipe holds
+                process.stdin.close()
+                for raw in process.stdout:
+                    line = raw.decode(errors="replace").rstrip()
+                    log.append(line)
+                    if re.match(r"#\d+ \[", line):
+                        steps.append(line)
+                    on_line(line)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                watchdog.cancel()
+        if time.monotonic() - started >= timeout:
+            raise TimedOut(_build_too_long(request, timeout))
+        if process.returncode != 0:
+            raise StepFailed(
+                f"Building {request.what} with BuildKit failed (exit {process.returncode}).",
+                instruction=steps[-1].split("] ", 1)[-1] if steps else "",
+                log_tail=tuple(log),
+            )
+        image_id = iidfile.read_text().strip()
+    return BuildResult(image_id=image_id, seconds=time.monotonic() - started)

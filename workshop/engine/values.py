@@ -1,0 +1,223 @@
+"""The engine's values and the EngineAPI Protocol: what every layer above speaks. No docker-py.
+
+Sizes. `ImageInfo.listed_size` is what `docker image ls` shows: `.Size` on the classic store;
+on the containerd store (Docker 29's default) the stored content plus the unpacked snapshot,
+about twice as much. `ImageInfo.size` is `.Size` on the classic store, the bytes of the image's
+layers, which the workshop's figures are; on the containerd store it is the unpacked snapshot
+(`ImageData.Size.Unpacked`), which counts disk blocks (+8% for go-big's 21,000 files), so
+`EngineAPI.measured()` gives the bytes of the image's files there instead: one rule, here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from workshop.labels import LABEL
+
+__all__ = [
+    "CLASSIC",
+    "CONTAINERD",
+    "LOG_TAIL",
+    "OWNER_LABEL",
+    "BuildRequest",
+    "BuildResult",
+    "ContainerInfo",
+    "EngineAPI",
+    "EngineInfo",
+    "HistoryEntry",
+    "ImageFile",
+    "ImageInfo",
+    "RunResult",
+    "Serving",
+    "Timeouts",
+    "end_own_containers",
+    "owner",
+]
+
+# Which process made a container: a container whose process is gone is a leftover.
+OWNER_LABEL = f"{LABEL}.owner"
+# How many lines of a failed build's output an error shows.
+LOG_TAIL = 15
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: one call to the engine; one build; one run of an app from start to exit."""
+
+    engine: float = 60.0
+    build: float = 1800.0
+    run: float = 60.0
+
+
+CLASSIC, CONTAINERD = "classic", "containerd"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    version: str
+    storage_driver: str
+    # "classic" (a graph driver such as overlay2) or "containerd" (the containerd image store).
+    image_store: str = CLASSIC
+    context: str = "default"
+    host: str = ""
+
+    def describe(self) -> str:
+        where = f"context {self.context!r}, " if self.context != "default" else ""
+        return (
+            f"Docker {self.version} ({where}{self.host}, {self.storage_driver}, "
+            f"{self.image_store} image store)"
+        )
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    # The unpacked filesystem: comparable across stores and with the workshop's figures.
+    size: int
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    created: str
+    # What `docker image ls` shows: `size` on the classic store, content + unpacked on containerd.
+    listed_size: int = -1
+
+    @property
+    def listed(self) -> int:
+        return self.size if self.listed_size < 0 else self.listed_size
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    status: str  # created, running, exited, dead, ...
+    exit_code: int
+    labels: Mapping[str, str]
+    created: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One entry of an image's filesystem: its path (no leading /), size and kind."""
+
+    path: str
+    size: int
+    kind: str  # "file", "dir", "link", "symlink" or "other"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of `docker history`: the instruction that made a layer, and its size."""
+
+    image_id: str
+    created_by: str
+    size: int
+    tags: tuple[str, ...]
+    comment: str
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One build: a tar context and what to build from it. Untagged unless `tag` is given: a
+    step tags its image only once it has passed."""
+
+    context: bytes
+    dockerfile: str
+    buildargs: Mapping[str, str]
+    labels: Mapping[str, str]
+    nocache: bool = False
+    tag: str = ""
+    # What the build makes, for messages ("go-scratch"): a step's image gets its tag later.
+    name: str = ""
+
+    @property
+    def what(self) -> str:
+        return self.name or self.tag or self.dockerfile
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    output: str
+    seconds: float
+    # The file asked for with `fetch`, read from the stopped container.
+    fetched: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A container that serves on a port until the block that started it ends."""
+
+    # Where this machine reaches the port: 127.0.0.1 and the port docker published it on.
+    address: tuple[str, int]
+    # Whether it has stopped, and what it printed so far.
+    exited: Callable[[], int | None]
+    output: Callable[[], str]
+
+
+class EngineAPI(Protocol):
+    """What the project asks of an engine. `Engine` is the real one; the tests' fake engine is
+    held to this by mypy, so the two can't drift apart."""
+
+    timeouts: Timeouts
+    builder: str
+
+    @property
+    def info(self) -> EngineInfo: ...
+    def image(self, reference: str) -> ImageInfo | None: ...
+    def pull(self, reference: str, *, on_line: Callable[[str], None] = ...) -> ImageInfo | None: ...
+    def push(self, image_id: str, remote: str) -> None: ...
+    def tag(self, image_id: str, reference: str) -> None: ...
+    def untag(self, reference: str) -> None: ...
+    def build(
+        self, request: BuildRequest, *, on_line: Callable[[str], None] = ...
+    ) -> BuildResult: ...
+    def run(
+        self,
+        image: str,
+        *,
+        command: list[str] | None = None,
+        fetch: str | None = None,
+        stdin: bytes | None = None,
+        network: str | None = None,
+        bound: float | None = None,
+    ) -> RunResult: ...
+    def serving(
+        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+    ) -> AbstractContextManager[Serving]: ...
+    def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
+    def file_bytes(self, reference: str) -> int: ...
+    def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def read_file(self, reference: str, path: str) -> bytes: ...
+    def history(self, reference: str) -> list[HistoryEntry]: ...
+    def import_rootfs(
+        self, tar_stream: IO[bytes], *, reference: str, changes: list[str]
+    ) -> str: ...
+    def image_names(self) -> list[str]: ...
+    def images_labelled(self, label: str) -> list[ImageInfo]: ...
+    def containers_labelled(self, label: str) -> list[ContainerInfo]: ...
+    def images_in_use(self) -> set[str]: ...
+    def remove_image(self, image_id: str) -> bool: ...
+    def remove_container(self, container_id: str) -> None: ...
+
+
+def end_own_containers(engine: EngineAPI) -> None:
+    """Remove the containers this process runs: what ends the waits of threads that Ctrl-C
+    does not reach (a step or a rung checked in the background, its program still running)."""
+    mine = owner()
+    for container in engine.containers_labelled(OWNER_LABEL):
+        if container.labels.get(OWNER_LABEL) == mine:
+            engine.remove_container(container.id)
