@@ -175,6 +175,9 @@ class FakeEngine:
 
         return listing()
 
+    def measured(self, reference: str) -> ImageInfo | None:
+        return self._find(reference)
+
     def file_bytes(self, reference: str) -> int:
         image = self._find(reference)
         assert image is not None

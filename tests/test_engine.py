@@ -15,7 +15,7 @@ import urllib3.exceptions
 from workshop.engine.client import Engine, _split_reference
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
-from workshop.errors import EngineRefused, TimedOut
+from workshop.errors import BadInput, EngineRefused, TimedOut
 
 MEMBERS = [("a" * 150 + "/file", 10), ("ünïcode/ß", 3), ("dir", None), ("x/" + "b" * 120, 70_000)]
 
@@ -51,12 +51,24 @@ def test_a_tar_stream_reads_the_same_whatever_its_chunks(fmt: int, chunk: int) -
         ("go-big", ("go-big", "latest")),
         ("localhost:5000/go-big", ("localhost:5000/go-big", "latest")),
         ("localhost:5000/go-big:v2", ("localhost:5000/go-big", "v2")),
+        # Pinned by digest, and by tag and digest: the digest goes where the tag goes.
+        (f"alpine@sha256:{'a' * 64}", ("alpine", f"sha256:{'a' * 64}")),
+        (
+            f"localhost:5000/alpine@sha256:{'b' * 64}",
+            ("localhost:5000/alpine", f"sha256:{'b' * 64}"),
+        ),
+        (f"alpine:3.19@sha256:{'c' * 64}", ("alpine:3.19", f"sha256:{'c' * 64}")),
     ],
 )
 def test_a_reference_splits_at_its_tag_not_at_a_port(
     reference: str, split: tuple[str, str]
 ) -> None:
     assert _split_reference(reference) == split
+
+
+def test_a_digest_is_never_given_to_an_image_as_its_name() -> None:
+    with pytest.raises(BadInput, match="a digest names an image's content"):
+        offline_engine().tag("sha256:" + "1" * 64, f"alpine@sha256:{'a' * 64}")
 
 
 def test_timeouts_are_found_however_they_were_wrapped() -> None:

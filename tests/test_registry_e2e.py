@@ -14,12 +14,19 @@ from typing import Any
 
 import pytest
 import requests
+from rich.console import Console
 
 from tests.conftest import RUN_PREFIX, WorkshopRun, folder_settings, invoke, verify_cli
 from tests.registry import CuttingProxy, free_port
 from tests.test_workshop_e2e import TAGS
+from workshop.catalogue import STEPS
+from workshop.engine.client import Engine
 from workshop.engine.registry import INDEX_TYPES, MANIFEST_TYPES
+from workshop.progress import Progress
 from workshop.records.sizelog import SizeLog
+from workshop.steps.bases import Bases
+from workshop.steps.runner import BuildPlan, run_build_step
+from workshop.steps.workspace import Workspace
 
 pytestmark = pytest.mark.docker
 
@@ -224,3 +231,43 @@ def test_a_push_cut_half_way_logs_nothing_and_tags_nothing(
     tag = f"{RUN_PREFIX}bad-registry-go-scratch"
     assert subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0
     assert TAGS[7] == "go-scratch"
+
+
+@pytest.mark.parametrize("pin", ["digest", "tag-and-digest"])
+def test_a_base_pinned_by_digest_is_pulled_built_on_and_logged(
+    docker_engine: Engine, registry: Any, tmp_path: Path, console: Console, pin: str
+) -> None:
+    answer = requests.head(
+        f"{registry.url}/v2/library/alpine/manifests/latest",
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        timeout=10,
+    )
+    digest = answer.headers["Docker-Content-Digest"]
+    name = f"{registry.address}/library/alpine"
+    pinned = f"{name}@{digest}" if pin == "digest" else f"{name}:latest@{digest}"
+    # Not here yet: the base must come down the pull path, by its digest.
+    subprocess.run(["docker", "image", "rm", f"{name}@{digest}"], capture_output=True, check=False)
+    progress = Progress(console)
+    bases = Bases(engine=docker_engine, progress=progress, images={"alpine": pinned})
+    plan = BuildPlan(
+        engine=docker_engine,
+        bases=bases,
+        workspace=Workspace(tmp_path / "workshop"),
+        size_log=SizeLog(tmp_path / "sizes.json"),
+        progress=progress,
+        tag_prefix=f"{RUN_PREFIX}pinned-{pin}-",
+    )
+    try:
+        for written in (*STEPS[1].writes, *STEPS[6].writes):
+            plan.workspace.write(written)
+        run_build_step(plan, STEPS[6])
+        record = plan.size_log.read()[6]
+        used = {base.role: base for base in record.bases}
+        assert used["alpine"].reference == pinned
+        pulled = docker_engine.image(f"{name}@{digest}")
+        assert pulled is not None and used["alpine"].image_id == pulled.id
+        assert record.output.strip() == "Hello world!"
+    finally:
+        subprocess.run(
+            ["docker", "image", "rm", f"{name}@{digest}"], capture_output=True, check=False
+        )

@@ -39,7 +39,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.checks.junit import Case, junit_suite
-from workshop.engine.values import CONTAINERD, EngineAPI
+from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError
 from workshop.records.datafile import read_text
 from workshop.units import docker_size
@@ -356,9 +356,13 @@ def check_budgets(
             planned += [(budget, name) for name in matched]
     results: list[Result] = []
     for budget, name in planned:
-        image = engine.image(name)
-        assert image is not None
-        size = engine.file_bytes(image.id) if engine.info.image_store == CONTAINERD else image.size
+        image = engine.measured(name)
+        if image is None:
+            raise DataFileError(
+                f"The image {name!r} went from the engine while its budget was checked. Build "
+                "it again, then check again."
+            )
+        size = image.size
         layers = read_layers(engine, image.id)
         measures = measure(layers)
         results += _judge(

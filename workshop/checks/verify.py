@@ -18,6 +18,7 @@ from rich.text import Text
 
 from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.checks.junit import Case, junit_suite
+from workshop.engine.values import CONTAINERD
 from workshop.errors import DataFileError
 from workshop.records.sizelog import SizeRecord
 from workshop.settings import Settings
@@ -275,7 +276,7 @@ def verify(
 def _compared(records: Mapping[int, SizeRecord]) -> str:
     """Which size the checks compare, in words, for the stores the records came from."""
     containerd = sorted(
-        step for step, record in records.items() if record.image_store == "containerd"
+        step for step, record in records.items() if record.image_store == CONTAINERD
     )
     if not containerd:
         return (

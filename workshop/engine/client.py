@@ -24,12 +24,13 @@ import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 from urllib.parse import quote
 
 import docker
 import docker.errors
+from docker.utils import parse_repository_tag
 
 from workshop.engine.builders import build_with_buildkit, build_with_sdk
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
@@ -59,6 +60,7 @@ from workshop.engine.values import (
     owner,
 )
 from workshop.errors import (
+    BadInput,
     EngineRefused,
     RegistryError,
     TimedOut,
@@ -169,7 +171,7 @@ class Engine:
         """Push the image `image_id` as `remote` (REGISTRY/NAME). The name `remote` stays: on
         an image with no other name, dropping it would delete the image (`untag` it once the
         image has its own)."""
-        repository, tag = _split_reference(remote)
+        repository, tag = _named(remote, "push as")
         registry = repository.split("/")[0]
         self.tag(image_id, remote)
         with self.translated_errors(f"pushing {remote}", bound=self.timeouts.build):
@@ -182,7 +184,7 @@ class Engine:
                     )
 
     def tag(self, image_id: str, reference: str) -> None:
-        repository, tag = _split_reference(reference)
+        repository, tag = _named(reference, "tag an image as")
         with self.translated_errors(f"tagging {image_id[:19]} as {reference}"):
             self.client.api.tag(image_id, repository, tag=tag, force=True)
 
@@ -381,6 +383,14 @@ class Engine:
         with self.translated_errors(f"saving {reference}", bound=self.timeouts.build):
             yield self.client.api.get_image(reference, chunk_size=1 << 20)
 
+    def measured(self, reference: str) -> ImageInfo | None:
+        """`reference` with `size` what the workshop compares on every store: the image's
+        layers on the classic store, the bytes of its files on the containerd store."""
+        image = self.image(reference)
+        if image is None or self.info.image_store != CONTAINERD:
+            return image
+        return replace(image, size=self.file_bytes(image.id), listed_size=image.listed)
+
     def file_bytes(self, reference: str) -> int:
         """The bytes of the files in `reference`'s filesystem (hard links counted once)."""
         with self.files(reference) as entries:
@@ -402,7 +412,7 @@ class Engine:
 
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
-        repository, tag = _split_reference(reference)
+        repository, tag = _named(reference, "import as")
         with self.translated_errors(f"importing {reference}", bound=self.timeouts.build):
             self.client.api.import_image_from_stream(
                 tar_stream, repository=repository, tag=tag, changes=changes
@@ -506,9 +516,19 @@ def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageIn
 
 
 def _split_reference(reference: str) -> tuple[str, str]:
-    """('golang', '1.10') from 'golang:1.10'; ('registry:5000/go-big', 'latest') from a name
-    whose last colon belongs to a host."""
-    repository, colon, tag = reference.rpartition(":")
-    if not colon or "/" in tag:
-        return reference, "latest"
+    """`reference` as docker-py's parser splits it: ('golang', '1.10'); ('registry:5000/go-big',
+    'latest'), the last colon a host's; ('alpine', 'sha256:…') for a digest, which the engine
+    takes where a tag goes (with a tag and a digest, the engine keeps the digest)."""
+    repository, tag = parse_repository_tag(reference)
+    return repository, tag or "latest"
+
+
+def _named(reference: str, what: str) -> tuple[str, str]:
+    """The repository and tag to give an image: a digest is what an image is, not a name."""
+    repository, tag = _split_reference(reference)
+    if tag.startswith("sha256:"):
+        raise BadInput(
+            f"Can't {what} {reference}: a digest names an image's content, not a name to give "
+            "it. Give a name and a tag instead."
+        )
     return repository, tag

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from workshop.engine.values import CLASSIC, CONTAINERD
 from workshop.records.datafile import DataFile, JsonObject
 
 __all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
@@ -69,7 +70,7 @@ class SizeRecord:
     startup: Mapping[str, float] = field(default_factory=dict)
     # What `docker image ls` shows, where it is not `size` (the containerd image store).
     listed_size: int = 0
-    image_store: str = "classic"
+    image_store: str = CLASSIC
     engine_context: str = "default"
     engine_host: str = ""
     # What a pull downloads (config and compressed layers), read back from `registry`; 0: not
@@ -117,7 +118,7 @@ class SizeRecord:
             listed_size=record.integer("listed_size", maximum=MAX_SIZE)
             if "listed_size" in record.data
             else 0,
-            image_store=_choice(record, "image_store", ("classic", "containerd")),
+            image_store=_choice(record, "image_store", (CLASSIC, CONTAINERD)),
             engine_context=record.text("engine_context")
             if "engine_context" in record.data
             else "default",

@@ -134,16 +134,10 @@ def dockerfile(
     )
 
 
-def _scratch(
-    key: str,
-    app: GoApp,
-    *,
-    extras: tuple[str, ...],
-    trust: tuple[str, ...],
-    trimpath: bool,
-    images: Mapping[str, str],
-) -> str:
-    build_role = "golang" if app.uses_cgo else "golang-alpine"
+def _go_flags(
+    key: str, app: GoApp, *, extras: tuple[str, ...], trimpath: bool
+) -> tuple[str, list[str]]:
+    """The environment and flags of rung `key`'s `go build`."""
     flags: list[str] = []
     ldflags: list[str] = []
     if key in ("5", "6"):
@@ -159,26 +153,13 @@ def _scratch(
     if ldflags:
         joined = " ".join(ldflags)
         flags.append(f"-ldflags='{joined}'" if '"' in joined else f'-ldflags="{joined}"')
-    build = [
-        _arg(build_role, images),
-        *([_arg("golang-alpine", images)] if key == "6" and app.uses_cgo else []),
-        f"FROM ${{{_build_arg(build_role)}}} AS build-stage",
-    ]
-    if key == "6" and not app.uses_cgo:
-        build.append("RUN apk update && apk add upx")
-    build += _sources(app)
-    if key in ("5", "6"):
-        build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
-    build.append(_go_build(app, env=env, flags=flags))
-    final = [
-        "# scratch: the zero-files image; /app and what it needs are all it holds.",
-        "FROM scratch",
-    ]
-    if STATIC in extras and app.uses_cgo:
-        build.insert(
-            len(build) - 1,
-            "# cgo's C parts linked into /app: scratch has no C library to load them from.",
-        )
+    return env, flags
+
+
+def _extra_files(extras: tuple[str, ...], trust: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The build stage's and the final image's lines for what scratch lacks and /app needs."""
+    build: list[str] = []
+    final: list[str] = []
     if CERTS in extras:
         final.append("# The CA bundle: the program verifies TLS certificates (crypto/x509).")
         if trust:
@@ -199,6 +180,43 @@ def _scratch(
         final.append("# A user to run as: the program looks users up (os/user).")
         build.append("RUN echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' > /passwd")
         final.append("COPY --from=build-stage /passwd /etc/passwd")
+    return build, final
+
+
+def _scratch(
+    key: str,
+    app: GoApp,
+    *,
+    extras: tuple[str, ...],
+    trust: tuple[str, ...],
+    trimpath: bool,
+    images: Mapping[str, str],
+) -> str:
+    build_role = "golang" if app.uses_cgo else "golang-alpine"
+    env, flags = _go_flags(key, app, extras=extras, trimpath=trimpath)
+    build = [
+        _arg(build_role, images),
+        *([_arg("golang-alpine", images)] if key == "6" and app.uses_cgo else []),
+        f"FROM ${{{_build_arg(build_role)}}} AS build-stage",
+    ]
+    if key == "6" and not app.uses_cgo:
+        build.append("RUN apk update && apk add upx")
+    build += _sources(app)
+    if key in ("5", "6"):
+        build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
+    build.append(_go_build(app, env=env, flags=flags))
+    final = [
+        "# scratch: the zero-files image; /app and what it needs are all it holds.",
+        "FROM scratch",
+    ]
+    if STATIC in extras and app.uses_cgo:
+        build.insert(
+            len(build) - 1,
+            "# cgo's C parts linked into /app: scratch has no C library to load them from.",
+        )
+    extra_build, extra_final = _extra_files(extras, trust)
+    build += extra_build
+    final += extra_final
     source = "build-stage"
     if key == "6":
         if app.uses_cgo:

@@ -122,8 +122,9 @@ class Bases:
     mirror: str = DEFAULT_MIRROR
     # Other images to try first in a role, by role name (the sweep's golang:1.21, say).
     images: dict[str, str] = field(default_factory=dict)
-    # One resolution per role and one `go version` per image, for the session.
-    _memo: dict[str, object] = field(default_factory=dict)
+    # One resolution per role, and one `go version` per image id, for the session.
+    _resolved: dict[str, BaseUsed] = field(default_factory=dict)
+    _go_versions: dict[str, str] = field(default_factory=dict)
     _building: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -152,12 +153,9 @@ class Bases:
         )
 
     def resolve(self, role_name: str) -> BaseUsed:
-        key = f"role:{role_name}"
-        if key not in self._memo:
-            self._memo[key] = self._resolve(ROLES[role_name])
-        resolved = self._memo[key]
-        assert isinstance(resolved, BaseUsed)
-        return resolved
+        if role_name not in self._resolved:
+            self._resolved[role_name] = self._resolve(ROLES[role_name])
+        return self._resolved[role_name]
 
     def _resolve(self, role: Role) -> BaseUsed:
         wanted = self.images.get(role.name, role.workshop_image)
@@ -197,12 +195,12 @@ class Bases:
 
     def go_version(self, resolved: BaseUsed) -> str:
         """The Go release inside a Go base image, as `go version` tells it (go1.19.8)."""
-        key = f"go:{resolved.image_id}"
-        if key not in self._memo:
-            ran = self.engine.run(resolved.image_id, command=["go", "version"])
+        image_id = resolved.image_id
+        if image_id not in self._go_versions:
+            ran = self.engine.run(image_id, command=["go", "version"])
             found = re.search(r"go version (go\S+)", ran.output)
-            self._memo[key] = found.group(1) if found else "unknown"
-        return str(self._memo[key])
+            self._go_versions[image_id] = found.group(1) if found else "unknown"
+        return self._go_versions[image_id]
 
     def build_standins(self, *, rebuild: bool = False) -> list[str]:
         """Build every stand-in that is missing or from another recipe (all of them with

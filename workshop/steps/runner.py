@@ -274,13 +274,10 @@ class Passed:
 
 
 def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
-    """`image_id` as the engine lists it, with `size` the bytes of its files on the containerd
-    store (see workshop.engine), what the classic store's size is."""
-    image = engine.image(image_id)
+    """`image_id` as the engine measures it on its store (EngineAPI.measured)."""
+    image = engine.measured(image_id)
     if image is None:
         raise StepFailed(f"The image {image_id} was built but is gone from the engine.")
-    if engine.info.image_store == CONTAINERD:
-        return replace(image, size=engine.file_bytes(image_id), listed_size=image.listed)
     return image
 
 
