@@ -1,4 +1,5 @@
-"""Sessions: lint, typecheck, tests, verify, bench. `nox` alone runs lint, typecheck and tests."""
+"""Sessions: lint, typecheck, unit, tests, verify, bench. `nox` alone runs lint, typecheck and
+tests (all of them); `nox -s unit` is the quick loop, the tests that need no engine."""
 
 from __future__ import annotations
 
@@ -27,10 +28,13 @@ def _run_python(session: nox.Session, *target: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style, formatting and bandit's security rules with ruff."""
-    session.install("ruff==0.17.6")
+    """Check style, formatting and security rules (ruff), and the import layers (import-linter)."""
+    session.install("ruff==0.17.6", "import-linter==2.17")
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # The layers (pyproject's [tool.importlinter]): no import from a lower layer to a higher one.
+    session.run("lint-imports")
 
 
 @nox.session
@@ -41,8 +45,15 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def unit(session: nox.Session) -> None:
+    """Run the tests that need no engine (tests/unit), in under a minute."""
+    _install(session, "test")
+    session.run("pytest", *(session.posargs or ["tests/unit"]))
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
-    """Run the tests; engine tests run where an engine answers (and must, with CI=true)."""
+    """Run every test; one needing what the machine lacks says how to get it (fails in CI)."""
     _install(session, "test")
     session.run("pytest", *(session.posargs or ["tests/"]))
 

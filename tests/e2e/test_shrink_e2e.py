@@ -1,0 +1,327 @@
+"""`invoke shrink` on a real engine, with programs that need what the hello world did not: the
+ladder agrees with the workshop's own steps on the hello world, an HTTPS client breaks on
+scratch until 4b brings its CA bundle, a server is probed on its port, a time zone, cgo, a
+vendored module of several packages; and what can't work says so with its exit code."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.support.images import containers_of
+from tests.support.paths import PROGRAMS, ROOT
+from tests.support.running import WorkshopRun, invoke, verify_cli
+from workshop.labels import PREFIX_LABEL
+from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.steps.workspace import DOCKERFILES
+
+pytestmark = pytest.mark.engine
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """One `invoke shrink` run: its output, exit code and what it left in its folder."""
+
+    result: subprocess.CompletedProcess[str]
+    folder: Path
+    prefix: str
+
+    @property
+    def records(self) -> dict[int, SizeRecord]:
+        return SizeLog(self.folder / "sizes.json").read()
+
+    def rung(self, key: str) -> SizeRecord | None:
+        """The logged record of rung `key` (1 2 3 4 4b 5 6 are logged as 1 to 7)."""
+        number = ["1", "2", "3", "4", "4b", "5", "6"].index(key) + 1
+        return self.records.get(number)
+
+    def row(self, key: str) -> str:
+        """Rung `key`'s row of the table, its wrapped lines joined."""
+        lines = self.result.stdout.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"│ {key} "))
+        rows = [lines[start]]
+        for line in lines[start + 1 :]:
+            if not line.startswith("│      "):
+                break
+            rows.append(line)
+        cells = [
+            " ".join(parts) for parts in zip(*(row.split("│")[1:-1] for row in rows), strict=True)
+        ]
+        return " | ".join(" ".join(cell.split()) for cell in cells)
+
+
+def shrink(
+    run: WorkshopRun, tmp_path: Path, name: str, program: Path, *args: str, **env: str
+) -> Ladder:
+    settings = run.own(f"s{name}", tmp_path, COLUMNS="200", **env)
+    result = invoke("shrink", str(program), *args, env=settings, timeout=1200)
+    app = program.stem if program.is_file() else program.name
+    return Ladder(result, tmp_path / "shrink" / app, settings["INVOKE_WORKSHOP_TAG_PREFIX"])
+
+
+@pytest.fixture(scope="module")
+def hello(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> Ladder:
+    folder = tmp_path_factory.mktemp("hello")
+    program = folder / "hello"
+    program.mkdir()
+    shutil.copy(DOCKERFILES / "app.go", program / "app.go")
+    ladder = shrink(workshop_run, folder, "hello", program)
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    return ladder
+
+
+def test_on_the_hello_world_the_ladder_is_the_workshop_byte_for_byte(
+    hello: Ladder, workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    steps = workshop_run.records()
+    # Rungs 1 to 4 are steps 4 to 7's Dockerfiles: the same images, to the byte.
+    for key, step in (("1", 4), ("2", 5), ("3", 6), ("4", 7)):
+        rung = hello.rung(key)
+        assert rung is not None, key
+        assert (rung.size, rung.binary_size) == (steps[step].size, steps[step].binary_size), key
+    # Rungs 5 and 6 are go-ldflags and go-upx (steps 10 and 11): the same /app.
+    beyond = workshop_run.own("shello-beyond", tmp_path)
+    done = invoke("step-10", "step-11", env=beyond)
+    assert done.returncode == 0, done.stderr
+    beyond_steps = SizeLog(tmp_path / "sizes.json").read()
+    for key, step in (("5", 10), ("6", 11)):
+        rung = hello.rung(key)
+        assert rung is not None and rung.binary_size == beyond_steps[step].binary_size, key
+    assert hello.rung("4b") is None  # the hello world needs nothing on scratch
+    assert all(record.output == "Hello world!\n" for record in hello.records.values())
+
+
+def test_the_smallest_dockerfile_is_kept_and_builds_with_docker_alone(hello: Ladder) -> None:
+    kept = hello.folder / "Dockerfile"
+    assert kept.read_text().startswith("# Rung 6 of `invoke shrink` for hello")
+    context = Path(hello.result.stdout.split(" -t hello ")[1].split()[0])
+    tag = f"{hello.prefix}kept"
+    built = subprocess.run(
+        ["docker", "build", "-q", "-f", str(kept), "-t", tag, str(context)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        assert built.returncode == 0, built.stderr
+        ran = subprocess.run(["docker", "run", "--rm", tag], capture_output=True, text=True)
+        assert (ran.returncode, ran.stderr + ran.stdout) == (0, "Hello world!\n")
+    finally:
+        subprocess.run(["docker", "image", "rm", tag], capture_output=True, check=False)
+
+
+def test_the_ladders_log_is_read_by_verify_and_report(hello: Ladder, tmp_path: Path) -> None:
+    verified = verify_cli("--log", str(hello.folder / "sizes.json"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "multi-stage-smaller" in verified.stdout and "upx-smaller" in verified.stdout
+    env = {
+        "INVOKE_WORKSHOP_SIZE_LOG": str(hello.folder / "sizes.json"),
+        "INVOKE_WORKSHOP_REPORT_DIR": str(tmp_path),
+        "INVOKE_WORKSHOP_HISTORY": str(tmp_path / "history.json"),
+    }
+    reported = invoke("report", env=env)
+    assert reported.returncode == 0, reported.stderr
+    assert f"{hello.prefix}shrink-hello-6" in (tmp_path / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[tuple[str, trustme.CA]]:
+    """An HTTPS server on loopback, its certificate signed by a test CA no image trusts."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"secure hello\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/", ca
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_client_breaks_on_scratch_until_4b_brings_the_ca_bundle(
+    workshop_run: WorkshopRun, tmp_path: Path, tls_server: tuple[str, trustme.CA]
+) -> None:
+    url, ca = tls_server
+    program = tmp_path / "https"
+    shutil.copytree(PROGRAMS / "https", program)
+    ca.cert_pem.write_to_path(str(program / "ca.pem"))
+    (program / "shrink.toml").write_text(
+        f'args = ["{url}"]\noutput = "secure hello"\nnetwork = "host"\ntrust = ["ca.pem"]\n'
+    )
+    ladder = shrink(workshop_run, tmp_path, "https", program)
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    for key in ("1", "2", "3", "4b", "5", "6"):
+        assert ladder.rung(key) is not None, ladder.row(key)
+    assert ladder.rung("4") is None
+    broke = ladder.row("4")
+    assert "| no |" in broke
+    assert "x509: certificate signed by unknown authority" in broke
+    assert "scratch has no CA bundle; rung 4b adds /etc/ssl/certs (+" in broke
+    four_b, four = ladder.rung("4b"), ladder.rung("5")
+    assert four_b is not None and four is not None
+    stdout = " ".join(ladder.result.stdout.split())
+    assert "Needs the CA bundle, /etc/ssl/certs/ca-certificates.crt" in stdout
+    bundle = int(
+        stdout.split("crypto/x509.")[1].split(": +")[1].split(" bytes")[0].replace(",", "")
+    )
+    assert 100_000 < bundle < 1_000_000
+    assert (
+        "COPY --from=build-stage /ca-certificates.crt /etc/ssl/certs/"
+        in (ladder.folder / "Dockerfile").read_text()
+    )
+
+
+def test_a_server_is_probed_on_its_port(workshop_run: WorkshopRun, tmp_path: Path) -> None:
+    ladder = shrink(workshop_run, tmp_path, "server", PROGRAMS / "server")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    stdout = " ".join(ladder.result.stdout.split())
+    assert "/app answers GET /healthz on port 8080 with 200 within 20 s" in stdout
+    assert ladder.rung("6") is not None and ladder.rung("1") is not None
+    assert "Start-up, median of 5 checks each: rung 6" in stdout
+
+
+def test_a_program_that_loads_a_time_zone_gets_the_zone_data(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "tz", PROGRAMS / "tz", "--output", "13:00 CET")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    for key in ("3", "4"):
+        assert ladder.rung(key) is None
+        assert "unknown time zone Europe/Paris" in ladder.row(key)
+    assert "alpine has no time-zone data" in ladder.row("3")
+    assert "scratch has no time-zone data; rung 4b adds Go's zoneinfo.zip (+" in ladder.row("4")
+    record = ladder.rung("4b")
+    assert record is not None and record.output == "13:00 CET\n"
+    assert "time.LoadLocation is linked" in " ".join(ladder.result.stdout.split())
+
+
+def test_cgo_breaks_on_scratch_until_it_is_linked_statically(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "cgo", PROGRAMS / "cgo", "--output", "C says 42")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    for key in ("2", "3"):
+        assert 'it uses cgo (import "C" in main.go)' in ladder.row(key)
+    assert "no such file: the binary links libc" in ladder.row("4")
+    assert "rung 4b links it statically" in ladder.row("4")
+    for key in ("1", "4b", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None and record.output == "C says 42\n", key
+
+
+def test_a_vendored_module_of_several_packages_climbs_the_whole_ladder(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "greet", PROGRAMS / "greeter" / "cmd" / "greet")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    records = ladder.records
+    assert sorted(records) == [1, 2, 3, 4, 6, 7]
+    assert {record.output for record in records.values()} == {"HELLO, WORKSHOP\n"}
+    assert all(record.go_version == "go1.19.8" for record in records.values())
+
+
+def test_a_program_that_does_not_build_logs_nothing(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "broken", PROGRAMS / "broken")
+    assert ladder.result.returncode == 1
+    assert "No rung of the ladder works for broken" in ladder.result.stderr
+    assert "the build failed" in ladder.row("1")
+    assert ladder.records == {}
+    assert not (ladder.folder / "Dockerfile").exists()
+
+
+@pytest.mark.parametrize("serves", [False, True])
+def test_a_program_that_never_exits_or_answers_is_bounded_by_its_check(
+    workshop_run: WorkshopRun, tmp_path: Path, serves: bool
+) -> None:
+    program = tmp_path / "never"
+    shutil.copytree(PROGRAMS / "never", program)
+    (program / "shrink.toml").write_text("timeout = 3\n" + ("port = 8080\n" if serves else ""))
+    ladder = shrink(workshop_run, tmp_path, "never", program)
+    assert ladder.result.returncode == 4, ladder.result.stdout + ladder.result.stderr
+    assert "did not finish its check on rung 1" in ladder.result.stderr
+    assert "Traceback" not in ladder.result.stderr
+    assert ladder.records == {}
+
+
+def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    # Rungs 1 to 4 are checked in threads that Ctrl-C does not reach, each waiting on a program
+    # that sleeps for an hour: the interrupt must end them, not wait the check's 600 s.
+    program = tmp_path / "never"
+    shutil.copytree(PROGRAMS / "never", program)
+    (program / "shrink.toml").write_text("timeout = 600\n")
+    env = workshop_run.own("sterm", tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "shrink", str(program)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while len(containers_of(process.pid)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(containers_of(process.pid)) == 4, "the four rungs were never seen running"
+    process.send_signal(signal.SIGTERM)
+    _, errors = process.communicate(timeout=90)
+    assert process.returncode == 130, errors
+    assert "Interrupted" in errors and "Traceback" not in errors
+    assert containers_of(process.pid) == []
+    left = subprocess.run(
+        [
+            "docker",
+            "image",
+            "ls",
+            "--quiet",
+            "--filter",
+            f"label={PREFIX_LABEL}={env['INVOKE_WORKSHOP_TAG_PREFIX']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert left == [], "an interrupted rung's image was left behind"
+
+
+def test_a_program_that_looks_users_up_gets_a_passwd_and_runs_as_nobody(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(workshop_run, tmp_path, "whoami", PROGRAMS / "whoami")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    assert "user: Current requires cgo" in ladder.row("4")
+    assert "scratch has no /etc/passwd; rung 4b adds one, and USER 65534 (+44B)" in ladder.row("4")
+    root, nobody = ladder.rung("1"), ladder.rung("4b")
+    assert root is not None and root.output == "root\n"
+    assert nobody is not None and nobody.output == "nobody\n"
+    kept = (ladder.folder / "Dockerfile").read_text()
+    assert "USER 65534" in kept and "COPY --from=build-stage /passwd /etc/passwd" in kept

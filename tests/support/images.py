@@ -1,0 +1,102 @@
+"""Images as the docker CLI shows them: what the workshop's steps are called, their files and
+binaries read back, archives made to measure, and the containers a run made."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import tarfile
+
+from elftools.elf.elffile import ELFFile
+
+from workshop.labels import LABEL
+
+__all__ = ["TAGS", "app_of", "binary", "containers_of", "docker", "saved_archive", "saved_files"]
+
+# The workshop's images, by step.
+TAGS = {
+    4: "go-big",
+    5: "go-alpine",
+    6: "go-multi-stage",
+    7: "go-scratch",
+    8: "go-stripped",
+    9: "go-smaller",
+}
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def member(archive: tarfile.TarFile, name: str) -> bytes:
+    extracted = archive.extractfile(name)
+    assert extracted is not None, name
+    return extracted.read()
+
+
+def saved_files(tag: str) -> list[str]:
+    """Every file in every layer of `tag`, read from `docker save`."""
+    saved = subprocess.run(["docker", "save", tag], capture_output=True, check=True).stdout
+    names = []
+    with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
+        manifest = json.loads(member(archive, "manifest.json"))
+        for layer in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=io.BytesIO(member(archive, layer))) as layer_tar:
+                names += [entry.name for entry in layer_tar.getmembers()]
+    return names
+
+
+def app_of(image: str) -> bytes:
+    """/app of `image`, copied out of a container that is never started."""
+    container = docker("create", image, "/app").strip()
+    try:
+        copied = subprocess.run(
+            ["docker", "cp", f"{container}:/app", "-"], capture_output=True, check=True
+        ).stdout
+    finally:
+        docker("rm", "--force", container)
+    with tarfile.open(fileobj=io.BytesIO(copied)) as tar:
+        return member(tar, "app")
+
+
+def binary(tag: str) -> ELFFile:
+    return ELFFile(io.BytesIO(app_of(tag)))
+
+
+def containers_of(pid: int, host: str | None = None) -> list[str]:
+    """The containers the invoke process `pid` made, still on the engine."""
+    owner = f"{LABEL}.owner={socket.gethostname()}:{pid}"
+    docker = ["docker", *(["--host", host] if host else [])]
+    listed = subprocess.run(
+        [*docker, "ps", "--all", "--quiet", "--filter", f"label={owner}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+def saved_archive(*layers: dict[str, int]) -> bytes:
+    """A `docker save` archive of `layers`, each {path: size}."""
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w") as archive:
+        names = []
+        for number, files in enumerate(layers):
+            inner = io.BytesIO()
+            with tarfile.open(fileobj=inner, mode="w") as layer_tar:
+                for path, size in files.items():
+                    info = tarfile.TarInfo(path)
+                    info.size = size
+                    layer_tar.addfile(info, io.BytesIO(b"x" * size))
+            name = f"layer{number}/layer.tar"
+            names.append(name)
+            info = tarfile.TarInfo(name)
+            info.size = len(inner.getvalue())
+            archive.addfile(info, io.BytesIO(inner.getvalue()))
+        manifest = json.dumps([{"Layers": names}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        archive.addfile(info, io.BytesIO(manifest))
+    return outer.getvalue()

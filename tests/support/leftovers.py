@@ -1,0 +1,140 @@
+"""What this test run made on the engine, found and removed: images under RUN_PREFIX (or labelled
+with a tag prefix that starts with it), and the build stages its builds left untagged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.support.spareengine import HOST_FOOTPRINTS, processes_under
+from workshop.labels import LABEL, PREFIX_LABEL
+
+__all__ = [
+    "HOST_FOOTPRINTS",
+    "RUN_PREFIX",
+    "Snapshot",
+    "host_leftovers",
+    "ours",
+    "remove_build_stages",
+    "remove_run_images",
+    "run_images",
+]
+
+RUN_PREFIX = f"t{uuid.uuid4().hex[:8]}-"
+
+
+def ours(image: dict[str, Any]) -> bool:
+    """Whether an image (from `docker image ls --format json` fields) is this test run's."""
+    tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+    labels = (image.get("Config") or {}).get("Labels") or {}
+    if tags:
+        return all(tag.startswith(RUN_PREFIX) for tag in tags)
+    return str(labels.get(PREFIX_LABEL, "")).startswith(RUN_PREFIX)
+
+
+def run_images(host: str | None = None) -> list[str]:
+    """The ids of every image of this test run on the engine at `host` (the main one if None)."""
+    docker = ["docker", *(["--host", host] if host else [])]
+    ids = subprocess.run(
+        [*docker, "image", "ls", "--all", "--quiet", "--no-trunc"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if not ids:
+        return []
+    inspected = subprocess.run(
+        [*docker, "image", "inspect", *sorted(set(ids))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [image["Id"] for image in json.loads(inspected.stdout or "[]") if ours(image)]
+
+
+def remove_run_images(host: str | None = None) -> None:
+    docker = ["docker", *(["--host", host] if host else [])]
+    for _ in range(3):  # an image goes before the one it was built on: a few passes
+        found = run_images(host)
+        if not found:
+            return
+        subprocess.run(
+            [*docker, "image", "rm", "--force", *found], capture_output=True, check=False
+        )
+
+
+def _lines(*command: str) -> set[str]:
+    found = subprocess.run(["docker", *command], capture_output=True, text=True, check=False)
+    return set(found.stdout.split())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the main engine holds: image ids (intermediate ones too), networks, volumes."""
+
+    images: frozenset[str]
+    networks: frozenset[str]
+    volumes: frozenset[str]
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        return cls(
+            images=frozenset(_lines("image", "ls", "--all", "--quiet", "--no-trunc")),
+            networks=frozenset(_lines("network", "ls", "--quiet")),
+            volumes=frozenset(_lines("volume", "ls", "--quiet")),
+        )
+
+    def new_since(self, before: Snapshot) -> list[str]:
+        """What is here and was not at `before`, in words (a dangling image or a build stage
+        counts; an image tagged by someone else while the tests ran does not)."""
+        dangling = _lines("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true")
+        return [
+            *(f"dangling image {each}" for each in sorted(dangling - before.images)),
+            *(f"network {each}" for each in sorted(self.networks - before.networks)),
+            *(f"volume {each}" for each in sorted(self.volumes - before.volumes)),
+        ]
+
+
+def remove_build_stages(before: Snapshot) -> None:
+    """Remove the untagged build stages this run's builds left: dangling images that were not
+    there at `before` and carry the project's label (inherited from the stand-ins they are
+    built on). Their untagged parents go with them; nothing tagged, nothing older."""
+    dangling = _lines("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true")
+    new = sorted(dangling - before.images)
+    if not new:
+        return
+    inspected = subprocess.run(
+        ["docker", "image", "inspect", *new], capture_output=True, text=True, check=False
+    )
+    ours_ = [
+        image["Id"]
+        for image in json.loads(inspected.stdout or "[]")
+        if LABEL in ((image.get("Config") or {}).get("Labels") or {})
+    ]
+    if ours_:
+        subprocess.run(["docker", "image", "rm", *ours_], capture_output=True, check=False)
+
+
+def host_leftovers() -> list[str]:
+    """What the extra engines and registries left on the host, in words."""
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    found = []
+    for folder, bridge in HOST_FOOTPRINTS:
+        pids = processes_under(folder)
+        found += [f"process {pid} ({_command(pid)}) of {folder}" for pid in pids]
+        found += [f"mount {point}" for point in mounts if point.startswith(f"{folder}/")]
+        found += [f"folder {folder}"] if folder.exists() else []
+        found += [f"bridge {bridge}"] if bridge and f" {bridge}:" in links else []
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:80]
+    except OSError:
+        return "gone"

@@ -1,0 +1,126 @@
+"""One rule for a test that needs what a machine may lack: skipped, with the reason and the
+command that installs it; under CI=true, failed instead, since .ci/run installs everything.
+
+Tests name a need with a marker (`@pytest.mark.browser`); fixtures that need something name it
+in FIXTURE_NEEDS, and every test that uses them gets the marker, so `-m "not root"` selects by
+need. The check of each need runs once per session.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+__all__ = ["FIXTURE_NEEDS", "NEEDS", "Need", "require"]
+
+
+@dataclass(frozen=True)
+class Need:
+    marker: str
+    what: str
+    # The command, or the step, that gives a machine what it lacks.
+    install: str
+    # None where the need is met; else why not, in a few words.
+    missing: Callable[[], str | None]
+
+
+def _engine() -> str | None:
+    from workshop.engine.client import Engine
+    from workshop.errors import EngineUnavailable
+
+    try:
+        Engine.from_env().info  # noqa: B018 - asks the engine something
+    except EngineUnavailable as error:
+        return error.message.split(". Start one")[0]
+    return None
+
+
+def _root() -> str | None:
+    if os.geteuid() != 0:
+        return "the tests run as a user, and starting a second dockerd takes root"
+    if shutil.which("dockerd") is None:
+        return "dockerd is not on PATH"
+    return None
+
+
+def _network() -> str | None:
+    from workshop.settings import Settings
+
+    mirror = Settings().debian_mirror
+    try:
+        with urllib.request.urlopen(f"{mirror}/dists/", timeout=10):  # noqa: S310 - a setting's http(s) URL
+            return None
+    except OSError as error:
+        return f"Debian's mirror ({mirror}) did not answer: {error}"
+
+
+def _on_path(command: str) -> Callable[[], str | None]:
+    return lambda: None if shutil.which(command) else f"{command} is not on PATH"
+
+
+def _buildx() -> str | None:
+    try:
+        found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "the docker CLI is not on PATH"
+    return None if found.returncode == 0 else "the docker CLI has no buildx plugin"
+
+
+NEEDS = {
+    need.marker: need
+    for need in (
+        Need("engine", "a Docker Engine", "Start one: invoke engine --start (as root)", _engine),
+        Need("root", "root, to start extra engines", "Run the tests as root: sudo -E nox", _root),
+        Need(
+            "network",
+            "Debian's mirror, for Docker 28 and the registry's packages",
+            "Reach it, or set INVOKE_WORKSHOP_DEBIAN_MIRROR to a mirror you can reach",
+            _network,
+        ),
+        Need(
+            "browser",
+            "chromium, to open the report",
+            "apt-get install chromium",
+            _on_path("chromium"),
+        ),
+        Need(
+            "buildx",
+            "the docker CLI's buildx plugin (the BuildKit builder)",
+            "apt-get install docker-buildx (Debian trixie and later), or bash .ci/run",
+            _buildx,
+        ),
+    )
+}
+
+# Fixtures and what a test that uses them needs (pytest counts the fixtures they use in turn).
+FIXTURE_NEEDS = {
+    "docker_engine": ("engine",),
+    "spare_engine": ("root",),
+    "mirror_engine": ("root",),
+    "docker28_classic": ("root",),
+    "docker28_containerd": ("root",),
+    "docker28_binaries": ("network",),
+}
+
+
+@functools.cache
+def _missing(need: Need) -> str | None:
+    return need.missing()
+
+
+def require(need: Need) -> None:
+    """Skip the running test where `need` is not met (fail it under CI=true)."""
+    missing = _missing(need)
+    if missing is None:
+        return
+    text = f"needs {need.what}: {missing}. {need.install}."
+    if os.environ.get("CI"):
+        pytest.fail(f"CI provides everything the tests need, and this test {text}", pytrace=False)
+    pytest.skip(f"{text} (With CI=true this is a failure.)")

@@ -1,0 +1,160 @@
+"""A second, disposable Docker Engine, for tests that stop an engine in the middle of work.
+
+It has its own socket, data root and bridge, so stopping it leaves the main engine alone (a
+dockerd started with --bridge none deletes the host's docker0). Each start gets a fresh exec
+root: after a SIGKILL the old one holds containerd state that stops the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+# What each extra engine or registry puts on the host: (its folder, its bridge or "").
+# The tests' owner (support/leftovers.py) checks that all of it is gone at the end.
+HOST_FOOTPRINTS: list[tuple[Path, str]] = []
+
+BRIDGE = "wsspare0"
+
+
+def processes_under(root: Path) -> list[int]:
+    """The processes whose command line names `root` (a dockerd, its containerd, the shims of
+    its containers, whose -address is under its exec root) and every process below them (a
+    container's processes, `runc init`): what outlives a killed engine."""
+    parents: dict[int, int] = {}
+    named: set[int] = set()
+    needle = str(root).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        if needle in command:
+            named.add(pid)
+    found, grown = set(named), True
+    while grown:
+        below = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= below
+        grown = bool(below)
+    found.discard(os.getpid())
+    return sorted(found)
+
+
+def end_processes_under(root: Path) -> None:
+    """SIGKILL everything `processes_under(root)`, and wait (bounded) until it is gone."""
+    deadline = time.monotonic() + 30
+    while (pids := processes_under(root)) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+class SpareEngine:
+    """The host's dockerd, run again with its own socket, roots and bridge; `extra` arguments
+    for it (a registry mirror, say). Docker28 runs another dockerd the same way."""
+
+    dockerd = "dockerd"
+    name = "the spare engine"
+
+    def __init__(self, root: Path, *, bridge: str = BRIDGE, extra: tuple[str, ...] = ()) -> None:
+        self.root = root
+        self.host = f"unix://{root}/docker.sock"
+        self.bridge = bridge
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        HOST_FOOTPRINTS.append((root, bridge))
+
+    def environment(self) -> dict[str, str] | None:
+        """dockerd's environment; None: this process's."""
+        return None
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "--host", self.host, *args], capture_output=True, text=True, check=check
+        )
+
+    def start(self) -> None:
+        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
+            subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+            subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+        self.starts += 1
+        (self.root / "docker.pid").unlink(missing_ok=True)
+        with open(self.root / f"dockerd-{self.starts}.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    self.dockerd,
+                    "--host",
+                    self.host,
+                    "--data-root",
+                    str(self.root / "data"),
+                    "--exec-root",
+                    str(self.root / f"exec-{self.starts}"),
+                    "--pidfile",
+                    str(self.root / "docker.pid"),
+                    "--bridge",
+                    self.bridge,
+                    "--iptables=false",
+                    "--ip-masq=false",
+                    *self.extra,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+            )
+        deadline = time.monotonic() + 90
+        while self.docker("info", check=False).returncode != 0:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} did not start; see {self.root}")
+            time.sleep(0.3)
+
+    def kill(self) -> None:
+        """Stop the engine as a crash would: SIGKILL, no chance to finish anything."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+    def load_from_main(self, *references: str) -> None:
+        """Copy images from the main engine: no registry is needed."""
+        with subprocess.Popen(["docker", "save", *references], stdout=subprocess.PIPE) as save:
+            subprocess.run(
+                ["docker", "--host", self.host, "load", "-q"],
+                stdin=save.stdout,
+                check=True,
+                capture_output=True,
+            )
+        assert save.returncode == 0
+
+    def remove(self) -> None:
+        self.stop()
+        # A killed engine's containerd and shims (and their containers) outlive it.
+        end_processes_under(self.root)
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
+        # dockerd makes its data root a mount of its own, and an engine that was killed leaves
+        # container overlays and network namespaces mounted under it: unmount, deepest first.
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        for point in sorted((line.split()[1] for line in mounts), reverse=True):
+            if point == str(self.root) or point.startswith(f"{self.root}/"):
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.root)

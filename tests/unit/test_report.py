@@ -1,0 +1,83 @@
+"""The report from crafted data; opening it in a real browser is in test_workshop_e2e."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from tests.support.paths import REAL_RUN
+from workshop.checks.verify import verify
+from workshop.inspection.explain import Explanation
+from workshop.records.history import History, Run
+from workshop.records.sizelog import SizeLog
+from workshop.report.render import Report
+from workshop.steps.figures import load_figures
+from workshop.steps.sweep import Sweep
+
+
+def report(tmp_path: Path) -> Report:
+    records = SizeLog(REAL_RUN).read()
+    explained = Explanation(
+        reference="go-scratch",
+        image_id="sha256:" + "a" * 64,
+        size=1_819_268,
+        base="",
+        layers=(),
+        parts=(("the app", 1_819_268),),
+        directories=(),
+        files=(("app", 1_819_268),),
+        file_count=1,
+        file_bytes=1_819_268,
+        wasted=0,
+        seconds=0.1,
+    )
+    history = History(tmp_path / "history.json", keep=20)
+    history.add(Run.of(records))
+    verdict = verify(records, load_figures(), log=REAL_RUN)
+    return Report(records, load_figures(), {7: explained}, verdict, "", history.read())
+
+
+def test_the_html_stands_alone(tmp_path: Path) -> None:
+    page = report(tmp_path).html()
+    assert "http://" not in page and "https://" not in page and "src=" not in page
+    assert page.count('class="bar measured"') == 6 and page.count('class="bar documented"') == 6
+    assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in page
+    assert "All checks passed" in page and "The figures don't gate" in page
+
+
+def test_the_markdown_summary(tmp_path: Path) -> None:
+    text = report(tmp_path).markdown()
+    assert "| 4 | go-big | 1.07GB | 796MB | +34.4% |" in text
+    assert "**Verify:** passed." in text
+
+
+def test_history_keeps_the_last_runs(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.json", keep=3)
+    records = SizeLog(REAL_RUN).read()
+    for _ in range(5):
+        history.add(Run.of(records))
+    runs = history.read()
+    assert len(runs) == 3 and runs[-1].sizes[9] == records[9].size
+    document = json.loads((tmp_path / "history.json").read_text())
+    assert document["schema"] == 2
+
+
+def test_text_from_files_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:
+    records = SizeLog(REAL_RUN).read()
+    evil = "<script>alert(1)</script>[x](http://evil.example)|"
+    records[4] = replace(records[4], tag=evil)
+    sweep = Sweep(
+        releases=("1.19",),
+        go_versions={"1.19": "go1.19.8"},
+        bases={"1.19": "<b>bold</b>"},
+        sizes={"1.19": {4: 1000}},
+        tags={4: "go-big"},
+        timestamp="<img src=x onerror=alert(1)>",
+    )
+    made = Report(records, load_figures(), {}, None, "a note with <i>", [], sweep)
+    page = made.html()
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>bold" not in page
+    text = made.markdown()
+    assert "[x](http" not in text and "<script>" not in text
+    assert "\\[x\\](http://evil.example)\\|" in text

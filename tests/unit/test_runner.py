@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.support.fakeengine import FakeEngine
+from tests.support.rendering import render
+from workshop.catalogue import STEPS
+from workshop.errors import DataFileError, StepFailed
+from workshop.progress import Progress
+from workshop.records.sizelog import SizeLog
+from workshop.steps.bases import Bases
+from workshop.steps.runner import (
+    BuildPlan,
+    BuildStepResult,
+    compared,
+    run_build_step,
+    run_file_step,
+)
+from workshop.steps.workspace import Workspace
+
+
+def build(
+    number: int,
+    engine: FakeEngine,
+    bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> BuildStepResult:
+    plan = BuildPlan(
+        engine=engine,
+        bases=bases,
+        workspace=workspace,
+        size_log=size_log,
+        progress=Progress(console),
+    )
+    return run_build_step(plan, STEPS[number])
+
+
+def test_step_1_writes_and_shows_app_go(workspace: Workspace) -> None:
+    shown = render(run_file_step(workspace=workspace, step=STEPS[1]))
+    assert 'fmt.Println("Hello world!")' in shown
+    assert "app.go: created" in shown
+
+
+def test_step_2_shows_the_listing(workspace: Workspace) -> None:
+    run_file_step(workspace=workspace, step=STEPS[1])
+    shown = render(run_file_step(workspace=workspace, step=STEPS[2]))
+    assert "$ ls -altr app.go" in shown and "$ cat app.go" in shown
+
+
+def test_a_build_step_logs_what_it_measured(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    result = build(7, fake_engine, fake_bases, workspace, size_log, console)
+    record = size_log.read()[7]
+    assert record == result.record
+    assert (record.tag, record.size, record.size_human, record.go_version) == (
+        "go-scratch",
+        1_819_268,
+        "1.82MB",
+        "go1.19.8",
+    )
+    assert [base.reference for base in record.bases] == ["golang:1.10-alpine"]
+    request = fake_engine.builds[0]
+    assert request.buildargs == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
+    assert record.builder == "legacy"
+    with tarfile.open(fileobj=io.BytesIO(request.context)) as tar:
+        assert sorted(tar.getnames()) == ["Dockerfile.scratch", "app.go"]
+    assert "go-scratch  latest" in render(result)
+    # Built untagged, run by the id the build returned, tagged once it passed.
+    assert request.tag == ""
+    assert fake_engine.runs[0] == record.image_id
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None and tagged.id == record.image_id
+
+
+def test_step_8_reports_what_stripping_saved_against_step_7(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    build(7, fake_engine, fake_bases, workspace, size_log, console)
+    fake_engine.size = 1_217_000
+    result = build(8, fake_engine, fake_bases, workspace, size_log, console)
+    assert result.comparison is None  # compared when shown: step 7 may be built alongside
+    shown = render(compared(result, size_log))
+    assert "go-stripped is 1.22MB: 602kB (33%) less than go-scratch (1.82MB)" in shown
+
+
+def test_a_failed_build_shows_the_instruction_and_writes_no_record(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    workspace.write("Dockerfile.big")
+    fake_engine.fail_build = (
+        "The command '/bin/sh -c go build -o /app app.go' returned a non-zero code: 2"
+    )
+    with pytest.raises(StepFailed) as raised:
+        build(4, fake_engine, fake_bases, workspace, size_log, console)
+    assert "Failing instruction: RUN go build -o /app app.go" in str(raised.value)
+    assert "undefined: fmt.Printn" in str(raised.value)
+    assert size_log.read() == {}
+
+
+def test_an_image_that_prints_something_else_fails_and_writes_no_record(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    workspace.write("Dockerfile.big")
+    fake_engine.output = "Hello, world!\n"
+    with pytest.raises(StepFailed, match=r"printed 'Hello, world!\\n' and exited 0"):
+        build(4, fake_engine, fake_bases, workspace, size_log, console)
+    assert not size_log.path.exists()
+    assert fake_engine.image("go-big") is None, "an image that failed its check was tagged"
+
+
+def test_a_failing_rebuild_leaves_the_tag_on_the_image_the_log_names(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+) -> None:
+    workspace.write("app.go")
+    first = build(7, fake_engine, fake_bases, workspace, size_log, console).record
+    fake_engine.output = "Goodbye\n"
+    with pytest.raises(StepFailed):
+        build(7, fake_engine, fake_bases, workspace, size_log, console)
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None
+    assert tagged.id == size_log.read()[7].image_id == first.image_id
+
+
+def test_a_log_that_cannot_be_written_puts_the_tag_back(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workspace.write("app.go")
+    first = build(7, fake_engine, fake_bases, workspace, size_log, console).record
+
+    def full_disk(self: SizeLog, record: object) -> None:
+        raise DataFileError("No space left on device")
+
+    monkeypatch.setattr(SizeLog, "record", full_disk)
+    with pytest.raises(DataFileError):
+        build(7, fake_engine, fake_bases, workspace, size_log, console)
+    tagged = fake_engine.image("go-scratch")
+    assert tagged is not None and tagged.id == first.image_id
+    assert len(fake_engine.images) == 5  # the new image is there, untagged
+
+
+def test_an_unusable_log_stops_the_step_before_it_builds(
+    fake_engine: FakeEngine,
+    fake_bases: Bases,
+    workspace: Workspace,
+    tmp_path: Path,
+    console: Console,
+) -> None:
+    (tmp_path / "log-dir").mkdir()
+    workspace.write("app.go")
+    workspace.write("Dockerfile.big")
+    with pytest.raises(DataFileError, match="is a directory"):
+        build(4, fake_engine, fake_bases, workspace, SizeLog(tmp_path / "log-dir"), console)
+    assert fake_engine.builds == []

@@ -1,0 +1,248 @@
+"""`invoke shrink` without an engine: finding the program, its check, the ladder's Dockerfiles
+against the workshop's, the reasons a rung broke, and bad input refused before anything runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import PROGRAMS
+from tests.support.running import invoke
+from workshop.errors import BadInput
+from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
+from workshop.shrink.climb import RungResult, _reason
+from workshop.shrink.goapp import find_app
+from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
+from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
+from workshop.steps.workspace import DOCKERFILES
+
+
+def test_a_single_file_is_built_as_the_workshop_builds_app_go() -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    assert (app.name, app.files, app.target, app.module, app.uses_cgo) == (
+        "app",
+        ("app.go",),
+        ("app.go",),
+        "",
+        False,
+    )
+
+
+def test_a_main_package_below_its_module_is_built_from_the_modules_root() -> None:
+    app = find_app(PROGRAMS / "greeter" / "cmd" / "greet")
+    assert app.root == PROGRAMS / "greeter"
+    assert app.target == ("./cmd/greet",)
+    assert (app.module, app.go, app.vendored, app.name) == (
+        "example.com/greeter",
+        "1.19",
+        True,
+        "greet",
+    )
+    assert "vendor/example.com/words/words.go" in app.files
+    assert "internal/shout/shout.go" in app.files
+
+
+def test_cgo_is_found_from_the_import_of_c() -> None:
+    assert find_app(PROGRAMS / "cgo").cgo_files == ("main.go",)
+    assert not find_app(PROGRAMS / "https").uses_cgo
+
+
+def test_a_module_that_needs_what_it_has_not_vendored_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(PROGRAMS / "https", tmp_path / "app")
+    (tmp_path / "app" / "go.mod").write_text(
+        "module example.com/app\n\ngo 1.21\n\nrequire (\n\tgithub.com/x/y v1.2.3\n"
+        "\tgolang.org/x/text v0.14.0 // indirect\n)\n"
+    )
+    with pytest.raises(BadInput) as refused:
+        find_app(tmp_path / "app")
+    assert "github.com/x/y, golang.org/x/text" in refused.value.message
+    assert "`go mod vendor`" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda folder: folder / "missing", "does not exist"),
+        (lambda folder: _write(folder / "notes.txt", "hello"), "not Go source"),
+        (lambda folder: _write(folder / "lib" / "lib.go", "package lib\n"), "no Go main package"),
+        (
+            lambda folder: _write(folder / "nomain" / "x.go", "package main\n// func main()\n"),
+            "no Go main package",
+        ),
+    ],
+)
+def test_what_is_not_a_go_program_is_refused(tmp_path: Path, make: object, said: str) -> None:
+    assert callable(make)
+    path = make(tmp_path)
+    target = path.parent if path.name.endswith(".go") else path
+    with pytest.raises(BadInput, match=said):
+        find_app(target)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_the_check_comes_from_shrink_toml_with_the_flags_over_it(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "shrink.toml").write_text(
+        'args = ["--once"]\noutput = "done"\ntimeout = 5\ntrust = ["ca.pem"]\n'
+    )
+    check = load_check(tmp_path, tmp_path, CheckFlags.parse(exit_status="3", stdin="in\n"))
+    assert (check.args, check.output, check.exit, check.stdin, check.trust) == (
+        ("--once",),
+        "done",
+        3,
+        "in\n",
+        ("ca.pem",),
+    )
+    assert check.timeout == 5.0 and not check.serves
+    assert "shrink.toml, with the task's flags" in check.source
+
+
+def test_without_file_or_flags_the_check_is_the_workshops(tmp_path: Path) -> None:
+    check = load_check(tmp_path, tmp_path)
+    assert check == AppCheck()
+    assert check.describe() == "/app exits 0 within 30 s (the workshop's check)"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("port = 99999\n", "not a TCP port"),
+        ("ports = 8080\n", "'ports', which shrink does not know"),
+        ('exit = "0"\n', "is not a whole number"),
+        ("args = [1]\n", "list of strings"),
+        ('trust = ["../../etc/ssl/ca.pem"]\n', "not a file inside"),
+        ("timeout = 0\n", "between 0 and 3600"),
+        ("[[[", "is not valid TOML"),
+    ],
+)
+def test_a_bad_check_file_is_refused_naming_it(tmp_path: Path, text: str, said: str) -> None:
+    (tmp_path / "shrink.toml").write_text(text)
+    with pytest.raises(BadInput, match=re.escape(said)):
+        load_check(tmp_path, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ({"port": "eighty"}, "--port 'eighty'"),
+        ({"args": "'unclosed"}, "--args"),
+        ({"timeout": "x"}, "--timeout"),
+    ],
+)
+def test_bad_flags_are_refused(flags: dict[str, str], said: str) -> None:
+    with pytest.raises(BadInput, match=re.escape(said)):
+        CheckFlags.parse(**flags)
+
+
+def _instructions(text: str) -> list[str]:
+    """A Dockerfile's instructions, without comments, ARGs and spacing inside CMD's brackets."""
+    lines = [line.strip() for line in text.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(("#", "ARG "))]
+    return [re.sub(r'\[\s*"/app"\s*\]', '["/app"]', line) for line in kept]
+
+
+@pytest.mark.parametrize(
+    ("key", "workshops"),
+    [
+        ("1", "Dockerfile.big"),
+        ("2", "Dockerfile.alpine"),
+        ("3", "Dockerfile.multi-stage"),
+        ("5", "Dockerfile.ldflags"),
+        ("6", "Dockerfile.upx"),
+    ],
+)
+def test_on_the_hello_world_each_rung_is_the_workshops_dockerfile(key: str, workshops: str) -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    assert _instructions(dockerfile(key, app)) == _instructions(
+        (DOCKERFILES / workshops).read_text()
+    )
+
+
+def test_rung_4_is_the_workshops_scratch_with_cgo_turned_off_as_it_says() -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    ours = _instructions(dockerfile("4", app))
+    workshops = _instructions((DOCKERFILES / "Dockerfile.scratch").read_text())
+    assert [line.replace("CGO_ENABLED=0 ", "") for line in ours] == workshops
+    assert "RUN CGO_ENABLED=0 go build -o /app app.go" in ours
+
+
+def test_the_written_dockerfile_defaults_to_the_bases_that_were_used() -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    text = dockerfile("3", app, images={"golang-alpine": "workshop-base/golang:1.19-busybox"})
+    assert "ARG GOLANG_ALPINE_IMAGE=workshop-base/golang:1.19-busybox" in text
+    assert "ARG ALPINE_IMAGE=alpine" in text
+
+
+def test_4b_adds_each_need_and_5_and_6_keep_them() -> None:
+    app = find_app(PROGRAMS / "cgo")
+    for key in ("4b", "5", "6"):
+        text = dockerfile(key, app, extras=(CERTS, TZDATA, STATIC), trust=("ca.pem",))
+        assert "COPY --from=build-stage /ca-certificates.crt /etc/ssl/certs/" in text
+        assert "ENV ZONEINFO=/zoneinfo.zip" in text
+        assert '-extldflags "-static"' in text
+    assert "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage" in dockerfile("6", app, extras=(STATIC,))
+    assert "-static" not in dockerfile("4", app, extras=(STATIC,))
+
+
+def _broke(key: str, output: str, code: int = 1) -> RungResult:
+    return RungResult(
+        rung=RUNGS[key],
+        dockerfile="",
+        size=1,
+        outcome=Outcome(False, code, output, 0.1, failure=f"it exited {code}, not 0"),
+    )
+
+
+def test_a_broken_rung_says_why_from_what_the_program_said() -> None:
+    app = find_app(PROGRAMS / "https")
+    tls = _broke("4", 'Get "https://127.0.0.1:1/": x509: certificate signed by unknown authority\n')
+    said = _reason(tls, app, Needs(), {CERTS: 216_591})
+    assert said.endswith("scratch has no CA bundle; rung 4b adds /etc/ssl/certs (+217kB)")
+    zone = _reason(_broke("3", "unknown time zone Europe/Paris\n"), app, Needs(), {})
+    assert zone == (
+        "unknown time zone Europe/Paris: alpine has no time-zone data; "
+        "rung 4b adds Go's zoneinfo.zip"
+    )
+    dynamic = Needs(interpreter="/lib64/ld-linux-x86-64.so.2")
+    gone = _broke("4", "docker: exec /app: no such file or directory\n", 127)
+    assert "the binary links libc" in _reason(gone, app, dynamic, {})
+    assert "CGO_ENABLED=0 fixes it" in _reason(gone, app, dynamic, {})
+    other = _reason(_broke("5", "panic: boom\n", 2), app, Needs(), {})
+    assert other == "it exited 2, not 0: panic: boom"
+
+
+def test_a_failed_build_says_why() -> None:
+    cgo = find_app(PROGRAMS / "cgo")
+    failed = RungResult(
+        rung=RUNGS["2"],
+        dockerfile="",
+        build_failure=("# example.com/cgo", "build constraints exclude all Go files"),
+    )
+    assert 'it uses cgo (import "C" in main.go)' in _reason(failed, cgo, Needs(), {})
+    plain = find_app(PROGRAMS / "https")
+    assert (
+        _reason(failed, plain, Needs(), {})
+        == "the build failed: build constraints exclude all Go files"
+    )
+
+
+def test_what_is_not_an_elf_binary_has_no_needs_to_read() -> None:
+    assert needs_of(b"#!/bin/sh\necho hello\n") == Needs(readable=False)
+
+
+def test_a_path_that_is_not_a_program_exits_64_before_any_engine_is_asked(tmp_path: Path) -> None:
+    result = invoke(
+        "shrink", str(tmp_path / "nowhere"), env={"DOCKER_HOST": "unix:///nonexistent.sock"}
+    )
+    assert result.returncode == 64, result.stderr
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr

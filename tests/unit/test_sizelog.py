@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workshop.errors import SizeLogError
+from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
+
+
+def make_record(step: int, size: int = 1000) -> SizeRecord:
+    return SizeRecord(
+        step=step,
+        tag=f"go-{step}",
+        image_id=f"sha256:{step:064x}",
+        size=size,
+        size_human=f"{size}B",
+        binary_size=size,
+        bases=(BaseUsed("golang", "golang:1.10", "sha256:" + "a" * 64, 4000, False),),
+        go_version="go1.19.8",
+        engine_version="20.10.24",
+        storage_driver="overlay2",
+        builder="legacy",
+        timestamp="2026-11-28T08:00:00+00:00",
+        output="Hello world!\n",
+        build_seconds=1.5,
+    )
+
+
+def test_a_missing_log_reads_empty(size_log: SizeLog) -> None:
+    assert size_log.read() == {}
+
+
+def test_records_round_trip_and_rerunning_a_step_replaces_only_its_record(
+    size_log: SizeLog,
+) -> None:
+    size_log.record(make_record(4))
+    size_log.record(make_record(7))
+    size_log.record(make_record(4, size=2000))
+    records = size_log.read()
+    assert sorted(records) == [4, 7]
+    assert records[4].size == 2000
+    assert records[7] == make_record(7)
+
+
+def test_the_log_is_json_with_a_schema(size_log: SizeLog) -> None:
+    size_log.record(make_record(4))
+    document = json.loads(size_log.path.read_text())
+    assert document["schema"] == 2
+    assert document["records"][0]["bases"][0]["reference"] == "golang:1.10"
+    assert document["records"][0]["image_store"] == "classic"
+
+
+def test_a_schema_1_log_reads_as_the_classic_stores_and_is_written_back_as_2(
+    size_log: SizeLog,
+) -> None:
+    from tests.support.paths import REAL_RUN
+
+    size_log.path.write_text(REAL_RUN.read_text())
+    records = size_log.read()
+    assert records[7].listed == records[7].size and records[7].image_store == "classic"
+    size_log.record(make_record(13))
+    assert json.loads(size_log.path.read_text())["schema"] == 2
+    assert size_log.read()[7] == records[7]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        "[]",
+        '{"schema": 3, "records": []}',
+        '{"schema": 1, "records": [{"step": 4}]}',
+        '{"schema": 1}',
+    ],
+)
+def test_an_unreadable_log_is_an_error_and_is_never_overwritten(
+    size_log: SizeLog, content: str
+) -> None:
+    size_log.path.write_text(content)
+    with pytest.raises(SizeLogError, match=r"can't be read .* nothing in it is lost") as raised:
+        size_log.record(make_record(4))
+    assert str(size_log.path) in str(raised.value)
+    assert size_log.path.read_text() == content
+
+
+def test_a_record_with_a_wrong_type_is_refused(size_log: SizeLog) -> None:
+    size_log.record(make_record(4))
+    document = json.loads(size_log.path.read_text())
+    document["records"][0]["size"] = "big"
+    size_log.path.write_text(json.dumps(document))
+    with pytest.raises(SizeLogError, match="'size' is \"big\", not a whole number"):
+        size_log.read()
+
+
+def test_a_log_path_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "sizes.json").mkdir()
+    with pytest.raises(SizeLogError, match="is a directory"):
+        SizeLog(tmp_path / "sizes.json").check_writable()
+
+
+def test_a_log_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SizeLogError, match="can't be used: Not a directory"):
+        SizeLog(tmp_path / "afile" / "sizes.json").check_writable()
+
+
+def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
+    size_log: SizeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    size_log.record(make_record(4))
+    before = size_log.path.read_text()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        size_log.record(make_record(5))
+    assert size_log.path.read_text() == before
+    assert sorted(p.name for p in size_log.path.parent.iterdir()) == [
+        "sizes.json",
+        "sizes.json.lock",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["records"].append(d["records"][0]), "step 4 has two records"),
+        (lambda d: d.update(schema=True), "not a schema 2 size log"),
+        (lambda d: d["records"][0].update(startup={"runs": "x"}), "'runs' is \"x\""),
+        (lambda d: d["records"][0].update(size=-5), "'size' is -5"),
+        (lambda d: d["records"][0].update(size=0), "'size' is 0"),
+        (lambda d: d["records"][0].update(size=10**400), "'size' is 1000000"),
+        (lambda d: d["records"][0].update(step=True), "'step' is true"),
+        # Found by the property test: an integer past a float's range in a float field.
+        (lambda d: d["records"][0].update(build_seconds=10**400), "'build_seconds' is 1000"),
+        (lambda d: d["records"][0]["bases"][0].update(standin="yes"), "'standin' is \"yes\""),
+        (lambda d: d["records"][0].update(extra=1), "unknown fields: extra"),
+    ],
+)
+def test_a_log_that_says_what_no_run_writes_is_refused_naming_the_field(
+    size_log: SizeLog, change: Callable[[dict[str, Any]], object], message: str
+) -> None:
+    size_log.record(make_record(4))
+    document = json.loads(size_log.path.read_text())
+    change(document)
+    size_log.path.write_text(json.dumps(document))
+    with pytest.raises(SizeLogError, match=re.escape(message)) as raised:
+        size_log.read()
+    assert str(size_log.path) in str(raised.value)
+
+
+def test_deep_nesting_is_refused_not_a_crash(size_log: SizeLog) -> None:
+    size_log.path.write_text("[" * 100_000)
+    with pytest.raises(SizeLogError, match="nested too deeply"):
+        size_log.read()
+
+
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero", "/dev/full"])
+def test_a_device_is_refused_not_read(device: str) -> None:
+    log = SizeLog(device)
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        log.read()
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        log.record(make_record(4))
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "sizes.json"
+    os.mkfifo(fifo)
+    with pytest.raises(SizeLogError, match="not a regular file"):
+        SizeLog(fifo).read()
+
+
+def test_a_symlinked_log_stays_a_symlink_and_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "real.json"
+    target.write_text('{"schema": 1, "records": []}')
+    target.chmod(0o644)
+    link = tmp_path / "sizes.json"
+    link.symlink_to(target)
+    SizeLog(link).record(make_record(4))
+    assert link.is_symlink()
+    assert (target.stat().st_mode & 0o777) == 0o644
+    assert 4 in SizeLog(target).read()
+
+
+def test_a_new_log_takes_the_umask_not_0600(size_log: SizeLog) -> None:
+    previous = os.umask(0o022)
+    try:
+        size_log.record(make_record(4))
+    finally:
+        os.umask(previous)
+    assert (size_log.path.stat().st_mode & 0o777) == 0o644
+
+
+def _write_many(path: str, first_step: int) -> None:
+    log = SizeLog(path)
+    for step in range(first_step, first_step + 20):
+        log.record(replace(make_record(step), output=f"pid {os.getpid()}"))
+
+
+def test_two_processes_writing_at_once_keep_every_record(size_log: SizeLog) -> None:
+    context = multiprocessing.get_context("fork")
+    writers = [
+        context.Process(target=_write_many, args=(str(size_log.path), start))
+        for start in (100, 200)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+        assert writer.exitcode == 0
+    assert sorted(size_log.read()) == [*range(100, 120), *range(200, 220)]

@@ -1,0 +1,26 @@
+"""The tables `invoke all` and `invoke beyond` end with."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from tests.support.paths import REAL_RUN
+from tests.support.rendering import render
+from workshop.records.sizelog import SizeLog
+from workshop.steps.figures import load_figures
+from workshop.steps.summary import Summary
+
+
+def test_the_headline_and_bars_from_a_real_run() -> None:
+    shown = render(Summary(SizeLog(REAL_RUN).read(), load_figures()), width=120)
+    assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in shown
+    assert '"796mb was 1167 times bigger than 682kb."' in shown
+    assert shown.count("█") > 20
+
+
+def test_an_app_or_a_tag_that_looks_like_markup_is_shown_as_it_is() -> None:
+    records = SizeLog(REAL_RUN).read()
+    records[4] = replace(records[4], tag="[blink red]EVIL[/]")
+    records[9] = replace(records[9], tag="[/bogus]")
+    shown = render(Summary(records, load_figures()), width=160)
+    assert "[blink red]EVIL[/]" in shown and "[/bogus]" in shown

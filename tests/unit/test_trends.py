@@ -1,0 +1,71 @@
+"""Trends over crafted runs: the baseline, the first run that grew, and its commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REAL_RUN
+from tests.support.rendering import render
+from workshop.checks.trends import find_trends
+from workshop.errors import DataFileError
+from workshop.records.history import History, ImageSize, Run
+from workshop.records.sizelog import SizeLog
+
+
+def run(number: int, go_smaller: int) -> Run:
+    return Run(
+        timestamp=f"2026-11-{number:02}T08:00:00+00:00",
+        engine="20.10.24 (overlay2, legacy builder)",
+        go_version="go1.19.8",
+        bases="workshop-base/golang:1.19-busybox",
+        sizes={9: go_smaller},
+        images={
+            "go-smaller": ImageSize(go_smaller, f"sha256:{number:064x}"),
+            "go-big": ImageSize(846_792_750),
+        },
+        commit=f"{number:02}c0ffee" * 5,
+        branch="main",
+    )
+
+
+RUNS = [run(1, 784_600), run(2, 790_000), run(3, 900_000), run(4, 910_000)]
+
+
+def test_the_first_run_that_grew_past_the_share_is_named_with_its_commit() -> None:
+    found = find_trends(RUNS, share=0.05, baseline="", engine=None)
+    assert found.exit_code == 1
+    (growth,) = found.growths
+    assert (growth.image, growth.grown.commit[:4], growth.before.commit[:4]) == (
+        "go-smaller",
+        "03c0",
+        "02c0",
+    )
+    shown = render(found, width=140)
+    assert "go-smaller grew +14.7% against the baseline" in shown
+    assert "first in the run of 2026-11-03T08:00:00+00:00 (commit 03c0ffee03 on main)" in shown
+    assert "no Docker Engine answered" in shown
+
+
+def test_a_later_baseline_by_number_or_commit_forgives_what_came_before() -> None:
+    assert find_trends(RUNS, share=0.05, baseline="3", engine=None).exit_code == 0
+    assert find_trends(RUNS, share=0.05, baseline="03c0ff", engine=None).exit_code == 0
+    with pytest.raises(DataFileError, match="No run kept in the history is 'beef'"):
+        find_trends(RUNS, share=0.05, baseline="beef", engine=None)
+
+
+def test_an_older_history_reads_with_its_images_by_name(tmp_path: Path) -> None:
+    records = SizeLog(REAL_RUN).read()
+    legacy = Run.of(records).to_json()
+    for key in ("images", "commit", "branch"):
+        del legacy[key]
+    (tmp_path / "history.json").write_text(json.dumps({"schema": 1, "runs": [legacy]}))
+    (old,) = History(tmp_path / "history.json", keep=20).read()
+    assert old.images["go-smaller"].size == records[9].size and old.commit == ""
+
+
+def test_a_run_knows_its_commit(tmp_path: Path) -> None:
+    made = Run.of(SizeLog(REAL_RUN).read())
+    assert len(made.commit) == 40 and made.branch
