@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.background import Background
 from tests.support.docker28 import Docker28, fetch_docker28
 from tests.support.leftovers import (
     RUN_PREFIX,
@@ -65,98 +66,180 @@ def docker_engine() -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def workshop_run(docker_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> WorkshopRun:
+def workshop_run(
+    docker_engine: Engine,
+    background: Background,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> WorkshopRun:
     """`invoke all` once, under the run's prefix, for every e2e test."""
     folder = tmp_path_factory.mktemp("workshop-run")
     env = folder_settings(folder, RUN_PREFIX)
     result = invoke("all", env=env)
     assert result.returncode == 0, f"invoke all failed:\n{result.stdout}\n{result.stderr}"
+    # The stand-ins are there now: the extra engines that copy them can start while tests run.
+    needed: tuple[str, ...] = request.config.stash.get(NEEDED, ())
+    background.start(needed)
     return WorkshopRun(env=env, prefix=RUN_PREFIX, log=folder / "sizes.json", result=result)
 
 
-@pytest.fixture(scope="session")
-def spare_engine(workshop_run: WorkshopRun) -> Iterator[Any]:
-    """A second engine holding the stand-ins step 7 needs, to stop and start at will."""
-    spare = SpareEngine(Path(tempfile.mkdtemp(prefix="spare-engine-", dir="/tmp")))
-    try:
-        spare.start()
-        spare.load_from_main("workshop-base/golang:1.19-busybox", "workshop-base/busybox:bookworm")
-        yield spare
-    finally:
-        spare.remove()
-
-
+# The stand-ins `invoke all` needs, copied into each extra engine (no registry is needed).
 STANDINS_FOR_ALL = (
     "workshop-base/golang:1.19-bookworm",
     "workshop-base/golang:1.19-busybox",
     "workshop-base/busybox:bookworm",
 )
-
-
-@pytest.fixture(scope="session")
-def docker28_binaries(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fetch_docker28(tmp_path_factory.mktemp("docker28-packages"))
-
-
-def _docker28(binaries: Path, name: str, *, containerd_store: bool) -> Iterator[Any]:
-    # A short folder: containerd's socket lives under it, and a socket path has 108 bytes.
-    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
-    engine = Docker28(binaries, folder, bridge=f"ws{name}0", containerd_store=containerd_store)
-    try:
-        engine.start()
-        engine.load_from_main(*STANDINS_FOR_ALL)
-        yield engine
-    finally:
-        engine.remove()
-
-
-@pytest.fixture(scope="session")
-def docker28_classic(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
-    """Docker 28 with the classic image store (overlay2), holding the stand-ins."""
-    yield from _docker28(docker28_binaries, "d28c", containerd_store=False)
-
-
-@pytest.fixture(scope="session")
-def docker28_containerd(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
-    """Docker 28 with the containerd image store, holding the stand-ins."""
-    yield from _docker28(docker28_binaries, "d28s", containerd_store=True)
-
-
+# The workshop's images, as a class registry would serve them: here, the stand-ins.
 PUBLISHED = {
     "library/golang:1.10": "workshop-base/golang:1.19-bookworm",
     "library/golang:1.10-alpine": "workshop-base/golang:1.19-busybox",
     "library/alpine:latest": "workshop-base/busybox:bookworm",
 }
+# The slow set-ups, in the order they are begun in the background (what each needs comes first),
+# and what each needs.
+IN_BACKGROUND = (
+    "docker28_binaries",
+    "docker28_classic",
+    "docker28_containerd",
+    "spare_engine",
+    "registry",
+    "mirror_engine",
+)
+DEPENDS = {
+    "docker28_classic": ("docker28_binaries",),
+    "docker28_containerd": ("docker28_binaries",),
+    "registry": ("docker28_binaries",),
+    "mirror_engine": ("docker28_binaries", "registry"),
+}
+NEEDED = pytest.StashKey[tuple[str, ...]]()
 
 
-@pytest.fixture(scope="session")
-def registry(workshop_run: WorkshopRun, docker28_binaries: Path) -> Iterator[Any]:
-    """Debian's distribution registry on loopback, serving the stand-ins under the workshop's
-    names (library/golang:1.10, ...), pushed from the main engine."""
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The slow set-ups this session's tests will use, to begin them early."""
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    wanted = {dep for name in used & set(IN_BACKGROUND) for dep in (name, *DEPENDS.get(name, ()))}
+    session.config.stash[NEEDED] = tuple(name for name in IN_BACKGROUND if name in wanted)
+
+
+def _started(engine: SpareEngine, *images: str) -> SpareEngine:
+    """`engine` started, holding `images` from the main engine; removed if that fails."""
+    try:
+        engine.start()
+        if images:
+            engine.load_from_main(*images)
+    except BaseException:
+        engine.remove()
+        raise
+    return engine
+
+
+def _docker28(background: Background, name: str, *, containerd_store: bool) -> SpareEngine:
+    # A short folder: containerd's socket lives under it, and a socket path has 108 bytes.
+    folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+    binaries = background.take("docker28_binaries")
+    engine = Docker28(binaries, folder, bridge=f"ws{name}0", containerd_store=containerd_store)
+    return _started(engine, *STANDINS_FOR_ALL)
+
+
+def _registry(background: Background) -> Registry:
     served = Registry(
-        docker28_binaries / "usr/bin/docker-registry",
+        background.take("docker28_binaries") / "usr/bin/docker-registry",
         Path(tempfile.mkdtemp(prefix="registry-", dir="/tmp")),
     )
     try:
         served.start()
         for name, local in PUBLISHED.items():
             served.push_from_main(local, name)
+    except BaseException:
+        served.remove()
+        raise
+    return served
+
+
+def _mirror(background: Background) -> SpareEngine:
+    engine = SpareEngine(
+        Path(tempfile.mkdtemp(prefix="mirror-engine-", dir="/tmp")),
+        bridge="wsmirror0",
+        extra=("--registry-mirror", background.take("registry").url),
+    )
+    return _started(engine)
+
+
+@pytest.fixture(scope="session")
+def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    """The slow set-ups, begun once `invoke all` has made the stand-ins they copy."""
+    packages = tmp_path_factory.mktemp("docker28-packages")
+    starters: dict[str, Callable[[Background], Any]] = {
+        "docker28_binaries": lambda _: fetch_docker28(packages),
+        "docker28_classic": lambda bg: _docker28(bg, "d28c", containerd_store=False),
+        "docker28_containerd": lambda bg: _docker28(bg, "d28s", containerd_store=True),
+        "spare_engine": lambda _: _started(
+            SpareEngine(Path(tempfile.mkdtemp(prefix="spare-engine-", dir="/tmp"))),
+            "workshop-base/golang:1.19-busybox",
+            "workshop-base/busybox:bookworm",
+        ),
+        "registry": _registry,
+        "mirror_engine": _mirror,
+    }
+    made = Background(starters)
+    yield made
+    made.close(lambda each: each.remove() if hasattr(each, "remove") else None)
+
+
+@pytest.fixture(scope="session")
+def spare_engine(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
+    """A second engine holding the stand-ins step 7 needs, to stop and start at will."""
+    spare = background.take("spare_engine")
+    try:
+        yield spare
+    finally:
+        spare.remove()
+
+
+@pytest.fixture(scope="session")
+def docker28_classic(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
+    """Docker 28 with the classic image store (overlay2), holding the stand-ins."""
+    engine = background.take("docker28_classic")
+    try:
+        yield engine
+    finally:
+        engine.remove()
+
+
+@pytest.fixture(scope="session")
+def docker28_containerd(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
+    """Docker 28 with the containerd image store, holding the stand-ins."""
+    engine = background.take("docker28_containerd")
+    try:
+        yield engine
+    finally:
+        engine.remove()
+
+
+@pytest.fixture(scope="session")
+def docker28_binaries(background: Background) -> Path:
+    """sid's dockerd, containerd and registry, unpacked."""
+    binaries: Path = background.take("docker28_binaries")
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def registry(workshop_run: WorkshopRun, background: Background) -> Iterator[Registry]:
+    """Debian's distribution registry on loopback, serving the stand-ins under the workshop's
+    names (library/golang:1.10, ...), pushed from the main engine."""
+    served = background.take("registry")
+    try:
         yield served
     finally:
         served.remove()
 
 
 @pytest.fixture(scope="session")
-def mirror_engine(registry: Any) -> Iterator[Any]:
+def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareEngine]:
     """A fresh engine whose Docker Hub mirror is the registry: `docker pull golang:1.10` is
     answered from it, and a name it lacks falls through to Docker Hub and fails at once."""
-    engine = SpareEngine(
-        Path(tempfile.mkdtemp(prefix="mirror-engine-", dir="/tmp")),
-        bridge="wsmirror0",
-        extra=("--registry-mirror", registry.url),
-    )
+    engine = background.take("mirror_engine")
     try:
-        engine.start()
         yield engine
     finally:
         engine.remove()

@@ -103,10 +103,11 @@ NEEDS = {
 FIXTURE_NEEDS = {
     "docker_engine": ("engine",),
     "spare_engine": ("root",),
-    "mirror_engine": ("root",),
-    "docker28_classic": ("root",),
-    "docker28_containerd": ("root",),
+    "mirror_engine": ("root", "network"),
+    "docker28_classic": ("root", "network"),
+    "docker28_containerd": ("root", "network"),
     "docker28_binaries": ("network",),
+    "registry": ("network",),
 }
 
 
