@@ -35,13 +35,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.console import get_console, get_err_console
-from workshop.errors import INTERRUPTED
 from workshop.paths import PROJECT_ROOT
 from workshop.records.sizelog import SizeLog
-from workshop.signals import terminate_as_interrupt
+from workshop.signals import command
 
 __all__ = ["main"]
 
@@ -130,18 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     if arguments.tar:
-        with terminate_as_interrupt():
+        with command(interrupted="Interrupted.") as ending:
             return _bench_tar(arguments.tar, arguments.repeat)
+        get_err_console().print(Text(ending.message))
+        return ending.code
     scratch = Path(tempfile.mkdtemp(prefix="workshop-bench-"))
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     try:
-        with terminate_as_interrupt():
+        with command(
+            interrupted="Interrupted: the bench's images and scratch folder were removed."
+        ) as ending:
             if arguments.shrink:
                 return _bench_shrink(arguments.repeat, scratch, prefix)
             return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
-    except KeyboardInterrupt:
-        get_err_console().print("Interrupted: the bench's images and scratch folder were removed.")
-        return INTERRUPTED
+        get_err_console().print(Text(ending.message))
+        return ending.code
     except subprocess.CalledProcessError as error:
         get_err_console().print(f"A timed command failed (exit {error.returncode}): {error.stderr}")
         return 1

@@ -1,5 +1,6 @@
 """Signals: SIGTERM (timeout, a CI cancel, `docker stop`) is handled as Ctrl-C is, and a few
-places finish what they started before an interrupt is let through."""
+places finish what they started before an interrupt is let through. `command()` is how every
+command ends on an error or an interruption: a paragraph and its exit code, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["deferred_interrupts", "terminate_as_interrupt"]
+from workshop.errors import INTERRUPTED, WorkshopError
+
+__all__ = ["Ending", "command", "deferred_interrupts", "terminate_as_interrupt"]
 
 _pending: list[int] = []
 _deferring = threading.local()
@@ -54,3 +58,38 @@ def deferred_interrupts() -> Iterator[None]:
         ):
             _pending.clear()
             raise KeyboardInterrupt
+
+
+@dataclass
+class Ending:
+    """How a command ended, where it did not finish: its paragraph and exit code (0: it did)."""
+
+    code: int = 0
+    message: str = ""
+
+
+class command:
+    """Run a command's body with SIGTERM taken as Ctrl-C. A WorkshopError ends it with its
+    message and exit code, an interruption with `interrupted` and 130; the caller shows them
+    (an invoke task through its Exit, the checks' command line on its error console)."""
+
+    def __init__(self, *, interrupted: str) -> None:
+        self._interrupted = interrupted
+        self._ending = Ending()
+        self._signals = terminate_as_interrupt()
+
+    def __enter__(self) -> Ending:
+        self._signals.__enter__()
+        return self._ending
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: object
+    ) -> bool:
+        self._signals.__exit__(kind, error, None)
+        if isinstance(error, WorkshopError):
+            self._ending.code, self._ending.message = error.exit_code, f"Error: {error.message}"
+            return True
+        if isinstance(error, KeyboardInterrupt):
+            self._ending.code, self._ending.message = INTERRUPTED, self._interrupted
+            return True
+        return False

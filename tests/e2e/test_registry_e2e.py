@@ -25,7 +25,7 @@ from workshop.engine.client import Engine
 from workshop.engine.registry import INDEX_TYPES, MANIFEST_TYPES
 from workshop.progress import Progress
 from workshop.records.sizelog import SizeLog
-from workshop.steps.bases import Bases
+from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import BuildPlan, run_build_step
 from workshop.steps.workspace import Workspace
 
@@ -249,7 +249,7 @@ def test_a_base_pinned_by_digest_is_pulled_built_on_and_logged(
     # Not here yet: the base must come down the pull path, by its digest.
     subprocess.run(["docker", "image", "rm", f"{name}@{digest}"], capture_output=True, check=False)
     progress = Progress(console)
-    bases = Bases(engine=docker_engine, progress=progress, images={"alpine": pinned})
+    bases = BaseResolver(engine=docker_engine, progress=progress, images={"alpine": pinned})
     plan = BuildPlan(
         engine=docker_engine,
         bases=bases,

@@ -10,7 +10,7 @@ from rich.console import Console
 from tests.support.fakeengine import FakeEngine
 from workshop.progress import Progress
 from workshop.records.sizelog import SizeLog
-from workshop.steps.bases import Bases
+from workshop.steps.bases import BaseResolver
 from workshop.steps.workspace import Workspace
 
 
@@ -23,8 +23,8 @@ def fake_engine() -> FakeEngine:
 
 
 @pytest.fixture
-def fake_bases(fake_engine: FakeEngine, console: Console) -> Bases:
-    return Bases(engine=fake_engine, progress=Progress(console))
+def fake_bases(fake_engine: FakeEngine, console: Console) -> BaseResolver:
+    return BaseResolver(engine=fake_engine, progress=Progress(console))
 
 
 @pytest.fixture

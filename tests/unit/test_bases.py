@@ -9,19 +9,19 @@ from tests.support.fakeengine import FakeEngine
 from tests.support.rendering import said
 from workshop.errors import BadInput, BaseUnavailable
 from workshop.progress import Progress
-from workshop.steps.bases import RECIPE_LABEL, Bases, Standins
+from workshop.steps.bases import RECIPE_LABEL, BaseResolver, Standins
 
 
 def standin_engine() -> FakeEngine:
     """An engine with no workshop images, nothing pullable, and the stand-ins already built."""
     engine = FakeEngine()
-    recipes = Bases(engine=engine, progress=Progress(Console(file=None))).recipes()
+    recipes = BaseResolver(engine=engine, progress=Progress(Console(file=None))).recipes()
     for reference in Standins.for_go("1.19").all():
         engine.add(reference, size=100, labels={RECIPE_LABEL: recipes[reference]})
     return engine
 
 
-def test_the_workshops_own_image_is_used_where_present(fake_bases: Bases) -> None:
+def test_the_workshops_own_image_is_used_where_present(fake_bases: BaseResolver) -> None:
     resolved = fake_bases.resolve("golang")
     assert (resolved.reference, resolved.standin, resolved.size) == (
         "golang:1.10",
@@ -33,14 +33,14 @@ def test_the_workshops_own_image_is_used_where_present(fake_bases: Bases) -> Non
 def test_a_pullable_workshop_image_is_pulled(console: Console) -> None:
     engine = standin_engine()
     engine.pullable.add("alpine")
-    bases = Bases(engine=engine, progress=Progress(console))
+    bases = BaseResolver(engine=engine, progress=Progress(console))
     assert bases.resolve("alpine").reference == "alpine"
     assert engine.pulls == ["alpine"]
 
 
 def test_otherwise_the_stand_in_is_used_and_said_once(console: Console) -> None:
     engine = standin_engine()
-    bases = Bases(engine=engine, progress=Progress(console))
+    bases = BaseResolver(engine=engine, progress=Progress(console))
     for _ in range(3):
         resolved = bases.resolve("golang-alpine")
     assert (resolved.reference, resolved.standin) == ("workshop-base/golang:1.19-busybox", True)
@@ -50,7 +50,7 @@ def test_otherwise_the_stand_in_is_used_and_said_once(console: Console) -> None:
 
 def test_workshop_mode_refuses_stand_ins(console: Console) -> None:
     engine = standin_engine()
-    bases = Bases(engine=engine, progress=Progress(console), mode="workshop")
+    bases = BaseResolver(engine=engine, progress=Progress(console), mode="workshop")
     with pytest.raises(BaseUnavailable, match=r"golang:1\.10 is neither present nor pullable"):
         bases.resolve("golang")
 
@@ -58,13 +58,13 @@ def test_workshop_mode_refuses_stand_ins(console: Console) -> None:
 def test_local_mode_never_asks_a_registry(console: Console) -> None:
     engine = standin_engine()
     engine.add("golang:1.10")
-    bases = Bases(engine=engine, progress=Progress(console), mode="local")
+    bases = BaseResolver(engine=engine, progress=Progress(console), mode="local")
     assert bases.resolve("golang").reference == "workshop-base/golang:1.19-bookworm"
     assert engine.pulls == []
 
 
 def test_the_go_version_is_asked_once_of_the_resolved_image(
-    fake_bases: Bases, fake_engine: FakeEngine
+    fake_bases: BaseResolver, fake_engine: FakeEngine
 ) -> None:
     resolved = fake_bases.resolve("golang")
     assert fake_bases.go_version(resolved) == fake_bases.go_version(resolved) == "go1.19.8"
@@ -73,7 +73,9 @@ def test_the_go_version_is_asked_once_of_the_resolved_image(
 
 def test_a_go_release_with_no_stand_in_is_refused() -> None:
     with pytest.raises(BadInput, match="has no Debian stand-in"):
-        Bases(engine=standin_engine(), progress=Progress(Console(file=None)), go="1.19; rm -rf /")
+        BaseResolver(
+            engine=standin_engine(), progress=Progress(Console(file=None)), go="1.19; rm -rf /"
+        )
 
 
 def test_a_stand_in_from_another_recipe_is_built_again(console: Console) -> None:
@@ -81,7 +83,7 @@ def test_a_stand_in_from_another_recipe_is_built_again(console: Console) -> None
     stale = engine.image("workshop-base/golang:1.19-busybox")
     assert stale is not None
     engine.images[stale.id] = replace(stale, labels={RECIPE_LABEL: "an older recipe"})
-    bases = Bases(engine=engine, progress=Progress(console))
+    bases = BaseResolver(engine=engine, progress=Progress(console))
     assert bases.build_standins() == ["workshop-base/golang:1.19-busybox"]
     assert engine.builds[0].tag == "workshop-base/golang:1.19-busybox"
     assert engine.builds[0].buildargs == {
@@ -96,8 +98,8 @@ def test_a_stand_in_from_another_recipe_is_built_again(console: Console) -> None
 def test_another_go_release_of_the_same_suite_shares_its_busybox() -> None:
     engine = FakeEngine()
     progress = Progress(Console(file=None))
-    go_1_19 = Bases(engine=engine, progress=progress).recipes()
-    go_1_21 = Bases(engine=engine, progress=progress, go="1.21").recipes()
+    go_1_19 = BaseResolver(engine=engine, progress=progress).recipes()
+    go_1_21 = BaseResolver(engine=engine, progress=progress, go="1.21").recipes()
     assert go_1_19["workshop-base/busybox:bookworm"] == go_1_21["workshop-base/busybox:bookworm"]
     assert go_1_19["workshop-base/debian:bookworm"] == go_1_21["workshop-base/debian:bookworm"]
     assert "workshop-base/golang:1.21-busybox" in go_1_21
@@ -110,6 +112,6 @@ def test_a_role_needs_only_its_own_stand_in(console: Console) -> None:
         image = engine.image(reference)
         assert image is not None
         del engine.images[image.id]
-    bases = Bases(engine=engine, progress=Progress(console), mode="local")
+    bases = BaseResolver(engine=engine, progress=Progress(console), mode="local")
     assert bases.resolve("golang-alpine").reference == "workshop-base/golang:1.19-busybox"
     assert engine.builds == []

@@ -13,7 +13,7 @@ from workshop.catalogue import STEPS
 from workshop.errors import DataFileError, StepFailed
 from workshop.progress import Progress
 from workshop.records.sizelog import SizeLog
-from workshop.steps.bases import Bases
+from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import (
     BuildPlan,
     BuildStepResult,
@@ -27,7 +27,7 @@ from workshop.steps.workspace import Workspace
 def build(
     number: int,
     engine: FakeEngine,
-    bases: Bases,
+    bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -56,7 +56,7 @@ def test_step_2_shows_the_listing(workspace: Workspace) -> None:
 
 def test_a_build_step_logs_what_it_measured(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -87,7 +87,7 @@ def test_a_build_step_logs_what_it_measured(
 
 def test_step_8_reports_what_stripping_saved_against_step_7(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -103,7 +103,7 @@ def test_step_8_reports_what_stripping_saved_against_step_7(
 
 def test_a_failed_build_shows_the_instruction_and_writes_no_record(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -122,7 +122,7 @@ def test_a_failed_build_shows_the_instruction_and_writes_no_record(
 
 def test_an_image_that_prints_something_else_fails_and_writes_no_record(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -138,7 +138,7 @@ def test_an_image_that_prints_something_else_fails_and_writes_no_record(
 
 def test_a_failing_rebuild_leaves_the_tag_on_the_image_the_log_names(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -155,7 +155,7 @@ def test_a_failing_rebuild_leaves_the_tag_on_the_image_the_log_names(
 
 def test_a_log_that_cannot_be_written_puts_the_tag_back(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     size_log: SizeLog,
     console: Console,
@@ -177,7 +177,7 @@ def test_a_log_that_cannot_be_written_puts_the_tag_back(
 
 def test_an_unusable_log_stops_the_step_before_it_builds(
     fake_engine: FakeEngine,
-    fake_bases: Bases,
+    fake_bases: BaseResolver,
     workspace: Workspace,
     tmp_path: Path,
     console: Console,

@@ -8,8 +8,7 @@ from contextlib import contextmanager
 
 from invoke import Exit
 
-from workshop.errors import INTERRUPTED, WorkshopError
-from workshop.signals import terminate_as_interrupt
+from workshop.signals import command
 
 __all__ = ["reported"]
 
@@ -17,14 +16,10 @@ __all__ = ["reported"]
 @contextmanager
 def reported() -> Iterator[None]:
     """Run a task body: its WorkshopError or interruption becomes an Exit with the right code."""
-    try:
-        with terminate_as_interrupt():
-            yield
-    except WorkshopError as error:
-        raise Exit(f"Error: {error.message}", code=error.exit_code) from None
-    except KeyboardInterrupt:
-        raise Exit(
-            "Interrupted: the steps in progress were stopped and their containers removed; "
-            "nothing half-done was logged or tagged.",
-            code=INTERRUPTED,
-        ) from None
+    with command(
+        interrupted="Interrupted: the steps in progress were stopped and their containers "
+        "removed; nothing half-done was logged or tagged."
+    ) as ending:
+        yield
+    if ending.code:
+        raise Exit(ending.message, code=ending.code)

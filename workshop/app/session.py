@@ -19,7 +19,7 @@ from workshop.records.datafile import check_folder
 from workshop.records.history import History
 from workshop.records.sizelog import SizeLog
 from workshop.settings import Settings
-from workshop.steps.bases import Bases
+from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import BuildPlan
 from workshop.steps.sidebyside import SideBySide
 from workshop.steps.workspace import Workspace
@@ -31,7 +31,7 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
-        self._bases: Bases | None = None
+        self._bases: BaseResolver | None = None
         self._progress: Progress | None = None
         self._checked: set[str] = set()
         # Builds `invoke all` started side by side, for the step tasks to collect.
@@ -62,10 +62,10 @@ class Session:
         return self._progress
 
     @property
-    def bases(self) -> Bases:
+    def bases(self) -> BaseResolver:
         """The run's one base resolver: each role is resolved, and noted, once."""
         if self._bases is None:
-            self._bases = Bases(
+            self._bases = BaseResolver(
                 engine=self.engine,
                 progress=self.progress,
                 mode=self.settings.bases,

@@ -25,12 +25,12 @@ from workshop.console import get_console, get_err_console
 from workshop.engine.client import Engine
 from workshop.engine.registry import Registry
 from workshop.engine.values import EngineAPI
-from workshop.errors import INTERRUPTED, BadInput, DataFileError, EngineUnavailable, WorkshopError
+from workshop.errors import BadInput, DataFileError, EngineUnavailable
 from workshop.records.datafile import check_output, write_atomic
 from workshop.records.history import History
 from workshop.records.sizelog import SizeLog
 from workshop.settings import Settings
-from workshop.signals import terminate_as_interrupt
+from workshop.signals import command
 from workshop.steps.figures import load_figures
 
 __all__ = ["main"]
@@ -74,46 +74,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", default="", help="the baseline run: its number, or a commit prefix"
     )
-    try:
-        with terminate_as_interrupt():
-            arguments = parser.parse_args(argv)
-            outputs = {
-                path: what
-                for path, what in (
-                    (arguments.junit, "JUnit report"),
-                    (arguments.json, "JSON report"),
-                )
-                if path is not None
-            }
-            if arguments.markdown is not None:
-                outputs[arguments.markdown] = "Markdown summary"
-            for path, what in outputs.items():
-                check_output(path, what=what)
-            if arguments.budgets is not None:
-                return _check_budgets(arguments)
-            if arguments.trends:
-                return _check_trends(arguments)
-            log = SizeLog(arguments.log)
-            records = log.read()
-            if not records and not arguments.log.exists():
-                raise DataFileError(
-                    f"There is no size log at {arguments.log}. Run `invoke all` to build and "
-                    "measure the workshop's images, or pass --log PATH, then verify again."
-                )
-            verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
-            if arguments.junit is not None:
-                write_atomic(arguments.junit, verdict.to_junit() + "\n", what="JUnit report")
-            if arguments.json is not None:
-                document = json.dumps(verdict.to_json(), indent=2, ensure_ascii=False)
-                write_atomic(arguments.json, document + "\n", what="JSON report")
-    except WorkshopError as error:
-        get_err_console().print(Text("Error: ", style="bold red") + Text(error.message))
-        return error.exit_code
-    except KeyboardInterrupt:
-        get_err_console().print(Text("Interrupted.", style="bold red"))
-        return INTERRUPTED
-    get_console().print(verdict)
-    return verdict.exit_code
+    with command(interrupted="Interrupted.") as ending:
+        arguments = parser.parse_args(argv)
+        outputs = {
+            path: what
+            for path, what in (
+                (arguments.junit, "JUnit report"),
+                (arguments.json, "JSON report"),
+            )
+            if path is not None
+        }
+        if arguments.markdown is not None:
+            outputs[arguments.markdown] = "Markdown summary"
+        for path, what in outputs.items():
+            check_output(path, what=what)
+        if arguments.budgets is not None:
+            return _check_budgets(arguments)
+        if arguments.trends:
+            return _check_trends(arguments)
+        log = SizeLog(arguments.log)
+        records = log.read()
+        if not records and not arguments.log.exists():
+            raise DataFileError(
+                f"There is no size log at {arguments.log}. Run `invoke all` to build and "
+                "measure the workshop's images, or pass --log PATH, then verify again."
+            )
+        verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
+        if arguments.junit is not None:
+            write_atomic(arguments.junit, verdict.to_junit() + "\n", what="JUnit report")
+        if arguments.json is not None:
+            document = json.dumps(verdict.to_json(), indent=2, ensure_ascii=False)
+            write_atomic(arguments.json, document + "\n", what="JSON report")
+        get_console().print(verdict)
+        return verdict.exit_code
+    # Text, not markup: a message may quote a file name or a tag.
+    get_err_console().print(Text(ending.message, style="bold red"))
+    return ending.code
 
 
 def _check_budgets(arguments: argparse.Namespace) -> int:

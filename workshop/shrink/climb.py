@@ -36,9 +36,9 @@ from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
 from workshop.shrink.goapp import GoApp, find_app
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
-from workshop.steps.bases import ROLES, Bases
+from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
-from workshop.steps.runner import BuildPlan, Passed, keep, measure
+from workshop.steps.runner import BuildPlan, Passed, measure, measure_push_tag_and_log
 from workshop.steps.startup import time_startup
 from workshop.units import docker_size
 
@@ -268,7 +268,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
     )
 
 
-def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[Bases, list[str]]:
+def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[BaseResolver, list[str]]:
     """The workshop's bases for a program without a go.mod; else those of its Go release."""
     if not app.go:
         return plan.bases, []
@@ -282,7 +282,7 @@ def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[Bases, list
             f"go.mod asks for Go {app.go}; the stand-ins have no Go {app.go}, so where "
             f"golang:{app.go} is not present the stand-in for Go {release} builds it."
         )
-    bases = Bases.for_release(
+    bases = BaseResolver.for_release(
         plan.engine, plan.progress, settings, release=app.go, standin_go=release
     )
     return bases, notes
@@ -380,7 +380,7 @@ class _Climb:
                         self.check.judge(engine, reference, fetch=False).seconds
                     ),
                 )
-        record = keep(
+        record = measure_push_tag_and_log(
             plan,
             Passed(
                 number=rung.number,

@@ -33,7 +33,7 @@ from workshop.releases import GO_RELEASES, GoRelease
 from workshop.settings import Settings
 from workshop.units import docker_size
 
-__all__ = ["ROLES", "Bases", "Role", "Standins", "StandinsTable"]
+__all__ = ["ROLES", "BaseResolver", "Role", "Standins", "StandinsTable"]
 
 # What a stand-in was built from; one built from another recipe is built again.
 RECIPE_LABEL = f"{LABEL}.recipe"
@@ -112,7 +112,7 @@ class Standins:
 
 
 @dataclass
-class Bases:
+class BaseResolver:
     """Resolves each role to an image once per run, and builds the stand-ins."""
 
     engine: EngineAPI
@@ -140,7 +140,7 @@ class Bases:
         *,
         release: str,
         standin_go: str = "",
-    ) -> Bases:
+    ) -> BaseResolver:
         """The bases of Go `release`: golang:X.Y and golang:X.Y-alpine where present or
         pullable, else the stand-ins of Debian's Go `standin_go` (the same release unless said)."""
         return cls(
@@ -398,7 +398,7 @@ class StandinsTable:
     rows: tuple[tuple[str, int | None, bool], ...]  # reference, size (None: missing), built now
 
     @classmethod
-    def of(cls, bases: Bases, built: list[str]) -> StandinsTable:
+    def of(cls, bases: BaseResolver, built: list[str]) -> StandinsTable:
         rows = []
         for reference in bases.standins.all():
             image = bases.engine.image(reference)

@@ -21,7 +21,7 @@ from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
-from workshop.steps.bases import ROLES, Bases
+from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
 from workshop.steps.startup import time_startup
 from workshop.steps.workspace import Workspace, Written
@@ -33,8 +33,8 @@ __all__ = [
     "FileStepResult",
     "Passed",
     "compared",
-    "keep",
     "measure",
+    "measure_push_tag_and_log",
     "run_build_step",
     "run_file_step",
 ]
@@ -190,7 +190,7 @@ class BuildPlan:
     """What every build step of a run shares: where it builds, from what, and where it logs."""
 
     engine: EngineAPI
-    bases: Bases
+    bases: BaseResolver
     workspace: Workspace
     size_log: SizeLog
     progress: Progress
@@ -242,7 +242,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
                 f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
             ):
                 startup = time_startup(engine, built.image_id, against.image_id)
-    record = keep(
+    record = measure_push_tag_and_log(
         plan,
         Passed(
             number=step.number,
@@ -281,7 +281,7 @@ def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
     return image
 
 
-def keep(plan: BuildPlan, passed: Passed, *, what: str) -> SizeRecord:
+def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> SizeRecord:
     """Measure `passed` (and its pull size, where a registry is set), then tag it and log it
     together; a step's and a shrink rung's record alike."""
     engine, progress, tag = plan.engine, plan.progress, passed.tag
@@ -345,7 +345,7 @@ def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> No
         raise
 
 
-def _go_version(binary: bytes, bases: Bases, build_stage: BaseUsed) -> str:
+def _go_version(binary: bytes, bases: BaseResolver, build_stage: BaseUsed) -> str:
     """The Go that built /app: from its build info, else the toolchain's; "none" without Go."""
     if build_stage.role not in GO_ROLES:
         return NO_GO

@@ -21,7 +21,7 @@ from workshop.records.datafile import DataFile, JsonObject, check_folder
 from workshop.records.sizelog import MAX_SIZE, SizeLog
 from workshop.releases import GO_RELEASES
 from workshop.settings import Settings
-from workshop.steps.bases import Bases
+from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import BuildPlan, run_build_step
 from workshop.units import docker_size, ratio, times
 
@@ -107,7 +107,7 @@ def run_sweep(plan: BuildPlan, settings: Settings, releases_text: str) -> Sweep:
                 plan.workspace.write(name)
     go_versions, bases_used, sizes = {}, {}, {}
     for release in releases:
-        bases = Bases.for_release(plan.engine, plan.progress, settings, release=release)
+        bases = BaseResolver.for_release(plan.engine, plan.progress, settings, release=release)
         release_plan = replace(
             plan, bases=bases, size_log=logs[release], tag_prefix=f"{plan.tag_prefix}go{release}-"
         )
