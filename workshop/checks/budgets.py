@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -41,6 +42,9 @@ from rich.text import Text
 from workshop.checks.junit import Case, junit_suite
 from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError
+from workshop.inspection.efficiency import measure
+from workshop.inspection.layers import read_layers
+from workshop.markdown import markdown_text
 from workshop.records.datafile import read_text
 from workshop.units import docker_size
 
@@ -203,7 +207,6 @@ def _share(value: object, where: str) -> float:
 
 
 def _dive_ci(text: str, path: Path, images: Sequence[str]) -> Budget:
-    import yaml
 
     try:
         document = yaml.safe_load(text)
@@ -293,7 +296,6 @@ class BudgetReport:
         )
 
     def to_markdown(self) -> str:
-        from workshop.markdown import markdown_text
 
         counts = {
             verdict: sum(r.verdict == verdict for r in self.results)
@@ -342,8 +344,6 @@ def check_budgets(
     engine: EngineAPI, budgets: Sequence[Budget], *, registry: Any = None, names: Sequence[str]
 ) -> BudgetReport:
     """Every budget's images measured on the engine and held to its limits."""
-    from workshop.inspection.efficiency import measure
-    from workshop.inspection.layers import read_layers
 
     planned: list[tuple[Budget, str]] = []
     for budget in budgets:

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError, WorkshopError
-from workshop.inspection.diff import ImageDiff
+from workshop.inspection.diff import ImageDiff, diff_images
 from workshop.records.history import Run
 from workshop.units import docker_size, ratio
 
@@ -168,7 +168,6 @@ def find_trends(
 def _files(
     engine: EngineAPI | None, before: Run, grown: Run, name: str
 ) -> tuple[ImageDiff | None, str]:
-    from workshop.inspection.diff import diff_images
 
     if engine is None:
         return None, "no Docker Engine answered to compare the two images."

@@ -13,6 +13,8 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -192,8 +194,6 @@ def diff_layers(
 
 def _sections(engine: EngineAPI, a: str, b: str, path: str) -> tuple[tuple[str, int, int], ...]:
     """The ELF sections of `path` whose bytes differ between the two images; () if not ELF."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
 
     sizes = []
     for image in (a, b):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from workshop.shrink.goapp import GoApp
 from workshop.shrink.needs import CERTS, TZDATA, USERS
+from workshop.steps.bases import ROLES
 
 __all__ = ["EXTRAS", "RUNGS", "STATIC", "Rung", "dockerfile"]
 
@@ -254,13 +255,11 @@ def _lines(*lines: str) -> str:
 
 
 def _build_arg(role: str) -> str:
-    from workshop.steps.bases import ROLES
 
     return ROLES[role].build_arg
 
 
 def _arg(role: str, images: Mapping[str, str]) -> str:
-    from workshop.steps.bases import ROLES
 
     image = images.get(role, ROLES[role].workshop_image)
     return f"ARG {ROLES[role].build_arg}={image}"

@@ -19,6 +19,11 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+from elftools.elf.segments import InterpSegment
+
 __all__ = ["CERTS", "TZDATA", "USERS", "Needs", "needs_of"]
 
 CERTS = "certs"
@@ -67,10 +72,6 @@ class Needs:
 
 def needs_of(binary: bytes) -> Needs:
     """What `binary`, an unstripped Go program, needs at run time beyond itself."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-    from elftools.elf.segments import InterpSegment
 
     try:
         elf = ELFFile(io.BytesIO(binary))
