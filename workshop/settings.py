@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from workshop.errors import BadInput
+from workshop.errors import BadInput, RegistryError
 from workshop.paths import PROJECT_ROOT
 from workshop.releases import GO_RELEASES
 
@@ -100,8 +100,9 @@ class Settings:
             raise _bad("history_keep", self.history_keep, "a whole number, 1 or more")
         check_tag(f"{self.tag_prefix}go-multi-stage", setting="tag_prefix")
         if self.registry:
+            # Here, not at the top: the registry client brings requests, and tasks.py imports
+            # this module at `invoke --list`.
             from workshop.engine.registry import Registry
-            from workshop.errors import RegistryError
 
             try:
                 Registry.parse(self.registry)
