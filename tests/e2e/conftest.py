@@ -54,7 +54,9 @@ def docker_engine() -> Iterator[Engine]:
     containers = [
         container.id
         for container in engine.containers_labelled(LABEL)
-        if OWNER_LABEL in container.labels and is_leftover(container, time.time())
+        if OWNER_LABEL in container.labels
+        and is_leftover(container, time.time())
+        and container.id not in before.containers
     ]
     problems = [
         *after.new_since(before),
@@ -62,6 +64,11 @@ def docker_engine() -> Iterator[Engine]:
         *(f"image of this run {each}" for each in run_images()),
         *host_leftovers(),
     ]
+    # Said, then removed all the same: a failed run leaves nothing on the machine either.
+    for container in containers:
+        engine.remove_container(container)
+    remove_run_images()
+    remove_build_stages(before)
     assert not problems, "the tests left behind: " + "; ".join(problems)
 
 
@@ -136,14 +143,14 @@ def _started(engine: SpareEngine, *images: str) -> SpareEngine:
 def _docker28(background: Background, name: str, *, containerd_store: bool) -> SpareEngine:
     # A short folder: containerd's socket lives under it, and a socket path has 108 bytes.
     folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
-    binaries = background.take("docker28_binaries")
+    binaries = background.made("docker28_binaries")
     engine = Docker28(binaries, folder, bridge=f"ws{name}0", containerd_store=containerd_store)
     return _started(engine, *STANDINS_FOR_ALL)
 
 
 def _registry(background: Background) -> Registry:
     served = Registry(
-        background.take("docker28_binaries") / "usr/bin/docker-registry",
+        background.made("docker28_binaries") / "usr/bin/docker-registry",
         Path(tempfile.mkdtemp(prefix="registry-", dir="/tmp")),
     )
     try:
@@ -160,7 +167,7 @@ def _mirror(background: Background) -> SpareEngine:
     engine = SpareEngine(
         Path(tempfile.mkdtemp(prefix="mirror-engine-", dir="/tmp")),
         bridge="wsmirror0",
-        extra=("--registry-mirror", background.take("registry").url),
+        extra=("--registry-mirror", background.made("registry").url),
     )
     return _started(engine)
 
@@ -219,7 +226,7 @@ def docker28_containerd(workshop_run: WorkshopRun, background: Background) -> It
 @pytest.fixture(scope="session")
 def docker28_binaries(background: Background) -> Path:
     """sid's dockerd, containerd and registry, unpacked."""
-    binaries: Path = background.take("docker28_binaries")
+    binaries: Path = background.made("docker28_binaries")
     return binaries
 
 

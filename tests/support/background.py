@@ -2,9 +2,11 @@
 run, each made once per session and handed out by the fixture that needs it.
 
 `start(names)` submits them in the order given to two worker threads; a set-up's dependencies
-are given first, so a worker that waits on one never waits on work queued behind it. `take(name)`
-waits for it, or runs it in the caller's thread where it was never started. `close()` removes
-what was made and never taken (an interrupted session), so nothing outlives the session.
+are given first, so a worker that waits on one never waits on work queued behind it. A fixture
+`take(name)`s what it hands out (and then owns its removal); a set-up waits for another with
+`made(name)`. Either runs the set-up in the caller's thread where it was never started.
+`close()` removes what was made and never taken by a fixture (a test skipped or failed before it,
+an interrupted session), so nothing outlives the session.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ class Background:
                     self._futures[name] = self._pool.submit(self._starters[name], self)
 
     def take(self, name: str) -> Any:
+        """What set-up `name` made, for a fixture that now owns it (and removes it)."""
+        with self._lock:
+            self._taken.add(name)
+        return self.made(name)
+
+    def made(self, name: str) -> Any:
         """What set-up `name` made: waited for where it was begun, else made here and now."""
         with self._lock:
             future = self._futures.get(name)
@@ -45,7 +53,6 @@ class Background:
                 run_here = True
             else:
                 run_here = False
-            self._taken.add(name)
         if run_here:
             try:
                 future.set_result(self._starters[name](self))

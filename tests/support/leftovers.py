@@ -74,9 +74,11 @@ def _lines(*command: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the main engine holds: image ids (intermediate ones too), networks, volumes."""
+    """What the main engine holds: image ids (intermediate ones too), containers, networks,
+    volumes."""
 
     images: frozenset[str]
+    containers: frozenset[str]
     networks: frozenset[str]
     volumes: frozenset[str]
 
@@ -84,6 +86,7 @@ class Snapshot:
     def take(cls) -> Snapshot:
         return cls(
             images=frozenset(_lines("image", "ls", "--all", "--quiet", "--no-trunc")),
+            containers=frozenset(_lines("container", "ls", "--all", "--quiet", "--no-trunc")),
             networks=frozenset(_lines("network", "ls", "--quiet")),
             volumes=frozenset(_lines("volume", "ls", "--quiet")),
         )

@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +56,12 @@ def _network() -> str | None:
 
     mirror = Settings().debian_mirror
     try:
-        with urllib.request.urlopen(f"{mirror}/dists/", timeout=10):  # noqa: S310 - a setting's http(s) URL
+        with urllib.request.urlopen(f"{mirror}/dists/sid/Release", timeout=10):  # noqa: S310 - a setting's http(s) URL
             return None
+    except urllib.error.HTTPError as error:
+        # An answer, whatever its status: the mirror is reachable.
+        error.close()
+        return None
     except OSError as error:
         return f"Debian's mirror ({mirror}) did not answer: {error}"
 

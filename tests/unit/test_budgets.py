@@ -156,3 +156,22 @@ def test_the_markdown_fits_a_pull_request_comment_failures_first() -> None:
     assert text.index("image-00000") < text.index("image-00001")
     assert "more rows, in the JSON and JUnit reports" in text
     assert text.count("FAIL") == 50
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("budgets.toml", "[[budget]]\nimages = ['x']\nlayers = " + "9" * 4400 + "\n"),
+        ("pyproject.toml", 'tool = "x"\n'),
+        ("pyproject.toml", "[tool]\nworkshop = 5\n"),
+        ("pyproject.toml", "[tool.workshop]\nbudget = 5\n"),
+    ],
+    ids=["4400-digit-integer", "tool-is-text", "workshop-is-a-number", "budget-is-a-number"],
+)
+def test_a_budgets_file_of_the_wrong_shape_is_exit_2_not_a_traceback(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(DataFileError, match=re.escape(str(path))):
+        load_budgets(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,38 @@ def test_a_task_says_which_file_is_broken_with_the_engine_code(tmp_path: Path) -
     assert f"The docker config {tmp_path / 'config.json'} is not JSON" in " ".join(
         result.stderr.split()
     )
+
+
+@pytest.mark.parametrize(
+    "endpoints",
+    [[], {"docker": []}, {"docker": {"Host": 5}}, "x"],
+    ids=["list", "docker-list", "host-int", "text"],
+)
+def test_a_context_of_the_wrong_shape_is_a_message(tmp_path: Path, endpoints: object) -> None:
+    make_context(tmp_path, "odd", "unix:///x.sock")
+    digest = hashlib.sha256(b"odd").hexdigest()
+    meta = tmp_path / "contexts" / "meta" / digest / "meta.json"
+    meta.write_text(json.dumps({"Name": "odd", "Endpoints": endpoints}))
+    with pytest.raises(EngineUnavailable, match="names no docker endpoint"):
+        find_endpoint({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "odd"})
+
+
+def test_a_context_whose_meta_json_is_a_fifo_does_not_hang(tmp_path: Path) -> None:
+    make_context(tmp_path, "fifo", "unix:///x.sock")
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"fifo").hexdigest() / "meta.json"
+    meta.unlink()
+    os.mkfifo(meta)
+    with pytest.raises(EngineUnavailable, match="not a regular file"):
+        find_endpoint({"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "fifo"})
+
+
+def test_a_docker_config_that_is_a_fifo_does_not_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(EngineUnavailable, match="not a regular file"):
+        find_endpoint({"DOCKER_CONFIG": str(tmp_path)})
+
+
+@pytest.mark.parametrize("host", ["tcp://[::1", "tcp://host:port", "tcp://host:99999"])
+def test_a_docker_host_that_is_no_address_is_a_message(host: str) -> None:
+    with pytest.raises(EngineUnavailable, match="DOCKER_HOST"):
+        find_endpoint({"DOCKER_HOST": host})

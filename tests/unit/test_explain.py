@@ -95,3 +95,15 @@ def test_largest_directories_skip_parents_that_are_all_one_child() -> None:
         ImageFile("etc/x", 10, "file"),
     ]
     assert _largest_directories(files, top=5) == (("usr/lib/go", 150), ("etc", 10))
+
+
+@pytest.mark.parametrize("reference", ["UPPER", "Go-Big:latest", "localhost:5000/Mixed"])
+def test_a_repository_name_with_capitals_is_refused_before_the_engine_is_asked(
+    reference: str,
+) -> None:
+    with pytest.raises(BadInput, match="lowercase"):
+        check_reference(reference)
+
+
+def test_a_registry_host_may_have_capitals() -> None:
+    assert check_reference("Registry.Example:5000/go-big") == "Registry.Example:5000/go-big"

@@ -246,3 +246,14 @@ def test_a_path_that_is_not_a_program_exits_64_before_any_engine_is_asked(tmp_pa
     )
     assert result.returncode == 64, result.stderr
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_4400_digit_integer_in_shrink_toml_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "shrink.toml").write_text("exit = " + "9" * 4400 + "\n")
+    with pytest.raises(BadInput, match=r"shrink\.toml is not valid TOML"):
+        load_check(tmp_path, tmp_path)
+
+
+def test_a_server_check_with_no_network_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="network none"):
+        load_check(tmp_path, tmp_path, CheckFlags.parse(network="none", port="8080"))

@@ -28,7 +28,6 @@ import fnmatch
 import json
 import math
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,16 +41,12 @@ from rich.text import Text
 from workshop.checks.junit import Case, junit_suite
 from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError
+from workshop.files import parse_toml
 from workshop.inspection.efficiency import measure
 from workshop.inspection.layers import read_layers
 from workshop.markdown import markdown_text
 from workshop.records.datafile import read_text
 from workshop.units import docker_size
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["Budget", "BudgetReport", "Limit", "check_budgets", "load_budgets", "parse_limit"]
 
@@ -136,14 +131,16 @@ def load_budgets(path: Path, images: Sequence[str] = ()) -> tuple[Budget, ...]:
     if path.name == ".dive-ci" or path.suffix in (".yaml", ".yml"):
         return (_dive_ci(text, path, images),)
     try:
-        document = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as error:
+        document = parse_toml(text)
+    except ValueError as error:
         raise DataFileError(f"The budgets file {path} is not TOML: {error}.") from None
-    entries = (
-        document.get("tool", {}).get("workshop", {}).get("budget")
-        if path.name == "pyproject.toml"
-        else document.get("budget")
-    )
+    keys = ("tool", "workshop", "budget") if path.name == "pyproject.toml" else ("budget",)
+    entries: object = document
+    for depth, key in enumerate(keys):
+        if not isinstance(entries, dict):
+            where = ".".join(keys[:depth])
+            raise DataFileError(f"The budgets file {path} has {where} = {entries!r}, not a table.")
+        entries = entries.get(key)
     if not isinstance(entries, list) or not entries:
         where = "[[tool.workshop.budget]]" if path.name == "pyproject.toml" else "[[budget]]"
         raise DataFileError(f"The budgets file {path} has no {where} tables.")

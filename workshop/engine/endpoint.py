@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,14 @@ import docker
 import docker.tls
 
 from workshop.errors import EngineUnavailable
+from workshop.files import NotReadable, read_small_text
 
 __all__ = ["DEFAULT_HOST", "Endpoint", "find_endpoint"]
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
+# The most a docker config or a context's meta.json is read for: theirs are a few kilobytes.
+CONFIG_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ def find_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
     """The engine the docker CLI would use; EngineUnavailable naming what is wrong otherwise."""
     environ = os.environ if environ is None else environ
     if host := environ.get("DOCKER_HOST"):
+        _check_address(host)
         return Endpoint(host, "default", "from DOCKER_HOST", _tls_from_environment(environ))
     if name := environ.get("DOCKER_CONTEXT"):
         return _from_context(name, "from DOCKER_CONTEXT", environ)
@@ -83,11 +88,25 @@ def find_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
     )
 
 
+def _check_address(host: str) -> None:
+    """Refuse a DOCKER_HOST that is no address, before docker-py trips on it."""
+    try:
+        parts = urllib.parse.urlsplit(host)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as error:
+        raise _bad(
+            f"DOCKER_HOST={host!r} is not an engine's address ({error}). Give one like "
+            "unix:///var/run/docker.sock, tcp://HOST:2376 or ssh://USER@HOST, or unset it."
+        ) from None
+
+
 def _current_context(config: Path) -> str:
     try:
-        text = config.read_text(encoding="utf-8")
+        text = read_small_text(config, limit=CONFIG_LIMIT)
     except FileNotFoundError:
         return ""
+    except NotReadable as error:
+        raise _bad(f"The docker config {config} can't be read: {error}.") from None
     except OSError as error:
         raise _bad(f"The docker config {config} can't be read: {error.strerror}.") from None
     try:
@@ -113,7 +132,7 @@ def _from_context(name: str, chosen_by: str, environ: Mapping[str, str]) -> Endp
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = store / "meta" / digest / "meta.json"
     try:
-        document = json.loads(meta.read_text(encoding="utf-8"))
+        document = json.loads(read_small_text(meta, limit=CONFIG_LIMIT))
     except FileNotFoundError:
         raise _bad(
             f"The docker context {name!r} ({chosen_by}) does not exist: there is no {meta}. "
@@ -122,9 +141,10 @@ def _from_context(name: str, chosen_by: str, environ: Mapping[str, str]) -> Endp
         ) from None
     except (OSError, ValueError, RecursionError) as error:
         raise _bad(f"The docker context {name!r} in {meta} can't be read: {error}.") from None
-    endpoint = document.get("Endpoints", {}).get("docker", {}) if isinstance(document, dict) else {}
+    endpoints = document.get("Endpoints") if isinstance(document, dict) else None
+    endpoint = endpoints.get("docker") if isinstance(endpoints, dict) else None
     host = endpoint.get("Host") if isinstance(endpoint, dict) else None
-    if not isinstance(host, str) or not host:
+    if not isinstance(endpoint, dict) or not isinstance(host, str) or not host:
         raise _bad(f"The docker context {name!r} in {meta} names no docker endpoint (Host).")
     tls_dir = store / "tls" / digest / "docker"
     present = [each for each in TLS_FILES if (tls_dir / each).is_file()]

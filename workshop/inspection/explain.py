@@ -63,6 +63,18 @@ def check_reference(reference: str) -> str:
             f"{reference!r} is not an image reference (like go-big or golang:1.10): it may hold "
             "letters, digits and . _ / : @ - only."
         )
+    # The repository's path is lowercase (a registry host before it may not be), as the engine
+    # requires; refused here, with exit 64, rather than by the engine.
+    name = reference.split("@")[0]
+    head, slash, rest = name.partition("/")
+    path = rest if slash and ("." in head or ":" in head or head == "localhost") else name
+    if ":" in path.rsplit("/", 1)[-1]:
+        path = path.rsplit(":", 1)[0]
+    if path != path.lower():
+        raise BadInput(
+            f"{reference!r} is not an image reference: a repository name is lowercase "
+            f"({path.lower()!r}, not {path!r})."
+        )
     return reference
 
 

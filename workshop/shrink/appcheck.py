@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import http.client
 import shlex
-import sys
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -29,12 +28,8 @@ from typing import Any
 
 from workshop.engine.values import EngineAPI, RunResult
 from workshop.errors import BadInput, TimedOut
+from workshop.files import parse_toml
 from workshop.records.datafile import read_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["CHECK_FILE", "AppCheck", "CheckFlags", "Outcome", "load_check"]
 
@@ -195,8 +190,8 @@ def load_check(folder: Path, app_root: Path, flags: CheckFlags | None = None) ->
     text = read_text(path, what="shrink check file")
     if text is not None:
         try:
-            document = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError) as error:
+            document = parse_toml(text)
+        except ValueError as error:
             raise BadInput(f"{path} is not valid TOML: {error}.") from None
         check = replace(_apply(check, document, where=str(path)), source=str(path))
     given = flags.given() if flags is not None else {}
@@ -206,6 +201,11 @@ def load_check(folder: Path, app_root: Path, flags: CheckFlags | None = None) ->
             source=(
                 f"{check.source}, with the task's flags" if text is not None else "the task's flags"
             ),
+        )
+    if check.serves and check.network == "none":
+        raise BadInput(
+            f"The check ({check.source}) probes port {check.port} with network none: nothing "
+            "can reach a server that has no network. Leave network unset (bridge) or use host."
         )
     for name in check.trust:
         trusted = app_root / name

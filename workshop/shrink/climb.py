@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context
-from workshop.engine.values import BuildRequest, EngineAPI, end_own_containers
+from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.progress import Progress
@@ -39,6 +39,7 @@ from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
 from workshop.steps.runner import BuildPlan, Passed, measure, measure_push_tag_and_log
+from workshop.steps.sidebyside import stop_threads
 from workshop.steps.startup import time_startup
 from workshop.units import docker_size
 
@@ -419,10 +420,7 @@ class _Climb:
                 # Only this thread hears Ctrl-C: the others stop at their next line of output
                 # or checkpoint, and a check waiting on its program is ended by removing the
                 # containers this process runs.
-                background.stop.set()
-                with suppress(WorkshopError):
-                    end_own_containers(self.plan.engine)
-                pool.shutdown(wait=True, cancel_futures=True)
+                stop_threads(background, self.plan.engine, pending, pool)
                 raise
 
     def costs(
