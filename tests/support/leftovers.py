@@ -105,7 +105,10 @@ class Snapshot:
 def remove_build_stages(before: Snapshot) -> None:
     """Remove the untagged build stages this run's builds left: dangling images that were not
     there at `before` and carry the project's label (inherited from the stand-ins they are
-    built on). Their untagged parents go with them; nothing tagged, nothing older."""
+    built on), or no label at all (a layer an interrupted build committed after the builder's
+    last line was read: FROM scratch, then COPY, and the labels come only at the end). Their
+    untagged parents go with them; nothing tagged, nothing older. (A label-less build by
+    someone else at the same moment on the same engine would lose its dangling layers too.)"""
     dangling = _lines("image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true")
     new = sorted(dangling - before.images)
     if not new:
@@ -116,7 +119,7 @@ def remove_build_stages(before: Snapshot) -> None:
     ours_ = [
         image["Id"]
         for image in json.loads(inspected.stdout or "[]")
-        if LABEL in ((image.get("Config") or {}).get("Labels") or {})
+        if LABEL in ((image.get("Config") or {}).get("Labels") or {LABEL: "none"})
     ]
     if ours_:
         subprocess.run(["docker", "image", "rm", *ours_], capture_output=True, check=False)

@@ -26,6 +26,9 @@ from workshop.errors import BadInput, StepFailed, TimedOut
 
 __all__ = ["build_with_buildkit", "build_with_sdk"]
 
+# The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f".
+_LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
+
 
 def build_with_sdk(
     client: docker.DockerClient,
@@ -41,6 +44,9 @@ def build_with_sdk(
     log: deque[str] = deque(maxlen=LOG_TAIL)
     instruction = ""
     image_id = ""
+    # The layers this build made (not those it took from the cache), newest last.
+    created: list[str] = []
+    from_cache = False
     what = f"building {request.what}"
     with translated_errors(what, endpoint=endpoint, bound=timeout):
         stream = client.api.build(
@@ -70,16 +76,18 @@ def build_with_sdk(
                 for line in str(chunk.get("stream", "")).splitlines():
                     if line.startswith("Step "):
                         instruction = line.partition(" : ")[2]
+                    elif line.strip() == "---> Using cache":
+                        from_cache = True
+                    elif layer := _LAYER.fullmatch(line):
+                        if not from_cache:
+                            created.append(layer.group(1))
+                        from_cache = False
                     log.append(line)
                     on_line(line)
                 if time.monotonic() > deadline:
                     raise TimedOut(_build_too_long(request, timeout))
         except BaseException:
-            # Stopped after the image was made (its id comes before the last lines): it
-            # was never handed over, so it goes. A tagged build's image is someone's.
-            if image_id and not request.tag:
-                with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
-                    client.api.remove_image(image_id)
+            _remove_unfinished(client, created, image_id, tagged=bool(request.tag))
             raise
     if not image_id:
         raise StepFailed(
@@ -94,6 +102,20 @@ def _build_too_long(request: BuildRequest, seconds: float) -> str:
         "setting workshop.build_timeout); it was stopped and nothing was logged. Raise "
         "INVOKE_WORKSHOP_BUILD_TIMEOUT if the build is only slow."
     )
+
+
+def _remove_unfinished(
+    client: docker.DockerClient, created: list[str], image_id: str, *, tagged: bool
+) -> None:
+    """A build stopped or failed: what it made was never handed over, so it goes: the image
+    (where its id came before the last lines; a tagged build's image is someone's), and the
+    layers it made on the way, which would stay as dangling images. Layers it took from the
+    cache are other builds' and stay, and so do their parents (noprune)."""
+    mine = dict.fromkeys([*reversed(created), image_id]) if image_id else dict.fromkeys(created)
+    for layer_id in mine:
+        if not (tagged and layer_id == image_id):
+            with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
+                client.api.remove_image(layer_id, noprune=True)
 
 
 def build_with_buildkit(
