@@ -4,6 +4,7 @@ against the workshop's, the reasons a rung broke, and bad input refused before a
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -257,3 +258,25 @@ def test_a_4400_digit_integer_in_shrink_toml_is_a_message(tmp_path: Path) -> Non
 def test_a_server_check_with_no_network_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="network none"):
         load_check(tmp_path, tmp_path, CheckFlags.parse(network="none", port="8080"))
+
+
+HELLO = 'package main\n\nfunc main() { println("Hello world!") }\n'
+
+
+@pytest.mark.parametrize("name", ["my file.go", "z;echo INJECTED-$(id -u);.go"])
+def test_a_file_name_goes_into_run_go_build_quoted(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text(HELLO)
+    if "$" in name:
+        with pytest.raises(BadInput, match=r"\$"):
+            find_app(tmp_path / name)
+        return
+    app = find_app(tmp_path / name)
+    run = next(line for line in dockerfile("5", app).splitlines() if "go build" in line)
+    assert run.endswith(f"-o /app {shlex.quote(name)}"), run
+
+
+def test_a_file_name_with_a_semicolon_cannot_run_a_command(tmp_path: Path) -> None:
+    (tmp_path / "z;echo INJECTED;.go").write_text(HELLO)
+    app = find_app(tmp_path)
+    run = next(line for line in dockerfile("1", app).splitlines() if "go build" in line)
+    assert shlex.split(run.split(" ", 1)[1])[-1] == "z;echo INJECTED;.go", run

@@ -52,6 +52,10 @@ class GoApp:
         return bool(self.cgo_files)
 
 
+# What a Dockerfile reads in a file name: variables, escapes, line ends and other controls.
+_UNSAFE_NAME = re.compile(r"[$\\\x00-\x1f\x7f]")
+
+
 def find_app(path: Path) -> GoApp:
     """The Go program at `path`, or BadInput saying what is missing and how to fix it."""
     if not path.exists():
@@ -112,7 +116,15 @@ def find_app(path: Path) -> GoApp:
 
 
 def _finish(app: GoApp) -> GoApp:
-    """`app` with the files that use cgo, its own and vendored ones alike."""
+    """`app` with the files that use cgo, its own and vendored ones alike; a file name that a
+    Dockerfile would read as more than a name is refused."""
+    for name in app.files:
+        if unsafe := _UNSAFE_NAME.search(name):
+            raise BadInput(
+                f"{app.root / name}: its name holds {unsafe.group()!r}, which "
+                "a Dockerfile's COPY reads as a variable or an escape ($ and \\) or a line's end, "
+                "so the file can't be copied under its own name. Rename it, then run again."
+            )
     cgo = tuple(
         name
         for name in app.files

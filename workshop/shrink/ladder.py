@@ -280,7 +280,9 @@ def _copy(names: tuple[str, ...], destination: str) -> str:
 
 def _go_build(app: GoApp, *, env: str = "", flags: list[str] | None = None) -> str:
     options = [*(["-mod=vendor"] if app.vendored else []), *(flags or [])]
-    return " ".join(["RUN", f"{env}go", "build", *options, "-o", "/app", *app.target])
+    # Quoted: a file's name is the user's, and this line runs in a shell.
+    targets = [shlex.quote(target) for target in app.target]
+    return " ".join(["RUN", f"{env}go", "build", *options, "-o", "/app", *targets])
 
 
 def _trusted(trust: tuple[str, ...]) -> list[str]:
