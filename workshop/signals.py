@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from workshop.errors import INTERRUPTED, WorkshopError
+from workshop.terminal import visible
 
 __all__ = ["Ending", "command", "deferred_interrupts", "terminate_as_interrupt"]
 
@@ -87,7 +88,8 @@ class command:
     ) -> bool:
         self._signals.__exit__(kind, error, None)
         if isinstance(error, WorkshopError):
-            self._ending.code, self._ending.message = error.exit_code, f"Error: {error.message}"
+            message = f"Error: {visible(error.message)}"
+            self._ending.code, self._ending.message = error.exit_code, message
             return True
         if isinstance(error, KeyboardInterrupt):
             self._ending.code, self._ending.message = INTERRUPTED, self._interrupted
