@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+import types
+from collections.abc import Iterator
 
 import docker
 import docker.errors
@@ -12,10 +14,15 @@ import pytest
 import requests.exceptions
 import urllib3.exceptions
 
+from workshop.engine.builders import build_with_sdk
 from workshop.engine.client import Engine, _split_reference
+from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
-from workshop.errors import BadInput, EngineRefused, TimedOut
+from workshop.engine.values import BuildRequest
+from workshop.errors import BadInput, EngineRefused, StepFailed, TimedOut
+
+ENDPOINT = Endpoint(DEFAULT_HOST, "default", "given")
 
 MEMBERS = [("a" * 150 + "/file", 10), ("ünïcode/ß", 3), ("dir", None), ("x/" + "b" * 120, 70_000)]
 
@@ -96,3 +103,41 @@ def test_a_timeout_says_what_timed_out_and_its_bound() -> None:
         offline_engine().translated_errors("listing images"),
     ):
         raise requests.exceptions.ReadTimeout("Read timed out.")
+
+
+class StreamingBuilds:
+    """docker-py's APIClient as a build sees it: the chunks a failing legacy build streams."""
+
+    def __init__(self, chunks: list[dict[str, object]]) -> None:
+        self.chunks = chunks
+        self.removed: list[str] = []
+
+    def build(self, **options: object) -> Iterator[dict[str, object]]:
+        return iter(self.chunks)
+
+    def remove_image(self, image: str, noprune: bool = False) -> None:
+        self.removed.append(image)
+
+
+def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() -> None:
+    api = StreamingBuilds(
+        [
+            {"stream": "Step 1/3 : FROM golang\n"},
+            {"stream": " ---> 1a2b3c4d5e6f\n"},
+            {"stream": "Step 2/3 : COPY . .\n"},
+            {"stream": " ---> 2b3c4d5e6f70\n"},
+            {"stream": "Step 3/3 : RUN go build -o /app .\n"},
+            {"stream": " ---> Running in 0123456789ab\n"},
+            {"stream": "./main.go:3:1: syntax error: unexpected }\n"},
+            {"stream": "Removing intermediate container 0123456789ab\n"},
+            {"error": "The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1"},
+        ]
+    )
+    client = types.SimpleNamespace(api=api)
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    with pytest.raises(StepFailed) as failed:
+        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert failed.value.log_tail[-1] == "./main.go:3:1: syntax error: unexpected }"
+    assert failed.value.instruction == "RUN go build -o /app ."
+    # What the failed build made goes (the layer of step 2), newest first; the base stays.
+    assert api.removed == ["2b3c4d5e6f70"]

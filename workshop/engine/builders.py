@@ -28,6 +28,8 @@ __all__ = ["build_with_buildkit", "build_with_sdk"]
 
 # The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f".
 _LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
+# The builder's own bookkeeping, kept out of a failed build's tail so that its reason shows.
+_BOOKKEEPING = re.compile(r" ---> |Removing intermediate container ")
 
 
 def build_with_sdk(
@@ -44,7 +46,7 @@ def build_with_sdk(
     log: deque[str] = deque(maxlen=LOG_TAIL)
     instruction = ""
     image_id = ""
-    # The layers this build made (not those it took from the cache), newest last.
+    # The layers this build made (not its bases, nor what it took from the cache), newest last.
     created: list[str] = []
     from_cache = False
     what = f"building {request.what}"
@@ -76,13 +78,16 @@ def build_with_sdk(
                 for line in str(chunk.get("stream", "")).splitlines():
                     if line.startswith("Step "):
                         instruction = line.partition(" : ")[2]
+                        # A FROM's id is the base's: the build did not make it.
+                        from_cache = instruction.upper().startswith("FROM ")
                     elif line.strip() == "---> Using cache":
                         from_cache = True
                     elif layer := _LAYER.fullmatch(line):
                         if not from_cache:
                             created.append(layer.group(1))
                         from_cache = False
-                    log.append(line)
+                    if not _BOOKKEEPING.match(line):
+                        log.append(line)
                     on_line(line)
                 if time.monotonic() > deadline:
                     raise TimedOut(_build_too_long(request, timeout))
