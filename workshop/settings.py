@@ -89,6 +89,19 @@ class Settings:
         settings._check()
         return settings
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Settings:
+        """Settings from INVOKE_WORKSHOP_* variables alone, as invoke reads them: for the
+        command lines that run without invoke (python -m workshop.checks)."""
+        prefix = "INVOKE_WORKSHOP_"
+        return cls.from_config(
+            {
+                key: environ[prefix + key.upper()]
+                for key in CONFIG_KEYS
+                if prefix + key.upper() in environ
+            }
+        )
+
     def _check(self) -> None:
         if self.bases not in MODES:
             raise _bad("bases", self.bases, f"one of {', '.join(MODES)}")

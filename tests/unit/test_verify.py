@@ -302,3 +302,18 @@ def test_pull_sizes_that_fall_pass_and_one_that_grows_fails(
 
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, grown)))
     assert code == 1 and "FAIL each-pulls-less: A pull of go-smaller" in out
+
+
+def test_the_checks_read_the_same_settings_as_the_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = tmp_path / "elsewhere" / "history.json"
+    history.parent.mkdir()
+    history.write_text("not json")
+    monkeypatch.setenv("INVOKE_WORKSHOP_HISTORY", str(history))
+    assert main(["--trends"]) == 2
+    assert str(history) in "".join(capsys.readouterr().err.split())
+    log = tmp_path / "sizes.json"
+    monkeypatch.setenv("INVOKE_WORKSHOP_SIZE_LOG", str(log))
+    assert main([]) == 2
+    assert str(log) in "".join(capsys.readouterr().err.split())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -20,7 +21,7 @@ from rich.text import Text
 
 from workshop.checks.budgets import check_budgets, load_budgets
 from workshop.checks.trends import find_trends
-from workshop.checks.verify import DEFAULT_LOG, verify
+from workshop.checks.verify import verify
 from workshop.console import get_console, get_err_console
 from workshop.engine.client import Engine
 from workshop.engine.registry import Registry
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="nox -s verify --", description="Check the size log against the workshop's figures."
     )
     parser.add_argument(
-        "--log", type=Path, default=DEFAULT_LOG, help="the size log (default build/sizes.json)"
+        "--log", type=Path, help="the size log (default: the setting size_log, build/sizes.json)"
     )
     parser.add_argument("--strict", action="store_true", help="let the figures gate on any bases")
     parser.add_argument("--junit", type=Path, help="also write JUnit XML, one test case per check")
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trends", action="store_true", help="check the run history for images that grew"
     )
     parser.add_argument(
-        "--history", type=Path, default=Settings().history, help="the run history (--trends)"
+        "--history", type=Path, help="the run history (--trends; default: the setting history)"
     )
     parser.add_argument(
         "--growth", type=float, default=0.05, help="the share an image may grow (default 0.05)"
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     with command(interrupted="Interrupted.") as ending:
         arguments = parser.parse_args(argv)
+        # The defaults are the tasks' own: INVOKE_WORKSHOP_SIZE_LOG, INVOKE_WORKSHOP_HISTORY.
+        settings = Settings.from_environment(os.environ)
+        arguments.log = arguments.log or settings.size_log
+        arguments.history = arguments.history or settings.history
         outputs = {
             path: what
             for path, what in (

@@ -21,13 +21,11 @@ from workshop.checks.junit import Case, junit_suite
 from workshop.engine.values import CONTAINERD
 from workshop.errors import DataFileError
 from workshop.records.sizelog import SizeRecord
-from workshop.settings import Settings
 from workshop.steps.figures import Claim, DocumentedImage, Figures
 from workshop.units import docker_size, ratio, times
 
-__all__ = ["DEFAULT_LOG", "Check", "Verdict", "verify"]
+__all__ = ["Check", "Verdict", "verify"]
 
-DEFAULT_LOG = Settings().size_log
 PASS, FAIL, SHOWN = "pass", "fail", "shown"
 
 
