@@ -2,7 +2,7 @@
 
 Each message is a paragraph for a person: what happened, and what to do about it. Tasks turn a
 `WorkshopError` into `invoke.Exit(message, code)` through `app.exits.reported()`, so nobody sees a
-traceback. The exit codes, as the README's table gives them:
+traceback. The exit codes, as docs/reference.md gives them:
 
     0    done: every step built, ran and was logged; every check passed
     1    a check failed: a build failed, an image printed the wrong thing, a verify check failed

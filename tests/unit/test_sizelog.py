@@ -220,3 +220,30 @@ def test_two_processes_writing_at_once_keep_every_record(size_log: SizeLog) -> N
         writer.join(timeout=60)
         assert writer.exitcode == 0
     assert sorted(size_log.read()) == [*range(100, 120), *range(200, 220)]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"pull_size": -5_000_000_000}, {"pull_size": 10**26}, {"size": 0}, {"build_seconds": -1.0}],
+    ids=["negative-pull-size", "26-digit-pull-size", "zero-size", "negative-seconds"],
+)
+def test_nothing_is_written_that_could_not_be_read_back(
+    size_log: SizeLog, change: dict[str, Any]
+) -> None:
+    size_log.record(make_record(4))
+    before = size_log.path.read_bytes()
+    with pytest.raises(SizeLogError, match="was not written"):
+        size_log.record(replace(make_record(5), **change))
+    assert size_log.path.read_bytes() == before
+    assert sorted(size_log.read()) == [4]
+
+
+def test_what_a_program_printed_is_kept_as_evidence_not_whole(size_log: SizeLog) -> None:
+    printed = "x" * 40 * 1024 * 1024 + "the last words\n"
+    size_log.record(replace(make_record(4), output=printed))
+    kept = size_log.read()[4].output
+    assert len(kept) <= 4096
+    assert kept.startswith("xxxx") and kept.endswith("the last words\n")
+    first, marker, last = kept.split("\n", 2)[0], kept.split("\n")[1], kept.split("\n", 2)[2]
+    assert marker == f"[... {len(printed) - len(first) - len(last):,} characters left out ...]"
+    assert size_log.path.stat().st_size < 64 * 1024

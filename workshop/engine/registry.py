@@ -9,7 +9,9 @@ Where no registry is set, the pull size is "not measured".
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,11 @@ INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# The most of a registry's answer that is read: a manifest or index is a few kilobytes.
+ANSWER_LIMIT = 4 * 1024 * 1024
+# The largest size a blob can have (the size log's own bound).
+MAX_SIZE = 2**63 - 1
 _ADDRESS = re.compile(r"(?:(https?)://)?([A-Za-z0-9.-]+(?::[0-9]{1,5})?)/?")
 
 
@@ -54,10 +61,21 @@ class Registry:
             scheme = "http" if loopback else "https"
         return cls(address, scheme, timeout)
 
-    def _get(self, path: str, **headers: str) -> requests.Response:
+    def _get(self, path: str, **headers: str) -> tuple[int, bytes]:
+        """GET `path`: its status and body, the whole answer within `timeout` (not each read)
+        and at most ANSWER_LIMIT bytes of it."""
         url = f"{self.scheme}://{self.address}{path}"
+        deadline = time.monotonic() + self.timeout
+        body = bytearray()
         try:
-            return requests.get(url, headers=headers, timeout=self.timeout)
+            with requests.get(url, headers=headers, timeout=self.timeout, stream=True) as answer:
+                for chunk in answer.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > ANSWER_LIMIT:
+                        raise self._error(f"GET {path} answered more than {ANSWER_LIMIT:,} bytes")
+                    if time.monotonic() > deadline:
+                        raise requests.exceptions.Timeout
+                return answer.status_code, bytes(body)
         except requests.exceptions.Timeout:
             raise self._error(f"it did not answer {path} within {self.timeout:g} s") from None
         except requests.exceptions.SSLError as error:
@@ -68,42 +86,54 @@ class Registry:
 
     def check(self) -> None:
         """Refuse, before anything is built, a registry that does not answer its API."""
-        answer = self._get("/v2/")
-        if answer.status_code == 401:
+        status, _ = self._get("/v2/")
+        if status == 401:
             raise self._error(
                 "it asks for a login (401), and this project pushes only to registries that "
-                "take pushes without one: a local one (see the README's Registry section)"
+                "take pushes without one: a local one (see docs/engines.md)"
             )
-        if answer.status_code != 200:
-            raise self._error(f"GET /v2/ answered {answer.status_code}, not 200")
+        if status != 200:
+            raise self._error(f"GET /v2/ answered {status}, not 200")
 
     def pull_size(self, name: str, tag: str = "latest") -> int:
         """Bytes a pull of NAME:TAG downloads: its config and layer blobs, as its manifest says."""
         manifest = self._manifest(name, tag)
         if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+            entries = manifest.get("manifests")
+            if not isinstance(entries, list):
+                raise self._error(f"the index of {name}:{tag} lists no manifests")
             chosen = [
                 entry
-                for entry in manifest.get("manifests", [])
-                if entry.get("platform", {}).get("os") == "linux"
-                and entry.get("platform", {}).get("architecture") == "amd64"
+                for entry in entries
+                if isinstance(entry, dict)
+                and isinstance(entry.get("platform"), dict)
+                and entry["platform"].get("os") == "linux"
+                and entry["platform"].get("architecture") == "amd64"
             ]
-            if not chosen:
-                raise self._error(f"{name}:{tag} has no linux/amd64 manifest")
-            manifest = self._manifest(name, str(chosen[0]["digest"]))
-        try:
-            blobs = [manifest["config"], *manifest["layers"]]
-            return sum(int(blob["size"]) for blob in blobs)
-        except (KeyError, TypeError, ValueError):
-            raise self._error(f"the manifest of {name}:{tag} lists no config and layers") from None
+            digest = chosen[0].get("digest") if chosen else None
+            if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+                raise self._error(f"{name}:{tag} has no linux/amd64 manifest with a digest")
+            manifest = self._manifest(name, digest)
+        config, layers = manifest.get("config"), manifest.get("layers")
+        if not isinstance(config, dict) or not isinstance(layers, list):
+            raise self._error(f"the manifest of {name}:{tag} lists no config and layers")
+        return sum(self._size(blob, f"{name}:{tag}") for blob in [config, *layers])
+
+    def _size(self, blob: object, what: str) -> int:
+        size = blob.get("size") if isinstance(blob, dict) else None
+        # A size is a whole number of bytes a disk can hold: not a fraction, a flag or 1e400.
+        if type(size) is not int or not 0 <= size <= MAX_SIZE:
+            raise self._error(f"the manifest of {what} gives a blob the size {size!r}")
+        return size
 
     def _manifest(self, name: str, reference: str) -> dict[str, Any]:
         path = f"/v2/{name}/manifests/{reference}"
-        answer = self._get(path, Accept=", ".join((*MANIFEST_TYPES, *INDEX_TYPES)))
-        if answer.status_code != 200:
-            raise self._error(f"GET {path} answered {answer.status_code}")
+        status, body = self._get(path, Accept=", ".join((*MANIFEST_TYPES, *INDEX_TYPES)))
+        if status != 200:
+            raise self._error(f"GET {path} answered {status}")
         try:
-            document = answer.json()
-        except ValueError:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
             raise self._error(f"GET {path} answered something that is not JSON") from None
         if not isinstance(document, dict):
             raise self._error(f"GET {path} answered something that is not a manifest")

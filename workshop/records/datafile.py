@@ -249,7 +249,14 @@ class DataFile:
     """A JSON document with a schema number, at `path`: read whole, changed under a lock."""
 
     def __init__(
-        self, path: Path, *, schema: int, kind: str, setting: str, reads: tuple[int, ...] = ()
+        self,
+        path: Path,
+        *,
+        schema: int,
+        kind: str,
+        setting: str,
+        reads: tuple[int, ...] = (),
+        parser: Callable[[JsonObject], Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.schema = schema
@@ -257,6 +264,8 @@ class DataFile:
         self.reads = (schema, *reads)
         self.kind = kind
         self.setting = setting
+        # The reader's own parser: what is about to be written is read back with it first.
+        self.parser = parser
 
     def read(self) -> JsonObject | None:
         """The document, or None where there is no file; DataFileError if it can't be read."""
@@ -302,12 +311,21 @@ class DataFile:
             self.write(document)
 
     def write(self, document: Mapping[str, Any]) -> None:
-        write_atomic(
-            self.path,
-            json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-            what=self.kind,
-            setting=self.setting,
-        )
+        """Write `document` whole, once it is known to read back: nothing written is unreadable."""
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        size = len(text.encode())
+        try:
+            if size > MAX_BYTES:
+                raise ValueError(f"it would be {size:,} bytes, more than {MAX_BYTES:,}")
+            read_back = JsonObject(json.loads(text), f"the {self.kind}")
+            if self.parser is not None:
+                self.parser(read_back)
+        except (ValueError, RecursionError) as error:
+            raise DataFileError(
+                f"The {self.kind} {self.path} was not written: what was to be written would not "
+                f"read back ({error}). It is as it was; nothing in it is lost."
+            ) from None
+        write_atomic(self.path, text, what=self.kind, setting=self.setting)
 
     def unreadable(self, error: object) -> DataFileError:
         return DataFileError(

@@ -139,7 +139,9 @@ def _runs(document: JsonObject) -> list[Run]:
 
 class History:
     def __init__(self, path: Path, *, keep: int) -> None:
-        self.file = DataFile(path, schema=SCHEMA, kind="run history", setting="history", reads=(1,))
+        self.file = DataFile(
+            path, schema=SCHEMA, kind="run history", setting="history", reads=(1,), parser=_runs
+        )
         self.keep = keep
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from workshop.engine.values import CLASSIC, CONTAINERD
 from workshop.records.datafile import DataFile, JsonObject
 
-__all__ = ["SCHEMA", "BaseUsed", "SizeLog", "SizeRecord"]
+__all__ = ["OUTPUT_KEPT", "SCHEMA", "BaseUsed", "SizeLog", "SizeRecord", "evidence"]
 
 # 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
 # pull size; a schema 1 log reads as the classic store's, where the two sizes are one.
@@ -47,9 +47,26 @@ class BaseUsed:
         )
 
 
+# How much of what a program printed a record keeps: its first and last halves of this.
+OUTPUT_KEPT = 4096
+
+
+def evidence(output: str) -> str:
+    """What a program printed, as evidence: whole up to OUTPUT_KEPT characters, else its first
+    and last 2 KiB or so, with how much was left out between them."""
+    if len(output) <= OUTPUT_KEPT:
+        return output
+    # The marker fits in 64 characters, so what is kept is never longer than OUTPUT_KEPT and is
+    # kept as it is when read back.
+    half = (OUTPUT_KEPT - 64) // 2
+    left_out = len(output) - 2 * half
+    return f"{output[:half]}\n[... {left_out:,} characters left out ...]\n{output[-half:]}"
+
+
 @dataclass(frozen=True)
 class SizeRecord:
-    """What one step built and measured."""
+    """What one step built and measured. What its program printed is kept as evidence: its
+    first and last 2 KiB (`evidence()`), whatever it printed."""
 
     step: int
     tag: str
@@ -81,6 +98,9 @@ class SizeRecord:
     @property
     def listed(self) -> int:
         return self.listed_size or self.size
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", evidence(self.output))
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "startup": dict(self.startup)}
@@ -155,7 +175,7 @@ class SizeLog:
 
     def __init__(self, path: Path | str, *, setting: str = "size_log") -> None:
         self.file = DataFile(
-            Path(path), schema=SCHEMA, kind="size log", setting=setting, reads=(1,)
+            Path(path), schema=SCHEMA, kind="size log", setting=setting, reads=(1,), parser=_records
         )
 
     @property
