@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fakeengine import FakeEngine
 from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
-from workshop.shrink.climb import RungResult, _reason
+from workshop.shrink.climb import RungResult, _reason, discard_unnamed
 from workshop.shrink.goapp import find_app
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
 from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
@@ -280,3 +281,16 @@ def test_a_file_name_with_a_semicolon_cannot_run_a_command(tmp_path: Path) -> No
     app = find_app(tmp_path)
     run = next(line for line in dockerfile("1", app).splitlines() if "go build" in line)
     assert shlex.split(run.split(" ", 1)[1])[-1] == "z;echo INJECTED;.go", run
+
+
+def test_a_broken_rungs_image_is_removed_only_where_no_name_holds_it(
+    fake_engine: FakeEngine,
+) -> None:
+    # The build cache gives a rung of a rerun the image of the last run's rung, which its tag
+    # holds: removing it by id would take the last run's image with it.
+    named = fake_engine.add("shrink-hello-5")
+    discard_unnamed(fake_engine, named.id)
+    assert fake_engine.image(named.id) is not None
+    unnamed = fake_engine.add()
+    discard_unnamed(fake_engine, unnamed.id)
+    assert fake_engine.image(unnamed.id) is None

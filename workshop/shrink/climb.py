@@ -43,7 +43,7 @@ from workshop.steps.sidebyside import stop_threads
 from workshop.steps.startup import time_startup
 from workshop.units import docker_size
 
-__all__ = ["RungResult", "ShrinkResult", "Target", "find_target", "shrink"]
+__all__ = ["RungResult", "ShrinkResult", "Target", "discard_unnamed", "find_target", "shrink"]
 
 # The Dockerfile's name inside the build context, beside the program's own files.
 CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
@@ -246,9 +246,8 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         results.append(climb.rung("6", extras=extras, startup_against=results[-1]))
     finally:
         # A failure here must not hide the one that brought us here.
-        with suppress(WorkshopError):
-            for image_id in climb.broken:
-                engine.remove_image(image_id)
+        for image_id in climb.broken:
+            discard_unnamed(engine, image_id)
     results = [replace(each, reason=_reason(each, app, needs, costs)) for each in results]
     working = [each for each in results if each.works]
     smallest = min(working, key=lambda each: each.size) if working else None
@@ -344,7 +343,7 @@ class _Climb:
             )
         except BaseException:
             # Interrupted or failed before it was kept: the image goes with it.
-            _discard(engine, built.image_id)
+            discard_unnamed(engine, built.image_id)
             raise
 
     def _check_and_keep(
@@ -445,11 +444,16 @@ class _Climb:
 DISCARD_WITHIN = 10.0
 
 
-def _discard(engine: EngineAPI, image_id: str) -> None:
-    """Remove `image_id`, waiting (a bounded while) for the container that an interrupt was
-    removing from it to be gone: until then the engine refuses, as a container uses it."""
+def discard_unnamed(engine: EngineAPI, image_id: str) -> None:
+    """Remove `image_id`, an image a rung built and never named, waiting (a bounded while) for
+    the container that an interrupt was removing from it to be gone: until then the engine
+    refuses, as a container uses it. An image a name holds stays: the build cache gives a rung
+    of a rerun the image of the last run's rung, and that run's tag is on it."""
     deadline = time.monotonic() + DISCARD_WITHIN
     with suppress(WorkshopError):
+        image = engine.image(image_id)
+        if image is None or image.tags:
+            return
         while not engine.remove_image(image_id) and time.monotonic() < deadline:
             time.sleep(0.2)
 
