@@ -16,6 +16,7 @@ from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.shrink.goapp import find_app
 from workshop.units import docker_size
 
 pytestmark = pytest.mark.engine
@@ -161,7 +162,7 @@ def test_shrink_on_the_containerd_store_measures_what_the_steps_measure(
     result = invoke("shrink", str(program), env=env)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     rungs, steps = (
-        SizeLog(tmp_path / "shrink" / "hello" / "sizes.json").read(),
+        SizeLog(tmp_path / "shrink" / find_app(program).key / "sizes.json").read(),
         containerd_run.records(),
     )
     assert sorted(rungs) == [1, 2, 3, 4, 6, 7]

@@ -26,6 +26,7 @@ from tests.support.paths import PROGRAMS, ROOT
 from tests.support.running import WorkshopRun, invoke, verify_cli
 from workshop.labels import PREFIX_LABEL
 from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.shrink.goapp import find_app
 from workshop.steps.workspace import DOCKERFILES
 
 pytestmark = pytest.mark.engine
@@ -68,8 +69,8 @@ def shrink(
 ) -> Ladder:
     settings = run.own(f"s{name}", tmp_path, COLUMNS="200", **env)
     result = invoke("shrink", str(program), *args, env=settings, timeout=1200)
-    app = program.stem if program.is_file() else program.name
-    return Ladder(result, tmp_path / "shrink" / app, settings["INVOKE_WORKSHOP_TAG_PREFIX"])
+    key = find_app(program).key
+    return Ladder(result, tmp_path / "shrink" / key, settings["INVOKE_WORKSHOP_TAG_PREFIX"])
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_the_ladders_log_is_read_by_verify_and_report(hello: Ladder, tmp_path: P
     }
     reported = invoke("report", env=env)
     assert reported.returncode == 0, reported.stderr
-    assert f"{hello.prefix}shrink-hello-6" in (tmp_path / "report.md").read_text()
+    assert f"{hello.prefix}shrink-{hello.folder.name}-6" in (tmp_path / "report.md").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -294,3 +294,19 @@ def test_a_broken_rungs_image_is_removed_only_where_no_name_holds_it(
     unnamed = fake_engine.add()
     discard_unnamed(fake_engine, unnamed.id)
     assert fake_engine.image(unnamed.id) is None
+
+
+def test_two_programs_of_one_name_never_share_a_folder_or_tags(tmp_path: Path) -> None:
+    keys = set()
+    for folder in ("colA/app", "colB/app", "日本語", "app"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "main.go").write_text(HELLO)
+        app = find_app(tmp_path / folder)
+        assert app.key.startswith(f"{app.name}-")
+        keys.add(app.key)
+    assert len(keys) == 4
+    # And the same program, however it is pointed at, is the same one.
+    assert (
+        find_app(tmp_path / "colA" / ".." / "colA" / "app").key
+        == find_app(tmp_path / "colA/app").key
+    )

@@ -173,7 +173,7 @@ _LADDER_CLAIMS = (
 
 
 def is_ladder(records: Mapping[int, SizeRecord]) -> bool:
-    """Whether a log is `invoke shrink`'s (its tags are PREFIXshrink-NAME-RUNG)."""
+    """Whether a log is `invoke shrink`'s (its tags are PREFIXshrink-KEY-RUNG)."""
     return bool(records) and all("shrink-" in record.tag for record in records.values())
 
 

@@ -1,12 +1,13 @@
 """`invoke shrink PATH`: the workshop's ladder on a person's own Go program.
 
 Each rung (workshop.ladder) is built from the Dockerfile it writes, run by the id its build
-returned with the program's check (workshop.appcheck), and measured like the workshop's steps.
-A rung that passes is tagged `shrink-NAME-RUNG` and logged (build/shrink/NAME/sizes.json, the
-workshop's size log's shape); one that breaks is shown with the reason, read from what
-happened, and removed. After rung 4 the program's binary says what it needs on scratch
-(workshop.needs); rung 4b adds it, with each addition's bytes, and rungs 5 and 6 keep it. The
-smallest working rung's Dockerfile is written to build/shrink/NAME/Dockerfile.
+returned with the program's check (workshop.appcheck), and measured like the workshop's steps. A
+rung that passes is tagged `shrink-KEY-RUNG` (KEY: the program's name and where it is,
+GoApp.key) and logged (build/shrink/KEY/sizes.json, the workshop's size log's shape); one that
+breaks is shown with the reason, read from what happened, and removed. After rung 4 the
+program's binary says what it needs on scratch (workshop.needs); rung 4b adds it, with each
+addition's bytes, and rungs 5 and 6 keep it. The smallest working rung's Dockerfile is written
+to build/shrink/KEY/Dockerfile.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     """The program at `path` and its check; every output location checked. Asks no engine."""
     app = find_app(path)
     check = load_check(path if path.is_dir() else path.parent, app.root, flags)
-    folder = shrink_dir / app.name
+    folder = shrink_dir / app.key
     size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
     check_folder(folder, what="the shrink folder", setting="shrink_dir")
     check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
@@ -318,7 +319,7 @@ class _Climb:
             images={base.role: base.reference for base in resolved},
         )
         result = RungResult(rung=rung, dockerfile=text)
-        tag = check_tag(f"{plan.tag_prefix}shrink-{app.name}-{key}")
+        tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}")
         try:
             with progress.activity(f"Rung {key}: building {tag}") as on_line:
                 built = engine.build(

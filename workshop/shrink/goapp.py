@@ -9,6 +9,7 @@ vendored (`vendor/modules.txt`), since a workshop room may have no network.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 class GoApp:
     """What `invoke shrink` builds."""
 
-    # The name its images, folder and log are known by: the file's stem or the folder's name.
+    # What it is called: the file's stem, the folder's or the module's name (docker's alphabet).
     name: str
     # The build context: the module's root, or the folder of the files.
     root: Path
@@ -46,6 +47,15 @@ class GoApp:
     vendored: bool = False
     # The files that `import "C"`: the program needs a C toolchain to build as it is.
     cgo_files: tuple[str, ...] = ()
+    # Where it is: the resolved path it was given as.
+    source: Path = Path()
+
+    @property
+    def key(self) -> str:
+        """What its folder, log and tags are known by: its name and where it is, so that two
+        programs called app (or a folder called 日本語, also app) never share them."""
+        where = hashlib.sha256(str(self.source).encode()).hexdigest()[:8]
+        return f"{self.name}-{where}"
 
     @property
     def uses_cgo(self) -> bool:
@@ -69,7 +79,9 @@ def find_app(path: Path) -> GoApp:
                 "or a single .go file."
             )
         _require_main(path.parent, [path])
-        return _finish(GoApp(_name(path.stem), path.parent, (path.name,), (path.name,)))
+        return _finish(
+            GoApp(_name(path.stem), path.parent, (path.name,), (path.name,), source=path.resolve())
+        )
     if not path.is_dir():
         raise BadInput(f"{path} is neither a file nor a directory.")
     sources = sorted(
@@ -79,7 +91,7 @@ def find_app(path: Path) -> GoApp:
     go_mod = _find_go_mod(path)
     if go_mod is None:
         names = tuple(each.name for each in sources)
-        return _finish(GoApp(_name(path.resolve().name), path, names, names))
+        return _finish(GoApp(_name(path.resolve().name), path, names, names, source=path.resolve()))
     root = go_mod.parent
     text = read_text(go_mod, what="go.mod") or ""
     module = _directive(text, "module")
@@ -111,6 +123,7 @@ def find_app(path: Path) -> GoApp:
             module=module,
             go=go,
             vendored=vendored,
+            source=path.resolve(),
         )
     )
 

@@ -1,7 +1,7 @@
 """Removing what this configuration built, and this project's leftovers, and nothing else.
 
 - An image goes only under a name this configuration gives (its tag prefix and the steps' names,
-  the sweep's too, and `invoke shrink`'s PREFIXshrink-NAME-RUNG), or untagged with this prefix's
+  the sweep's too, and `invoke shrink`'s PREFIXshrink-KEY-RUNG), or untagged with this prefix's
   label (a build whose image failed its check, or was replaced by a newer one). An image that
   also has a name of someone else's keeps it.
 - Nothing is forced: an image a container uses, or that another image is built on, stays.
