@@ -4,7 +4,9 @@ refusals. (What it does on a real engine is in the e2e and fault tests.)"""
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
+import time
 import types
 from collections.abc import Iterator
 
@@ -15,7 +17,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from workshop.engine.builders import build_with_sdk
-from workshop.engine.client import Engine, _split_reference
+from workshop.engine.client import Engine, _split_reference, write_stdin
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
@@ -141,3 +143,13 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
     assert failed.value.instruction == "RUN go build -o /app ."
     # What the failed build made goes (the layer of step 2), newest first; the base stays.
     assert api.removed == ["2b3c4d5e6f70"]
+
+
+def test_input_a_program_never_reads_does_not_hold_anything_up() -> None:
+    unread, other_end = socket.socketpair()
+    with unread, other_end:
+        started = time.monotonic()
+        writer = write_stdin(unread, b"x" * 20 * 1024 * 1024, bound=1.0)
+        assert time.monotonic() - started < 0.5
+        writer.join(timeout=10)
+        assert not writer.is_alive()

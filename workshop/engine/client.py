@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import tarfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -70,12 +71,21 @@ from workshop.labels import LABEL
 __all__ = ["Engine"]
 
 
-def _write_stdin(attached: Any, data: bytes) -> None:
-    """Write `data` to a container's attached standard input, then close it (end of input)."""
+def write_stdin(attached: Any, data: bytes, *, bound: float) -> threading.Thread:
+    """Write `data` to a container's attached standard input, then close it (end of input), in
+    a thread of its own: a program that exits without reading it (or reads none of 20 MiB)
+    must not hold up the wait for its exit, nor Ctrl-C. The writer gives up after `bound`."""
     raw = getattr(attached, "_sock", attached)
-    raw.sendall(data)
-    with suppress(OSError):
-        raw.shutdown(socket.SHUT_WR)
+
+    def write() -> None:
+        with suppress(OSError):
+            raw.settimeout(bound)
+            raw.sendall(data)
+            raw.shutdown(socket.SHUT_WR)
+
+    writer = threading.Thread(target=write, name="workshop-stdin", daemon=True)
+    writer.start()
+    return writer
 
 
 @dataclass
@@ -253,7 +263,7 @@ class Engine:
                     code = 126 if re.search(r"exec format|permission denied", reason) else 127
                     return RunResult(code, f"docker: {reason}\n", time.monotonic() - started)
                 if attached is not None and stdin is not None:
-                    _write_stdin(attached, stdin)
+                    write_stdin(attached, stdin, bound=bound)
                 try:
                     status = api.wait(container, timeout=math.ceil(bound))
                 except (*LOST_CONNECTION, *TIMEOUTS) as error:
