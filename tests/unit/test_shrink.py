@@ -3,9 +3,12 @@ against the workshop's, the reasons a rung broke, and bad input refused before a
 
 from __future__ import annotations
 
+import http.server
 import re
 import shlex
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from tests.support.fakeengine import FakeEngine
 from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
-from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
+from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
 from workshop.shrink.climb import RungResult, _reason, discard_unnamed
 from workshop.shrink.goapp import find_app
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
@@ -310,3 +313,24 @@ def test_two_programs_of_one_name_never_share_a_folder_or_tags(tmp_path: Path) -
         find_app(tmp_path / "colA" / ".." / "colA" / "app").key
         == find_app(tmp_path / "colA/app").key
     )
+
+
+class SlowAnswer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        time.sleep(3)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_server_that_answers_after_3_s_is_heard_within_its_timeout() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = ("127.0.0.1", server.server_address[1])
+        assert probe_once(address, "/", timeout=10) == 204
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -127,7 +127,7 @@ class AppCheck:
         answered: int | None = None
         with engine.serving(image_id, port=self.port, command=command, network=self.network) as up:
             while time.monotonic() < deadline:
-                answered = _get(
+                answered = probe_once(
                     up.address, self.path, timeout=max(0.5, deadline - time.monotonic())
                 )
                 if answered == self.status:
@@ -157,9 +157,10 @@ class AppCheck:
         )
 
 
-def _get(address: tuple[str, int], path: str, *, timeout: float) -> int | None:
-    """The status of GET `path` at `address`, or None while nothing answers there."""
-    connection = http.client.HTTPConnection(*address, timeout=min(timeout, 2.0))
+def probe_once(address: tuple[str, int], path: str, *, timeout: float) -> int | None:
+    """The status of GET `path` at `address`, or None while nothing answers there. The answer
+    may take all of `timeout`, what is left of the check's own: a slow server is no broken one."""
+    connection = http.client.HTTPConnection(*address, timeout=timeout)
     try:
         connection.request("GET", path)
         return connection.getresponse().status
