@@ -7,6 +7,7 @@ import http.server
 import re
 import shlex
 import shutil
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
-from workshop.shrink.climb import RungResult, _reason, discard_unnamed
+from workshop.shrink.climb import RungResult, _reason, discard_unnamed, find_target
 from workshop.shrink.goapp import find_app
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
 from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
@@ -334,3 +335,14 @@ def test_a_server_that_answers_after_3_s_is_heard_within_its_timeout() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_host_network_check_on_a_port_already_taken_is_refused_before_building(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "main.go").write_text(HELLO)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        flags = CheckFlags.parse(network="host", port=str(port))
+        with pytest.raises(BadInput, match=f"port {port} is taken"):
+            find_target(tmp_path, flags, shrink_dir=tmp_path / "out")

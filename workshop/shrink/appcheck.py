@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import shlex
+import socket
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -125,6 +126,9 @@ class AppCheck:
         started = time.monotonic()
         deadline = started + self.timeout
         answered: int | None = None
+        if self.network == "host" and port_taken(self.port):
+            taken = f"port {self.port} was taken on this host before the program started"
+            return Outcome(False, None, "", 0.0, taken)
         with engine.serving(image_id, port=self.port, command=command, network=self.network) as up:
             while time.monotonic() < deadline:
                 answered = probe_once(
@@ -154,6 +158,33 @@ class AppCheck:
         )
         return Outcome(
             False, None, output, seconds, failure, timed_out=answered is None, binary=binary
+        )
+
+
+def port_taken(port: int) -> bool:
+    """Whether something on this host listens on `port` (loopback or any address)."""
+    for host in ("127.0.0.1", "0.0.0.0"):  # noqa: S104 - a bind test, closed at once
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return True
+    return False
+
+
+def require_free_port(check: AppCheck) -> None:
+    """With the host's network, a listener already on the check's port would answer for the
+    program: refuse that before anything is built (each probe looks again)."""
+    if (
+        check.serves
+        and check.network == "host"
+        and check.port is not None
+        and port_taken(check.port)
+    ):
+        raise BadInput(
+            f"The check probes port {check.port} on the host's network ({check.source}), and "
+            f"port {check.port} is taken on this host: whatever listens there would answer for "
+            "the program. Stop it, or use another port, or leave network unset (bridge)."
         )
 
 

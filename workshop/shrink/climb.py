@@ -33,7 +33,7 @@ from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.releases import GO_RELEASES
 from workshop.settings import Settings, check_tag
-from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check
+from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, require_free_port
 from workshop.shrink.goapp import GoApp, find_app
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
@@ -189,6 +189,7 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     """The program at `path` and its check; every output location checked. Asks no engine."""
     app = find_app(path)
     check = load_check(path if path.is_dir() else path.parent, app.root, flags)
+    require_free_port(check)
     folder = shrink_dir / app.key
     size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
     check_folder(folder, what="the shrink folder", setting="shrink_dir")
@@ -404,7 +405,9 @@ class _Climb:
         output stays readable. Ctrl-C stops them all before they log anything.
         """
         progress = self.plan.progress
-        if progress.verbose or len(jobs) == 1:
+        # A server on the host's network: one port for all, so one rung at a time.
+        host_port = self.check.serves and self.check.network == "host"
+        if progress.verbose or len(jobs) == 1 or host_port:
             return [self.rung(key, extras=extras) for key, extras in jobs]
         background = Progress(progress.console, silent=True)
         quiet = replace(self, plan=replace(self.plan, progress=background))
