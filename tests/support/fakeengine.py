@@ -214,7 +214,9 @@ class FakeEngine:
         return set(self.in_use)
 
     def remove_image(self, image_id: str) -> bool:
-        if image_id in self.parents:
+        # As the engine does: by id, an image several names hold, or one built on, stays (409).
+        image = self.images.get(image_id)
+        if image_id in self.parents or (image is not None and len(image.tags) > 1):
             return False
         self.removed.append(image_id)
         del self.images[image_id]

@@ -146,3 +146,14 @@ def test_shrinks_images_of_this_prefix_go_and_nobody_elses() -> None:
         (),
         ("hunt-shrink-myapp-4b:latest",),
     ]
+
+
+def test_an_image_two_of_our_names_share_goes_with_both() -> None:
+    # Two programs whose rung 6 built the same image: the engine refuses to remove by id an image
+    # several names hold; nothing is built on it.
+    engine = FakeEngine()
+    shared = engine.add("hunt-shrink-dup-6", labels={LABEL: "shrink", PREFIX_LABEL: "hunt-"})
+    engine.tag(shared.id, "hunt-shrink-main-6:latest")
+    cleaned = clean_images(engine, prefix="hunt-", bases=False)
+    assert engine.image(shared.id) is None
+    assert cleaned.kept == ()

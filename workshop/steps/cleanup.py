@@ -92,7 +92,7 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
                 for tag in ours:
                     engine.untag(tag)
                 removed.append(f"{name} (the image keeps its other names)")
-            elif engine.remove_image(image.id):
+            elif _remove_named(engine, image.id, ours):
                 removed.append(name)
             else:
                 kept.append((name, "another image is built on it"))
@@ -105,6 +105,14 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
             if image.id not in in_use and engine.remove_image(image.id):
                 removed.append(name)
     return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=0)
+
+
+def _remove_named(engine: EngineAPI, image_id: str, names: list[str]) -> bool:
+    """Remove an image all of whose names are ours: the engine refuses by id an image several
+    names hold, so all names but one go first."""
+    for extra in names[1:]:
+        engine.untag(extra)
+    return engine.remove_image(image_id)
 
 
 def remove_leftover_containers(engine: EngineAPI) -> int:
