@@ -22,7 +22,7 @@ from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
 from workshop.engine.values import BuildRequest
-from workshop.errors import BadInput, EngineRefused, StepFailed, TimedOut
+from workshop.errors import BadInput, EngineRefused, RegistryError, StepFailed, TimedOut
 
 ENDPOINT = Endpoint(DEFAULT_HOST, "default", "given")
 
@@ -153,3 +153,20 @@ def test_input_a_program_never_reads_does_not_hold_anything_up() -> None:
         assert time.monotonic() - started < 0.5
         writer.join(timeout=10)
         assert not writer.is_alive()
+
+
+class SilentPush:
+    """docker-py's APIClient for a push to a registry that stops answering mid-way."""
+
+    def tag(self, image: str, repository: str, tag: str, force: bool) -> None:
+        pass
+
+    def push(self, repository: str, **options: object) -> Iterator[dict[str, object]]:
+        yield {"status": "Preparing"}
+        raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=6)")
+
+
+def test_a_push_that_goes_silent_is_the_registrys_failure_not_the_engines() -> None:
+    engine = Engine(client=types.SimpleNamespace(api=SilentPush()))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    with pytest.raises(RegistryError, match="did not take the push"):
+        engine.push("sha256:" + "1" * 64, "127.0.0.1:5000/go-big:latest")

@@ -346,3 +346,12 @@ def test_a_host_network_check_on_a_port_already_taken_is_refused_before_building
         flags = CheckFlags.parse(network="host", port=str(port))
         with pytest.raises(BadInput, match=f"port {port} is taken"):
             find_target(tmp_path, flags, shrink_dir=tmp_path / "out")
+
+
+def test_a_go_file_given_by_a_symlink_is_built_from_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "hello.go").write_text(HELLO)
+    (tmp_path / "link.go").symlink_to(tmp_path / "real" / "hello.go")
+    app = find_app(tmp_path / "link.go")
+    # The context holds the file itself, not a link that points out of it.
+    assert (app.root, app.files) == (tmp_path / "real", ("hello.go",))

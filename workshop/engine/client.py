@@ -184,14 +184,23 @@ class Engine:
         repository, tag = _named(remote, "push as")
         registry = repository.split("/")[0]
         self.tag(image_id, remote)
-        with self.translated_errors(f"pushing {remote}", bound=self.timeouts.build):
-            for event in self.client.api.push(repository, tag=tag, stream=True, decode=True):
-                if "error" in event:
-                    raise RegistryError(
-                        f"The registry {registry} (the setting workshop.registry) refused the "
-                        f"push of {remote}: {str(event['error']).strip()[:300]}. Nothing was "
-                        "logged as measured."
-                    )
+        try:
+            with self.translated_errors(f"pushing {remote}"):
+                for event in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+                    if "error" in event:
+                        raise RegistryError(
+                            f"The registry {registry} (the setting workshop.registry) refused "
+                            f"the push of {remote}: {str(event['error']).strip()[:300]}. "
+                            "Nothing was logged as measured."
+                        )
+        except TimedOut:
+            # The engine answered; the push it runs went silent: the registry stopped taking it.
+            raise RegistryError(
+                f"The registry {registry} (the setting workshop.registry) did not take the push "
+                f"of {remote}: the engine's push said nothing for {self.timeouts.engine:g} s "
+                "(engine_timeout). Nothing was logged as measured. Check the registry, or raise "
+                "INVOKE_WORKSHOP_ENGINE_TIMEOUT if it is only slow."
+            ) from None
 
     def tag(self, image_id: str, reference: str) -> None:
         repository, tag = _named(reference, "tag an image as")
@@ -309,7 +318,13 @@ class Engine:
             published = port
             if network != "host":
                 ports = api.inspect_container(container)["NetworkSettings"]["Ports"] or {}
-                published = int(ports[f"{port}/tcp"][0]["HostPort"])
+                bound_to = ports.get(f"{port}/tcp") or []
+                if not bound_to:
+                    # An engine with no bridge network publishes nothing: say so, as a run does.
+                    reason = f"docker: the engine published no host port for {port}/tcp\n"
+                    yield Serving(("127.0.0.1", port), lambda: 127, lambda: reason)
+                    return
+                published = int(bound_to[0]["HostPort"])
 
             def exited() -> int | None:
                 state = api.inspect_container(container)["State"]

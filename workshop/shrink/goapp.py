@@ -73,6 +73,8 @@ def find_app(path: Path) -> GoApp:
             f"{path} does not exist. Give the directory of a Go main package, or a .go file."
         )
     if path.is_file():
+        # A link is built from where it points: a build context holds the file, not the link.
+        path = path.resolve()
         if path.suffix != ".go":
             raise BadInput(
                 f"{path} is a file but not Go source. Give the directory of a Go main package, "
