@@ -193,34 +193,31 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
     made.close(lambda each: each.remove() if hasattr(each, "remove") else None)
 
 
+def _handed_out(background: Background, name: str) -> Iterator[Any]:
+    """What set-up `name` made, for the session, removed at its end."""
+    made = background.take(name)
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
 @pytest.fixture(scope="session")
 def spare_engine(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
     """A second engine holding the stand-ins step 7 needs, to stop and start at will."""
-    spare = background.take("spare_engine")
-    try:
-        yield spare
-    finally:
-        spare.remove()
+    yield from _handed_out(background, "spare_engine")
 
 
 @pytest.fixture(scope="session")
 def docker28_classic(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
     """Docker 28 with the classic image store (overlay2), holding the stand-ins."""
-    engine = background.take("docker28_classic")
-    try:
-        yield engine
-    finally:
-        engine.remove()
+    yield from _handed_out(background, "docker28_classic")
 
 
 @pytest.fixture(scope="session")
 def docker28_containerd(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
     """Docker 28 with the containerd image store, holding the stand-ins."""
-    engine = background.take("docker28_containerd")
-    try:
-        yield engine
-    finally:
-        engine.remove()
+    yield from _handed_out(background, "docker28_containerd")
 
 
 @pytest.fixture(scope="session")
@@ -234,19 +231,11 @@ def docker28_binaries(background: Background) -> Path:
 def registry(workshop_run: WorkshopRun, background: Background) -> Iterator[Registry]:
     """Debian's distribution registry on loopback, serving the stand-ins under the workshop's
     names (library/golang:1.10, ...), pushed from the main engine."""
-    served = background.take("registry")
-    try:
-        yield served
-    finally:
-        served.remove()
+    yield from _handed_out(background, "registry")
 
 
 @pytest.fixture(scope="session")
 def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareEngine]:
     """A fresh engine whose Docker Hub mirror is the registry: `docker pull golang:1.10` is
     answered from it, and a name it lacks falls through to Docker Hub and fails at once."""
-    engine = background.take("mirror_engine")
-    try:
-        yield engine
-    finally:
-        engine.remove()
+    yield from _handed_out(background, "mirror_engine")
