@@ -1,9 +1,10 @@
 """The 'Multi-stage Image Build' workshop, one invoke task per step.
 
-Each task calls one function of `workshop.app.commands`, imported inside the task so that
-`invoke --list` stays quick and imports no docker-py; the order of the steps is declared with
-pre-tasks only. Settings are in invoke config under `workshop` (see workshop/settings.py), for
-example INVOKE_WORKSHOP_VERBOSE=1 for the full build output.
+Each task calls one function of its use case's module in `workshop.app`, imported inside the
+task so that `invoke --list` stays quick and imports no docker-py, and a task imports only what
+it uses. The order of the steps is declared with pre-tasks only. Settings are in invoke config
+under `workshop` (see workshop/settings.py), for example INVOKE_WORKSHOP_VERBOSE=1 for the full
+build output.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ def _step(number: int, *, pre: Sequence[Task[Callable[[Context], None]]] = ()) -
     """Step `number`'s task; its help is the step's title in the step table."""
 
     def body(c: Context) -> None:
-        from workshop.app import commands
+        from workshop.app import steps
 
-        commands.step(c, number)
+        steps.step(c, number)
 
     body.__name__ = body.__qualname__ = f"step_{number}"
     title = STEPS[number].title
@@ -52,9 +53,9 @@ step_13 = _step(13, pre=[step_9])
 @task(pre=[step_3])
 def build_ahead(c: Context) -> None:
     """Start steps 4 to 9 side by side; each step then shows its own result, in order."""
-    from workshop.app import commands
+    from workshop.app import steps
 
-    commands.start_builds(c)
+    steps.start_builds(c)
 
 
 # build_ahead is a pre-task of `all` only, and not listed: alone it would show nothing.
@@ -64,25 +65,25 @@ def build_ahead(c: Context) -> None:
 )
 def all_(c: Context) -> None:
     """Run the whole workshop, steps 1 to 9, then sum it up."""
-    from workshop.app import commands
+    from workshop.app import steps
 
-    commands.summary(c)
+    steps.summary(c)
 
 
 @task(pre=[step_10, step_11, step_12, step_13])
 def beyond(c: Context) -> None:
     """Go beyond the workshop: steps 10 to 13, then sum them up."""
-    from workshop.app import commands
+    from workshop.app import steps
 
-    commands.beyond(c)
+    steps.beyond(c)
 
 
 @task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})
 def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
     """Run steps 4 to 9 for several Go releases, and tabulate their sizes."""
-    from workshop.app import commands
+    from workshop.app import sweep
 
-    commands.sweep(c, go)
+    sweep.sweep(c, go)
 
 
 @task(
@@ -121,9 +122,9 @@ def shrink(
     Each rung is measured and checked; you get the smallest image that still works and its
     Dockerfile. shrink.toml in the program's folder says how to check it.
     """
-    from workshop.app import commands
+    from workshop.app import shrink
 
-    commands.shrink(
+    shrink.shrink(
         c,
         program,
         args=args,
@@ -147,9 +148,9 @@ def shrink(
 )
 def explain(c: Context, image: str, top: str = "8") -> None:
     """Show what is taking so much space in an image: layers, contents, wasted bytes."""
-    from workshop.app import commands
+    from workshop.app import inspection
 
-    commands.explain(c, image, top)
+    inspection.explain(c, image, top)
 
 
 @task(
@@ -162,41 +163,41 @@ def explain(c: Context, image: str, top: str = "8") -> None:
 )
 def diff(c: Context, before: str, after: str, steps: bool = False, top: str = "15") -> None:
     """Show what changed between two images, file by file: invoke diff go-scratch go-stripped."""
-    from workshop.app import commands
+    from workshop.app import inspection
 
-    commands.diff(c, before, after, steps=steps, top=top)
+    inspection.diff(c, before, after, steps=steps, top=top)
 
 
 @task
 def report(c: Context) -> None:
     """Write build/report.html (charts, breakdown, verify, history) and build/report.md."""
-    from workshop.app import commands
+    from workshop.app import report
 
-    commands.report(c)
+    report.report(c)
 
 
 @task(help={"start": "Where no engine answers, start one here (root, Debian or Ubuntu)."})
 def engine(c: Context, start: bool = False) -> None:
     """Show which Docker Engine the tasks use and how it was chosen; --start one if none answers."""
-    from workshop.app import commands
+    from workshop.app import engine
 
-    commands.engine(c, start=start)
+    engine.engine(c, start=start)
 
 
 @task(help={"rebuild": "Build the stand-ins again even where they exist."})
 def bases(c: Context, rebuild: bool = False) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
-    from workshop.app import commands
+    from workshop.app import images
 
-    commands.bases(c, rebuild=rebuild)
+    images.bases(c, rebuild=rebuild)
 
 
 @task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})
 def clean(c: Context, bases: bool = False) -> None:
     """Remove the images this configuration built, and this project's leftovers; nothing else."""
-    from workshop.app import commands
+    from workshop.app import images
 
-    commands.clean(c, bases=bases)
+    images.clean(c, bases=bases)
 
 
 ns = Collection(

@@ -2,7 +2,7 @@
 
 The packages are layers, each importing only from those below it (the lint session checks it):
 
-    app         the session (settings made once, the engine, the bases) and every task's use case
+    app         the session (settings made once, the engine, the bases) and each task's use case
     report      build/report.html and report.md
     checks      verify, budgets, trends and their JUnit/JSON output (python -m workshop.checks)
     shrink      the workshop's ladder on a user's own Go program

@@ -1,0 +1,32 @@
+"""`invoke engine`: which engine the tasks use; --start one where none answers."""
+
+from __future__ import annotations
+
+from invoke import Context
+
+from workshop.app.exits import reported
+from workshop.app.session import Session, session
+from workshop.console import show
+from workshop.engine.dockerd import EngineStatus, start_local
+from workshop.engine.endpoint import find_endpoint
+from workshop.errors import EngineUnavailable
+
+__all__ = ["engine"]
+
+
+def engine(c: Context, *, start: bool) -> None:
+    with reported():
+        show(_engine_status(session(c), start=start))
+
+
+def _engine_status(session: Session, *, start: bool) -> EngineStatus:
+    """Which engine, and whether it answers; with `start`, start a local one if it does not."""
+    endpoint = find_endpoint()
+    try:
+        return EngineStatus(endpoint, session.engine.info)
+    except EngineUnavailable:
+        if not start:
+            raise
+    start_local(endpoint, timeout=session.settings.engine_timeout)
+    session.forget_engine()
+    return EngineStatus(endpoint, session.engine.info, started=True)

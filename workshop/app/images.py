@@ -1,0 +1,39 @@
+"""`invoke bases` and `invoke clean`: the stand-ins built, and what this project made removed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from invoke import Context
+
+from workshop.app.exits import reported
+from workshop.app.session import Session, session
+from workshop.console import show
+from workshop.steps.bases import StandinsTable
+from workshop.steps.cleanup import Cleaned, clean_images, remove_leftover_containers
+
+__all__ = ["bases", "clean"]
+
+
+def bases(c: Context, *, rebuild: bool) -> None:
+    with reported():
+        show(_build_standins(session(c), rebuild=rebuild))
+
+
+def clean(c: Context, *, bases: bool) -> None:
+    with reported():
+        show(_clean(session(c), bases=bases))
+
+
+def _build_standins(session: Session, *, rebuild: bool) -> StandinsTable:
+    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`)."""
+    bases = session.bases
+    return StandinsTable.of(bases, bases.build_standins(rebuild=rebuild))
+
+
+def _clean(session: Session, *, bases: bool) -> Cleaned:
+    """`invoke clean`: this project's lost containers, this configuration's images (and the
+    stand-ins with `bases`)."""
+    containers = remove_leftover_containers(session.engine)
+    cleaned = clean_images(session.engine, prefix=session.settings.tag_prefix, bases=bases)
+    return replace(cleaned, containers=containers)

@@ -1,0 +1,58 @@
+"""`invoke explain` and `invoke diff`: what is in an image, and what changed between two."""
+
+from __future__ import annotations
+
+from invoke import Context
+
+from workshop.app.exits import reported
+from workshop.app.session import Session, session
+from workshop.console import show
+from workshop.errors import BadInput, DataFileError
+from workshop.inspection import explain as explaining
+from workshop.inspection.diff import ImageDiff, diff_images
+from workshop.inspection.explain import Explanation
+
+__all__ = ["diff", "explain"]
+
+
+def explain(c: Context, image: str, top: str) -> None:
+    with reported():
+        show(_explain(session(c), image, top=explaining.parse_top(top)))
+
+
+def diff(c: Context, before: str, after: str, *, steps: bool, top: str) -> None:
+    with reported():
+        show(_diff(session(c), before, after, steps=steps, top=explaining.parse_top(top)))
+
+
+def _explain(session: Session, image: str, *, top: int) -> Explanation:
+    """`invoke explain`: bases are named from the size log where it can be read."""
+    explaining.check_reference(image)
+    try:
+        records = session.size_log.read().values()
+    except DataFileError:
+        records = {}.values()
+    known = {base.image_id: base.reference for record in records for base in record.bases}
+    return explaining.explain(session.engine, image, known_bases=known, top=top)
+
+
+def _diff(session: Session, a: str, b: str, *, steps: bool, top: int) -> ImageDiff:
+    """`invoke diff A B`, or with `steps`, the images the size log names for steps A and B."""
+    if not a or not b:
+        raise BadInput(
+            "invoke diff takes two images (invoke diff go-scratch go-stripped), or --steps "
+            "and two steps (invoke diff --steps 7 8)."
+        )
+    if steps:
+        records = session.size_log.read()
+        chosen = []
+        for step in (a, b):
+            if not step.isdigit() or int(step) not in records:
+                logged = ", ".join(map(str, sorted(records))) or "none"
+                raise BadInput(
+                    f"--steps {a} {b}: step {step} is not in the size log "
+                    f"{session.size_log.path} (logged: {logged}). Run it first."
+                )
+            chosen.append(records[int(step)].tag)
+        a, b = chosen
+    return diff_images(session.engine, a, b, top=top)
