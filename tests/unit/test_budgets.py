@@ -175,3 +175,13 @@ def test_a_budgets_file_of_the_wrong_shape_is_exit_2_not_a_traceback(
     path.write_text(text)
     with pytest.raises(DataFileError, match=re.escape(str(path))):
         load_budgets(path)
+
+
+def test_an_image_deleted_while_its_budget_is_checked_is_exit_2(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    engine.add("myapp")
+    names = engine.image_names()
+    engine.images.clear()  # deleted after the names were listed, before it was measured
+    path = write(tmp_path, "budgets.toml", '[[budget]]\nimages = ["myapp"]\nsize = "1MB"\n')
+    with pytest.raises(DataFileError, match="went from the engine"):
+        check_budgets(engine, load_budgets(path), names=names)
