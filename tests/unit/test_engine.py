@@ -170,3 +170,39 @@ def test_a_push_that_goes_silent_is_the_registrys_failure_not_the_engines() -> N
     engine = Engine(client=types.SimpleNamespace(api=SilentPush()))  # type: ignore[arg-type]  # a stand-in for docker-py's client
     with pytest.raises(RegistryError, match="did not take the push"):
         engine.push("sha256:" + "1" * 64, "127.0.0.1:5000/go-big:latest")
+
+
+class NoBridge:
+    """docker-py's APIClient on an engine with no bridge network: it publishes no port."""
+
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def create_host_config(self, **options: object) -> dict[str, object]:
+        return dict(options)
+
+    def create_container_config(
+        self, image: str, command: object, **options: object
+    ) -> dict[str, object]:
+        return {"Image": image, **options}
+
+    def create_container_from_config(self, config: object) -> dict[str, str]:
+        return {"Id": "c0ffee"}
+
+    def start(self, container: str) -> None:
+        pass
+
+    def inspect_container(self, container: str) -> dict[str, object]:
+        return {"NetworkSettings": {"Ports": {}}, "State": {"Running": True}}
+
+    def remove_container(self, container: str, force: bool) -> None:
+        self.removed.append(container)
+
+
+def test_a_server_on_an_engine_that_publishes_no_port_fails_in_words() -> None:
+    api = NoBridge()
+    engine = Engine(client=types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    with engine.serving("sha256:" + "1" * 64, port=8080) as up:
+        assert up.exited() == 127
+        assert "published no host port for 8080/tcp" in up.output()
+    assert api.removed == ["c0ffee"]
