@@ -39,6 +39,7 @@ from rich.text import Text
 
 from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.console import get_console, get_err_console
+from workshop.labels import LABEL
 from workshop.paths import PROJECT_ROOT
 from workshop.records.sizelog import SizeLog
 from workshop.signals import command
@@ -118,6 +119,34 @@ def _remove_images(prefix: str) -> None:
         subprocess.run(["docker", "image", "rm", "-f", *listed], capture_output=True, check=False)
 
 
+def _dangling() -> set[str]:
+    listed = subprocess.run(
+        ["docker", "image", "ls", "--quiet", "--no-trunc", "--filter", "dangling=true"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(listed.stdout.split())
+
+
+def _remove_build_stages(before: set[str]) -> None:
+    """The build stages the bench's builds left untagged (its cold rounds make new ones each
+    time): dangling images that were not there before it and carry the project's label, which
+    a build stage inherits from its stand-in."""
+    new = sorted(_dangling() - before)
+    if not new:
+        return
+    labels = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Id}} {{json .Config.Labels}}", *new],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    ours = [line.split(" ", 1)[0] for line in labels if LABEL in line]
+    if ours:
+        subprocess.run(["docker", "image", "rm", *ours], capture_output=True, check=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nox -s bench --", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="warm rounds (default 5)")
@@ -135,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         get_err_console().print(Text(ending.message))
         return ending.code
     scratch = Path(tempfile.mkdtemp(prefix="workshop-bench-"))
+    dangling_before = _dangling()
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     try:
         with command(
@@ -150,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         _remove_images(prefix)
+        _remove_build_stages(dangling_before)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
