@@ -9,6 +9,7 @@ import tarfile
 import time
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -16,6 +17,7 @@ import pytest
 import requests.exceptions
 import urllib3.exceptions
 
+from workshop.engine.buildcontext import tar_context, tar_context_file
 from workshop.engine.builders import build_with_sdk
 from workshop.engine.client import Engine, _split_reference, write_stdin
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
@@ -206,3 +208,25 @@ def test_a_server_on_an_engine_that_publishes_no_port_fails_in_words() -> None:
         assert up.exited() == 127
         assert "published no host port for 8080/tcp" in up.output()
     assert api.removed == ["c0ffee"]
+
+
+class ReadsItsContext(StreamingBuilds):
+    def build(self, **options: object) -> Iterator[dict[str, object]]:
+        self.fileobj = options["fileobj"]
+        self.sent = self.fileobj.read()  # type: ignore[attr-defined]  # a file docker-py streams
+        return iter([{"aux": {"ID": "sha256:" + "2" * 64}}])
+
+
+def test_a_context_on_disk_is_streamed_from_its_file_not_held_in_memory(tmp_path: Path) -> None:
+    (tmp_path / "app.go").write_bytes(b"package main\n" * 1000)
+    in_memory = tar_context(tmp_path, ["app.go"], written={"Dockerfile": b"FROM scratch\n"})
+    on_disk = tar_context_file(
+        tmp_path, ["app.go"], written={"Dockerfile": b"FROM scratch\n"}, path=tmp_path / "c.tar"
+    )
+    assert on_disk.read_bytes() == in_memory
+    api = ReadsItsContext([])
+    client = types.SimpleNamespace(api=api)
+    request = BuildRequest(context=on_disk, dockerfile="Dockerfile", buildargs={}, labels={})
+    build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert not isinstance(api.fileobj, io.BytesIO) and api.sent == in_memory
+    assert api.fileobj.closed  # type: ignore[attr-defined]  # the file, closed after the build

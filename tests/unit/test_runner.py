@@ -75,6 +75,7 @@ def test_a_build_step_logs_what_it_measured(
     request = fake_engine.builds[0]
     assert request.buildargs == {"GOLANG_ALPINE_IMAGE": "golang:1.10-alpine"}
     assert record.builder == "legacy"
+    assert isinstance(request.context, bytes)  # a step's few files: in memory
     with tarfile.open(fileobj=io.BytesIO(request.context)) as tar:
         assert sorted(tar.getnames()) == ["Dockerfile.scratch", "app.go"]
     assert "go-scratch  latest" in render(result)

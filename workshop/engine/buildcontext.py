@@ -1,4 +1,5 @@
-"""Build contexts: a tar of exactly the files a build needs, nothing else from the folder."""
+"""Build contexts: a tar of exactly the files a build needs, nothing else from the folder; small
+ones in memory, a person's program on disk (a build streams it from there)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import io
 import tarfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import IO
 
-__all__ = ["tar_context"]
+__all__ = ["tar_context", "tar_context_file"]
 
 
 def tar_context(
@@ -16,17 +18,33 @@ def tar_context(
     """A tar holding `names` from `folder`, with their modes and times, owned by root, and
     the files `written` (a Dockerfile made for the build, say), by name and content."""
     buffer = io.BytesIO()
+    _write_tar(buffer, folder, names, written or {})
+    return buffer.getvalue()
+
+
+def tar_context_file(
+    folder: Path, names: Iterable[str], *, written: Mapping[str, bytes], path: Path
+) -> Path:
+    """The same tar as `tar_context`, written to `path`: a program's folder may hold a large
+    file, and a build streams its context from disk instead of holding it in memory."""
+    with open(path, "wb") as file:
+        _write_tar(file, folder, names, written)
+    return path
+
+
+def _write_tar(
+    out: IO[bytes], folder: Path, names: Iterable[str], written: Mapping[str, bytes]
+) -> None:
     # GNU format: buildx, reading a context on standard input, takes Python's default (PAX)
     # for a Dockerfile ("ambiguous Dockerfile source"); ustar and GNU it reads as a tar.
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name in names:
             info = tar.gettarinfo(str(folder / name), arcname=name)
             info.uid = info.gid = 0
             info.uname = info.gname = "root"
             with open(folder / name, "rb") as file:
                 tar.addfile(info, file)
-        for name, content in (written or {}).items():
+        for name, content in written.items():
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(content), 0o644
             tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()

@@ -12,9 +12,10 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import IO
 
 import docker
 import docker.errors
@@ -50,9 +51,12 @@ def build_with_sdk(
     created: list[str] = []
     from_cache = False
     what = f"building {request.what}"
-    with translated_errors(what, endpoint=endpoint, bound=timeout):
+    with (
+        translated_errors(what, endpoint=endpoint, bound=timeout),
+        _context_file(request.context) as context,
+    ):
         stream = client.api.build(
-            fileobj=io.BytesIO(request.context),
+            fileobj=context,
             custom_context=True,
             dockerfile=request.dockerfile,
             tag=request.tag or None,
@@ -107,6 +111,27 @@ def _build_too_long(request: BuildRequest, seconds: float) -> str:
         "setting workshop.build_timeout); it was stopped and nothing was logged. Raise "
         "INVOKE_WORKSHOP_BUILD_TIMEOUT if the build is only slow."
     )
+
+
+@contextmanager
+def _context_file(context: bytes | Path) -> Iterator[IO[bytes]]:
+    """The build context as a file docker-py streams: the tar on disk, or the bytes."""
+    if isinstance(context, Path):
+        with open(context, "rb") as file:
+            yield file
+    else:
+        yield io.BytesIO(context)
+
+
+def _feed(stdin: IO[bytes], context: bytes | Path) -> None:
+    """Write the build context to buildx's standard input, then close it. (A buildx that ended
+    early closes the pipe under it: nothing more to write.)"""
+    with suppress(OSError, ValueError), stdin:
+        if isinstance(context, Path):
+            with open(context, "rb") as file:
+                shutil.copyfileobj(file, stdin, 1 << 20)
+        else:
+            stdin.write(context)
 
 
 def _remove_unfinished(
@@ -169,9 +194,12 @@ def build_with_buildkit(
             assert process.stdin is not None and process.stdout is not None
             watchdog = threading.Timer(timeout, process.kill)
             watchdog.start()
+            # Fed by a thread: a large context must not wait on output nobody reads yet.
+            feeder = threading.Thread(
+                target=_feed, args=(process.stdin, request.context), daemon=True
+            )
+            feeder.start()
             try:
-                process.stdin.write(request.context)  # a few kilobytes: less than the pipe holds
-                process.stdin.close()
                 for raw in process.stdout:
                     line = raw.decode(errors="replace").rstrip()
                     log.append(line)

@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Protocol
 
 from workshop.labels import LABEL
@@ -128,7 +129,8 @@ class BuildRequest:
     """One build: a tar context and what to build from it. Untagged unless `tag` is given: a
     step tags its image only once it has passed."""
 
-    context: bytes
+    # The tar itself, or a tar on disk (a person's program), streamed from there.
+    context: bytes | Path
     dockerfile: str
     buildargs: Mapping[str, str]
     labels: Mapping[str, str]

@@ -13,6 +13,7 @@ to build/shrink/KEY/Dockerfile.
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine.buildcontext import tar_context
+from workshop.engine.buildcontext import tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
@@ -322,12 +323,21 @@ class _Climb:
         result = RungResult(rung=rung, dockerfile=text)
         tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}")
         try:
-            with progress.activity(f"Rung {key}: building {tag}") as on_line:
+            with (
+                # On disk, not in memory: rungs build side by side, and a program's folder may
+                # hold a large file (512 MiB of it was 2.14 GB resident with four in memory).
+                tempfile.TemporaryDirectory(prefix="workshop-rung-") as scratch,
+                progress.activity(f"Rung {key}: building {tag}") as on_line,
+            ):
+                context = tar_context_file(
+                    app.root,
+                    app.files,
+                    written={CONTEXT_DOCKERFILE: text.encode()},
+                    path=Path(scratch) / "context.tar",
+                )
                 built = engine.build(
                     BuildRequest(
-                        context=tar_context(
-                            app.root, app.files, written={CONTEXT_DOCKERFILE: text.encode()}
-                        ),
+                        context=context,
                         dockerfile=CONTEXT_DOCKERFILE,
                         buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
                         labels={LABEL: "shrink", PREFIX_LABEL: plan.tag_prefix},
