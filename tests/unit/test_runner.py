@@ -12,6 +12,7 @@ from tests.support.rendering import render
 from workshop.catalogue import STEPS
 from workshop.errors import DataFileError, StepFailed
 from workshop.progress import Progress
+from workshop.records.datafile import DataFile
 from workshop.records.sizelog import SizeLog
 from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import (
@@ -165,10 +166,10 @@ def test_a_log_that_cannot_be_written_puts_the_tag_back(
     workspace.write("app.go")
     first = build(7, fake_engine, fake_bases, workspace, size_log, console).record
 
-    def full_disk(self: SizeLog, record: object) -> None:
+    def full_disk(self: DataFile, document: object) -> None:
         raise DataFileError("No space left on device")
 
-    monkeypatch.setattr(SizeLog, "record", full_disk)
+    monkeypatch.setattr(DataFile, "write", full_disk)
     with pytest.raises(DataFileError):
         build(7, fake_engine, fake_bases, workspace, size_log, console)
     tagged = fake_engine.image("go-scratch")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -247,3 +248,46 @@ def test_what_a_program_printed_is_kept_as_evidence_not_whole(size_log: SizeLog)
     first, marker, last = kept.split("\n", 2)[0], kept.split("\n")[1], kept.split("\n", 2)[2]
     assert marker == f"[... {len(printed) - len(first) - len(last):,} characters left out ...]"
     assert size_log.path.stat().st_size < 64 * 1024
+
+
+def _lock_is_free(path: Path) -> bool:
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return True
+
+
+def test_what_a_record_publishes_happens_under_the_logs_lock(size_log: SizeLog) -> None:
+    # Two runs at once: a tag moved outside the lock could name one run's image while the
+    # log names the other's.
+    seen: list[bool] = []
+
+    def publish() -> Callable[[], None]:
+        seen.append(_lock_is_free(size_log.path))
+        return lambda: None
+
+    size_log.record(make_record(4), publish=publish)
+    assert seen == [False]
+    assert _lock_is_free(size_log.path)
+
+
+def test_a_write_that_fails_undoes_what_was_published(
+    size_log: SizeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+
+    def publish() -> Callable[[], None]:
+        events.append("published")
+        return lambda: events.append("undone")
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        size_log.record(make_record(5), publish=publish)
+    assert events == ["published", "undone"]
+    assert not size_log.path.exists()

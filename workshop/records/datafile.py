@@ -299,8 +299,18 @@ class DataFile:
         check_output(self.path, what=self.kind, setting=self.setting)
         self.read()
 
-    def update(self, change: Callable[[JsonObject | None], Mapping[str, Any]]) -> None:
-        """Under the lock: read the document, `change` it, write the result whole."""
+    def update(
+        self,
+        change: Callable[[JsonObject | None], Mapping[str, Any]],
+        *,
+        publish: Callable[[], Callable[[], None]] | None = None,
+    ) -> None:
+        """Under the lock: read the document, `change` it, write the result whole.
+
+        `publish`, if given, runs under the same lock just before the write and returns its
+        undo, called if the write fails: what it makes public (an image's tag) and what the file
+        says about it change together, even with another run writing at the same moment.
+        """
         self.check_writable()
         with locked(self.path, what=self.kind):
             try:
@@ -308,7 +318,13 @@ class DataFile:
             except (ValueError, RecursionError) as error:
                 raise self.unreadable(error) from None
             document["schema"] = self.schema
-            self.write(document)
+            undo = publish() if publish is not None else None
+            try:
+                self.write(document)
+            except BaseException:
+                if undo is not None:
+                    undo()
+                raise
 
     def write(self, document: Mapping[str, Any]) -> None:
         """Write `document` whole, once it is known to read back: nothing written is unreadable."""

@@ -8,7 +8,7 @@ read is never overwritten: the error names it and says how to go on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,12 +194,15 @@ class SizeLog:
         self.file.check_writable()
         self.read()
 
-    def record(self, record: SizeRecord) -> None:
-        """Replace `record.step`'s record, keeping every other step's."""
+    def record(
+        self, record: SizeRecord, *, publish: Callable[[], Callable[[], None]] | None = None
+    ) -> None:
+        """Replace `record.step`'s record, keeping every other step's; `publish` (tagging the
+        image) runs under the log's lock, so the tag and the log name the same image."""
 
         def change(document: JsonObject | None) -> dict[str, Any]:
             records = _records(document) if document is not None else {}
             records[record.step] = record
             return {"records": [records[step].to_json() for step in sorted(records)]}
 
-        self.file.update(change)
+        self.file.update(change, publish=publish)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -331,18 +331,23 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
 
 
 def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> None:
-    """Point the tag at the new image and log it; if the log can't be written, the tag goes
-    back to the image it named before."""
-    before = engine.image(record.tag)
-    engine.tag(record.image_id, record.tag)
-    try:
-        size_log.record(record)
-    except BaseException:
-        if before is not None:
-            engine.tag(before.id, record.tag)
-        else:
-            engine.untag(record.tag)
-        raise
+    """Point the tag at the new image and log it, both under the log's lock (two runs at once
+    leave tag and log naming the same image); if the log can't be written, the tag goes back to
+    the image it named before."""
+
+    def publish() -> Callable[[], None]:
+        before = engine.image(record.tag)
+        engine.tag(record.image_id, record.tag)
+
+        def undo() -> None:
+            if before is not None:
+                engine.tag(before.id, record.tag)
+            else:
+                engine.untag(record.tag)
+
+        return undo
+
+    size_log.record(record, publish=publish)
 
 
 def _go_version(binary: bytes, bases: BaseResolver, build_stage: BaseUsed) -> str:
