@@ -314,6 +314,77 @@ def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
     assert left == [], "an interrupted rung's image was left behind"
 
 
+STRIPPED_SLEEPS = """\
+// Says hello, unless its symbol table was stripped (rungs 5 and 6): then it waits for ever.
+package main
+
+import (
+	"debug/elf"
+	"fmt"
+	"time"
+)
+
+func main() {
+	if binary, err := elf.Open("/proc/self/exe"); err == nil && binary.Section(".symtab") == nil {
+		time.Sleep(time.Hour)
+	}
+	fmt.Println("Hello world!")
+}
+"""
+
+
+@pytest.mark.parametrize("where", ["side by side", "alone"])
+def test_ctrl_c_to_the_process_group_ends_shrink_at_once_and_leaves_nothing(
+    workshop_run: WorkshopRun, tmp_path: Path, where: str
+) -> None:
+    # A terminal's Ctrl-C goes to the whole process group. Rungs 1 to 4 are checked side by
+    # side; rung 5 alone, on scratch, where this program waits for ever.
+    program = tmp_path / "sleeper"
+    program.mkdir()
+    if where == "side by side":
+        shutil.copy(PROGRAMS / "never" / "main.go", program / "main.go")
+    else:
+        (program / "main.go").write_text(STRIPPED_SLEEPS)
+    (program / "shrink.toml").write_text("timeout = 600\n")
+    env = workshop_run.own("sgrp", tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "shrink", str(program)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    log = tmp_path / "shrink" / find_app(program).key / "sizes.json"
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            running = containers_of(process.pid)
+            if where == "side by side" and len(running) == 4:
+                break
+            if where == "alone" and running and log.exists() and len(SizeLog(log).read()) >= 4:
+                break
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the rungs were never seen running ({where})")
+        time.sleep(1)
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        _, errors = process.communicate(timeout=90)
+        took = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.communicate(timeout=90)
+    assert process.returncode == 130, errors
+    assert "Interrupted" in errors and "Traceback" not in errors
+    assert containers_of(process.pid) == []
+    # The bound on ending is the engine's answer to a stop, not a wait of seconds.
+    assert took < 5, f"Ctrl-C took {took:.1f} s to end shrink"
+
+
 def test_a_program_that_looks_users_up_gets_a_passwd_and_runs_as_nobody(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:

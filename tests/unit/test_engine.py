@@ -4,6 +4,8 @@ refusals. (What it does on a real engine is in the e2e and fault tests.)"""
 from __future__ import annotations
 
 import io
+import os
+import signal
 import socket
 import tarfile
 import time
@@ -25,6 +27,7 @@ from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
 from workshop.engine.values import BuildRequest
 from workshop.errors import BadInput, EngineRefused, RegistryError, StepFailed, TimedOut
+from workshop.signals import terminate_as_interrupt
 
 ENDPOINT = Endpoint(DEFAULT_HOST, "default", "given")
 
@@ -207,6 +210,23 @@ def test_a_server_on_an_engine_that_publishes_no_port_fails_in_words() -> None:
     with engine.serving("sha256:" + "1" * 64, port=8080) as up:
         assert up.exited() == 127
         assert "published no host port for 8080/tcp" in up.output()
+    assert api.removed == ["c0ffee"]
+
+
+class InterruptedCreate(NoBridge):
+    """A Ctrl-C that lands while the engine is creating the container: the engine makes it,
+    the answer is still on its way."""
+
+    def create_container_from_config(self, config: object) -> dict[str, str]:
+        os.kill(os.getpid(), signal.SIGINT)
+        return {"Id": "c0ffee"}
+
+
+def test_a_ctrl_c_during_a_containers_creation_still_removes_it() -> None:
+    api = InterruptedCreate()
+    engine = Engine(client=types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        engine.run("sha256:" + "1" * 64)
     assert api.removed == ["c0ffee"]
 
 

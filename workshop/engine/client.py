@@ -67,6 +67,7 @@ from workshop.errors import (
     TimedOut,
 )
 from workshop.labels import LABEL
+from workshop.signals import deferred_interrupts
 
 __all__ = ["Engine"]
 
@@ -361,14 +362,18 @@ class Engine:
         )
         # The input ends when the attached stream closes (docker-py has no argument for it).
         config["StdinOnce"] = stdin
-        created = api.create_container_from_config(config)
-        container = str(created["Id"])
+        container: str | None = None
         try:
+            # A Ctrl-C while the engine creates it waits for its id: without the id, nothing
+            # could remove the container the engine went on to make.
+            with deferred_interrupts():
+                container = str(api.create_container_from_config(config)["Id"])
             yield container
         finally:
             # If the engine went away, its restart cleans up; the original error matters more.
-            with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
-                api.remove_container(container, force=True)
+            if container is not None:
+                with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
+                    api.remove_container(container, force=True)
 
     @contextmanager
     def files(self, reference: str) -> Iterator[Iterator[ImageFile]]:
