@@ -166,3 +166,20 @@ def test_engine_start_does_not_start_a_remote_engine(tmp_path: Path) -> None:
     assert "--start starts one only on this machine's default socket" in " ".join(
         result.stderr.split()
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("shrink",), "'shrink' did not receive required positional arguments: 'program'"),
+        (("step-4", "--colour"), "No idea what '--colour' is!"),
+    ],
+)
+def test_what_invokes_own_parser_refuses_exits_1_as_documented(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    # invoke's parser ends these itself, with exit 1, before any task runs (docs/reference.md).
+    result = invoke(*args, env=settings(tmp_path))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
