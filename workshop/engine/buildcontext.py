@@ -1,5 +1,6 @@
 """Build contexts: a tar of exactly the files a build needs, nothing else from the folder; small
-ones in memory, a person's program on disk (a build streams it from there)."""
+ones in memory, a person's program on disk (a build streams it from there); and a folder's
+.dockerignore, read by docker's own rules (docker-py's matcher)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,37 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
-__all__ = ["tar_context", "tar_context_file"]
+from docker.utils.build import Pattern, PatternMatcher
+
+__all__ = ["IgnoreRules", "tar_context", "tar_context_file"]
+
+
+class IgnoreRules:
+    """A .dockerignore's lines, matched as docker matches them: patterns with `*`, `**` and
+    `?`, a folder's pattern covering what is in it, and `!` lines keeping again what an
+    earlier line left out. Blank lines and `#` comments are skipped, as the CLI skips them."""
+
+    def __init__(self, text: str = "") -> None:
+        self.lines = tuple(
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        )
+        self._matcher = PatternMatcher(list(self.lines))
+        self._kept = [Pattern(line[1:]) for line in self.lines if line.startswith("!")]
+
+    def ignores(self, name: str) -> bool:
+        """Whether docker leaves `name` (a path relative to the context, with /) out."""
+        return bool(self._matcher.matches(name))  # type: ignore[arg-type]  # a str is what it splits
+
+    def keeps_explicitly(self, name: str) -> bool:
+        """Whether a `!` line names `name` or a folder it is in: kept on purpose."""
+        parts = name.split("/")
+        return any(
+            pattern.match("/".join(parts[:count]))
+            for pattern in self._kept
+            for count in range(1, len(parts) + 1)
+        )
 
 
 def tar_context(

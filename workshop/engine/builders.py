@@ -63,6 +63,7 @@ def build_with_sdk(
             buildargs=dict(request.buildargs),
             labels=dict(request.labels),
             nocache=request.nocache,
+            network_mode=request.network or None,
             rm=True,
             forcerm=True,
             decode=True,
@@ -179,7 +180,11 @@ def build_with_buildkit(
         command = ["docker", "buildx", "build", "--load", "--progress=plain"]
         command += ["--iidfile", str(iidfile), "--file", request.dockerfile]
         command += ["--tag", request.tag] if request.tag else []
-        command += [f"--build-arg={name}={value}" for name, value in request.buildargs.items()]
+        # Values through the environment, not the command line that `ps` shows: a proxy's
+        # address may carry a token.
+        command += [f"--build-arg={name}" for name in request.buildargs]
+        env = {**env, **request.buildargs}
+        command += [f"--network={request.network}"] if request.network else []
         command += [f"--label={name}={value}" for name, value in request.labels.items()]
         command += ["--no-cache"] if request.nocache else []
         log: deque[str] = deque(maxlen=LOG_TAIL)

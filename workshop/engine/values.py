@@ -138,6 +138,9 @@ class BuildRequest:
     tag: str = ""
     # What the build makes, for messages ("go-scratch"): a step's image gets its tag later.
     name: str = ""
+    # The network its RUN lines use: "" for the engine's default, "host" to reach a service
+    # on the machine's own loopback (a module proxy there).
+    network: str = ""
 
     @property
     def what(self) -> str:
