@@ -56,18 +56,100 @@ def test_cgo_is_found_from_the_import_of_c() -> None:
     assert not find_app(PROGRAMS / "https").uses_cgo
 
 
-def test_a_module_that_needs_what_it_has_not_vendored_is_refused_naming_it(
+REQUIRES = (
+    "module example.com/app\n\ngo 1.21\n\nrequire (\n\tgithub.com/x/y v1.2.3\n"
+    "\tgolang.org/x/text v0.14.0 // indirect\n)\n"
+)
+
+
+def test_a_module_that_is_not_vendored_is_fetched_by_the_build(tmp_path: Path) -> None:
+    shutil.copytree(PROGRAMS / "https", tmp_path / "app")
+    (tmp_path / "app" / "go.mod").write_text(REQUIRES)
+    (tmp_path / "app" / "go.sum").write_text("")
+    app = find_app(tmp_path / "app")
+    assert app.requires == ("github.com/x/y", "golang.org/x/text")
+    assert app.downloads and app.go_sum
+
+
+def test_a_module_that_requires_modules_without_a_go_sum_is_refused_naming_them(
     tmp_path: Path,
 ) -> None:
     shutil.copytree(PROGRAMS / "https", tmp_path / "app")
-    (tmp_path / "app" / "go.mod").write_text(
-        "module example.com/app\n\ngo 1.21\n\nrequire (\n\tgithub.com/x/y v1.2.3\n"
-        "\tgolang.org/x/text v0.14.0 // indirect\n)\n"
-    )
+    (tmp_path / "app" / "go.mod").write_text(REQUIRES)
     with pytest.raises(BadInput) as refused:
         find_app(tmp_path / "app")
     assert "github.com/x/y, golang.org/x/text" in refused.value.message
-    assert "`go mod vendor`" in refused.value.message
+    assert "no go.sum" in refused.value.message and "`go mod tidy`" in refused.value.message
+
+
+def _module(folder: Path, **files: str) -> Path:
+    _write(folder / "go.mod", "module example.com/tool\n\ngo 1.19\n")
+    for name, text in files.items():
+        _write(folder / name.replace("__", "/"), text)
+    return folder
+
+
+MAIN = "package main\n\nfunc main() {}\n"
+
+
+def test_dockerignore_is_read_with_dockers_rules_and_secrets_stay_out(tmp_path: Path) -> None:
+    folder = _module(
+        tmp_path / "tool",
+        **{
+            "main.go": MAIN,
+            "id_gen.go": "package main\n",
+            ".dockerignore": "*.log\ndocs/**\n!docs/keep.md\n!deploy/public.key\n",
+            "debug.log": "x",
+            "docs__a.md": "x",
+            "docs__keep.md": "x",
+            ".env": "TOKEN=1",
+            ".env.production": "TOKEN=2",
+            "id_ed25519": "key",
+            "id_ed25519.pub": "public",
+            "deploy__server.pem": "-----BEGIN PRIVATE KEY-----\n",
+            "deploy__chain.pem": "-----BEGIN CERTIFICATE-----\n",
+            "deploy__public.key": "-----BEGIN RSA PRIVATE KEY-----\n",
+            ".aws__credentials": "[default]",
+        },
+    )
+    app = find_app(folder)
+    assert set(app.left_out) == {
+        ".env",
+        ".env.production",
+        "id_ed25519",
+        "deploy/server.pem",
+        ".aws/credentials",
+    }
+    assert "debug.log" not in app.files and "docs/a.md" not in app.files
+    for kept in ("docs/keep.md", "id_gen.go", "id_ed25519.pub", "deploy/chain.pem"):
+        assert kept in app.files
+    # Kept on purpose: a `!` line names it.
+    assert "deploy/public.key" in app.files
+
+
+def test_a_module_with_several_mains_names_them_and_builds_the_one_pointed_at(
+    tmp_path: Path,
+) -> None:
+    folder = _module(
+        tmp_path / "tool",
+        **{"cmd__serve__main.go": MAIN, "cmd__migrate__main.go": MAIN, "lib.go": "package tool\n"},
+    )
+    with pytest.raises(BadInput) as refused:
+        find_app(folder)
+    assert "./cmd/migrate, ./cmd/serve" in refused.value.message
+    app = find_app(folder / "cmd" / "serve")
+    assert app.target == ("./cmd/serve",) and app.other_mains == ("cmd/migrate",)
+
+
+def test_a_replace_inside_the_module_is_built_and_one_outside_is_refused(tmp_path: Path) -> None:
+    folder = _module(tmp_path / "tool", **{"main.go": MAIN, "local__go.mod": "module local\n"})
+    go_mod = folder / "go.mod"
+    go_mod.write_text(go_mod.read_text() + "require local v0.0.0\nreplace local => ./local\n")
+    (folder / "go.sum").write_text("")
+    assert find_app(folder).replaced == ("local",)
+    go_mod.write_text(go_mod.read_text().replace("./local", "../elsewhere"))
+    with pytest.raises(BadInput, match="outside the module's folder"):
+        find_app(folder)
 
 
 @pytest.mark.parametrize(

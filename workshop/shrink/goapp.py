@@ -3,8 +3,13 @@ what to build, with which Go, and whether it uses cgo.
 
 PATH is a single `.go` file, a directory of `package main` files without a go.mod (built as
 the workshop builds app.go: `go build -o /app FILES`), or the directory of a main package in
-a module: its go.mod may be in PATH or a folder above it, and its dependencies must be
-vendored (`vendor/modules.txt`), since a workshop room may have no network.
+a module: its go.mod may be in PATH or a folder above it. A module's dependencies are built
+from vendor/ where it has one, else fetched by the build through the user's GOPROXY, checked
+against go.sum.
+
+A module's build context is its folder as `docker build` would send it: without what its
+.dockerignore leaves out, without version control and editor folders, and without files that
+look like secrets (workshop.shrink.secretfiles) unless a `!` line keeps them.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from workshop.engine.buildcontext import IgnoreRules
 from workshop.errors import BadInput
 from workshop.records.datafile import read_text
+from workshop.shrink.secretfiles import looks_secret
 
 __all__ = ["GoApp", "find_app"]
 
@@ -45,6 +52,14 @@ class GoApp:
     # The go directive of go.mod (1.21), or "" without one.
     go: str = ""
     vendored: bool = False
+    # The modules go.mod requires, and whether a go.sum is beside it.
+    requires: tuple[str, ...] = ()
+    go_sum: bool = False
+    # Folders inside the module that go.mod's replace lines point at (./local), relative.
+    replaced: tuple[str, ...] = ()
+    # Files left out of the context as they look like secrets; and other main packages.
+    left_out: tuple[str, ...] = ()
+    other_mains: tuple[str, ...] = ()
     # The files that `import "C"`: the program needs a C toolchain to build as it is.
     cgo_files: tuple[str, ...] = ()
     # Where it is: the resolved path it was given as.
@@ -60,6 +75,11 @@ class GoApp:
     @property
     def uses_cgo(self) -> bool:
         return bool(self.cgo_files)
+
+    @property
+    def downloads(self) -> bool:
+        """Whether the build fetches modules: a module that requires some and has no vendor/."""
+        return bool(self.requires) and not self.vendored
 
 
 # What a Dockerfile reads in a file name: variables, escapes, line ends and other controls.
@@ -86,32 +106,30 @@ def find_app(path: Path) -> GoApp:
         )
     if not path.is_dir():
         raise BadInput(f"{path} is neither a file nor a directory.")
-    sources = sorted(
-        each for each in path.glob("*.go") if each.is_file() and not each.name.endswith("_test.go")
-    )
-    _require_main(path, sources)
     go_mod = _find_go_mod(path)
     if go_mod is None:
+        sources = _sources(path)
+        _require_main(path, sources)
         names = tuple(each.name for each in sources)
         return _finish(GoApp(_name(path.resolve().name), path, names, names, source=path.resolve()))
     root = go_mod.parent
     text = read_text(go_mod, what="go.mod") or ""
-    module = _directive(text, "module")
-    go = _go_release(_directive(text, "go"))
-    requires = _requires(text)
-    vendored = (root / "vendor" / "modules.txt").is_file()
-    if requires and not vendored:
-        shown = ", ".join(requires[:8]) + (
-            f" and {len(requires) - 8} more" if len(requires) > 8 else ""
-        )
-        raise BadInput(
-            f"{path} needs modules that are not in it: {shown} (from {go_mod}). A build here "
-            "can't fetch them, as a workshop room may have no network: run `go mod vendor` in "
-            f"{root} to put them under vendor/, then run shrink again."
-        )
+    files, left_out = _context_files(root)
+    mains = _main_packages(root, files)
     package = path.resolve().relative_to(root.resolve())
+    if package.as_posix() not in mains:
+        _require_main(path, _sources(path), mains=mains)
+    module = _directive(text, "module")
+    requires = tuple(_requires(text))
+    vendored = (root / "vendor" / "modules.txt").is_file()
+    go_sum = (root / "go.sum").is_file()
+    if requires and not vendored and not go_sum:
+        raise BadInput(
+            f"{go_mod} requires modules ({_listed(list(requires))}) but there is no go.sum "
+            f"beside it, so nothing could check what is fetched: run `go mod tidy` in {root}, "
+            "then run shrink again."
+        )
     target = "." if package == Path(".") else f"./{package.as_posix()}"
-    files = _context_files(root)
     return _finish(
         GoApp(
             _name(
@@ -123,11 +141,72 @@ def find_app(path: Path) -> GoApp:
             files,
             (target,),
             module=module,
-            go=go,
+            go=_go_release(_directive(text, "go")),
             vendored=vendored,
+            requires=requires,
+            go_sum=go_sum,
+            replaced=() if vendored else _local_replacements(text, root, go_mod),
+            left_out=left_out,
+            other_mains=tuple(main for main in mains if main != package.as_posix()),
             source=path.resolve(),
         )
     )
+
+
+def _sources(folder: Path) -> list[Path]:
+    return sorted(
+        each
+        for each in folder.glob("*.go")
+        if each.is_file() and not each.name.endswith("_test.go")
+    )
+
+
+def _listed(names: list[str], most: int = 8) -> str:
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _main_packages(root: Path, files: tuple[str, ...]) -> list[str]:
+    """The folders (relative, "." for the root) of the module's main packages."""
+    folders = sorted(
+        {
+            str(Path(name).parent.as_posix())
+            for name in files
+            if name.endswith(".go")
+            and not name.endswith("_test.go")
+            and not name.startswith(("vendor/", "testdata/"))
+            and "/testdata/" not in name
+        }
+    )
+    return [
+        folder
+        for folder in folders
+        if _is_main([root / name for name in files if str(Path(name).parent.as_posix()) == folder])
+    ]
+
+
+def _local_replacements(text: str, root: Path, go_mod: Path) -> tuple[str, ...]:
+    """The folders go.mod's replace lines point at, inside the module; one outside it is
+    refused, as the build context is the module's folder."""
+    text = re.sub(r"//[^\n]*", "", text)
+    lines = re.findall(r"^\s*replace\s+([^(\n]+)$", text, re.MULTILINE)
+    for block in re.findall(r"^\s*replace\s*\((.*?)\)", text, re.MULTILINE | re.DOTALL):
+        lines += [line for line in block.splitlines() if line.strip()]
+    found = []
+    for line in lines:
+        old, arrow, new = line.partition("=>")
+        target = new.split()
+        if not arrow or not target or not target[0].startswith(("./", "../", "/")):
+            continue
+        folder = (root / target[0]).resolve()
+        if not folder.is_relative_to(root.resolve()):
+            raise BadInput(
+                f"{go_mod} replaces {old.split()[0]} with {target[0]}, outside the module's "
+                f"folder {root}: the build gets only that folder. Move it inside, or run "
+                f"`go mod vendor` in {root}, then run shrink again."
+            )
+        found.append(folder.relative_to(root.resolve()).as_posix())
+    return tuple(found)
 
 
 def _finish(app: GoApp) -> GoApp:
@@ -150,13 +229,25 @@ def _finish(app: GoApp) -> GoApp:
     return GoApp(**{**app.__dict__, "cgo_files": cgo})
 
 
-def _require_main(folder: Path, sources: list[Path]) -> None:
+def _is_main(sources: list[Path]) -> bool:
     for source in sources:
         text = _COMMENTS.sub("", _read(source))
         package = _PACKAGE.search(text)
         if package and package.group(1) == "main" and _MAIN_FUNC.search(text):
-            return
+            return True
+    return False
+
+
+def _require_main(folder: Path, sources: list[Path], *, mains: list[str] | None = None) -> None:
+    if _is_main(sources):
+        return
     found = ", ".join(each.name for each in sources[:5]) or "no .go file"
+    if mains:
+        shown = ", ".join(f"./{main}" if main != "." else "." for main in mains[:8])
+        raise BadInput(
+            f"{folder} holds no Go main package ({found}); the module's main packages are "
+            f"{shown}. Give the folder of the one to shrink, {folder / mains[0]} say."
+        )
     raise BadInput(
         f"{folder} holds no Go main package ({found}): shrink needs `package main` with a "
         "`func main()`. Give the folder of the program's main package (./cmd/NAME, say), or its "
@@ -196,19 +287,28 @@ def _requires(text: str) -> list[str]:
     return paths
 
 
-def _context_files(root: Path) -> tuple[str, ...]:
+def _context_files(root: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The files the build gets, and those left out as they look like secrets."""
+    rules = IgnoreRules(read_text(root / ".dockerignore", what=".dockerignore") or "")
     files: list[str] = []
+    left_out: list[str] = []
     for each in sorted(root.rglob("*")):
         relative = each.relative_to(root)
         if any(part in _SKIPPED for part in relative.parts) or not each.is_file():
             continue
-        files.append(relative.as_posix())
+        name = relative.as_posix()
+        if rules.ignores(name):
+            continue
+        if looks_secret(root, name) and not rules.keeps_explicitly(name):
+            left_out.append(name)
+            continue
+        files.append(name)
         if len(files) > MAX_CONTEXT_FILES:
             raise BadInput(
                 f"{root} holds more than {MAX_CONTEXT_FILES:,} files: point shrink at the "
                 "program's own module, not a folder above it."
             )
-    return tuple(files)
+    return tuple(files), tuple(left_out)
 
 
 def _name(raw: str) -> str:

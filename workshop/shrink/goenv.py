@@ -1,0 +1,122 @@
+"""The user's Go environment for fetching modules, as their own `go` would read it.
+
+Each variable is taken from the process environment, else from the file `go env -w` writes
+($GOENV, else the user's config folder's go/env), else left to Go's default. They go to the
+build as build arguments of the stage that downloads modules, and nowhere else: a proxy's
+address may carry a token, and no shipped image or its history may hold it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from workshop.errors import BadInput
+from workshop.files import NotReadable, read_small_text
+
+__all__ = ["GO_ENV_NAMES", "NO_GO_ENV", "GoEnvironment", "go_environment"]
+
+# What decides where modules come from and how they are verified.
+GO_ENV_NAMES = (
+    "GOPROXY",
+    "GONOPROXY",
+    "GOPRIVATE",
+    "GONOSUMDB",
+    "GOSUMDB",
+    "GOINSECURE",
+    "GOFLAGS",
+)
+# Go's own default, said in messages where the user set none.
+DEFAULT_PROXY = "https://proxy.golang.org,direct"
+_ENV_FILE_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class GoEnvironment:
+    """The variables that are set, and where each came from."""
+
+    values: Mapping[str, str]
+    sources: Mapping[str, str]
+
+    @property
+    def proxy(self) -> str:
+        return self.values.get("GOPROXY", "") or DEFAULT_PROXY
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether a proxy is on this machine's loopback: the build then uses the host's
+        network, as the engine's default network can't reach the machine's 127.0.0.1."""
+        for entry in self.proxy.replace("|", ",").split(","):
+            host = urlsplit(entry.strip()).hostname or ""
+            if host == "localhost":
+                return True
+            try:
+                if ipaddress.ip_address(host).is_loopback:
+                    return True
+            except ValueError:
+                continue
+        return False
+
+    def describe(self) -> str:
+        """GOPROXY=... (from the environment), for what the output says it used."""
+        where = self.sources.get("GOPROXY", "Go's default")
+        return f"GOPROXY={self.proxy} ({where})"
+
+
+# Where nothing is fetched: no variable is read.
+NO_GO_ENV = GoEnvironment({}, {})
+
+
+def go_environment(environ: Mapping[str, str] | None = None) -> GoEnvironment:
+    """The Go environment of `environ` (the process's own by default)."""
+    environ = os.environ if environ is None else environ
+    from_file = _env_file(environ)
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name in GO_ENV_NAMES:
+        if environ.get(name):
+            values[name], sources[name] = environ[name], "from the environment"
+        elif from_file[0].get(name):
+            values[name], sources[name] = from_file[0][name], f"from {from_file[1]}"
+    for name, value in values.items():
+        if any(ord(character) < 32 for character in value):
+            raise BadInput(
+                f"{name} ({sources[name]}) holds a control character, which no Go setting "
+                "does; set it again, then run again."
+            )
+    return GoEnvironment(values, sources)
+
+
+def _env_file(environ: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """The settings in Go's env file, and its path; nothing where there is none."""
+    given = environ.get("GOENV", "")
+    if given == "off":
+        return {}, ""
+    if given:
+        path = Path(given)
+    else:
+        home = Path(environ.get("HOME", "") or Path.home())
+        if environ.get("XDG_CONFIG_HOME"):
+            config = Path(environ["XDG_CONFIG_HOME"])
+        elif sys.platform == "darwin":
+            config = home / "Library" / "Application Support"
+        else:
+            config = home / ".config"
+        path = config / "go" / "env"
+    try:
+        text = read_small_text(path, limit=_ENV_FILE_LIMIT)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return {}, ""
+    except NotReadable as error:
+        raise BadInput(f"Go's env file {path} can't be read: {error}.") from None
+    settings = {}
+    for line in text.splitlines():
+        name, equals, value = line.strip().partition("=")
+        if equals and name in GO_ENV_NAMES:
+            settings[name] = value.strip()
+    return settings, str(path)
