@@ -84,9 +84,13 @@ class AppCheck:
         fed = f" with {len(self.stdin.encode())} bytes on stdin" if self.stdin else ""
         return f"{command}{fed} {' and '.join(expects)} within {self.timeout:g} s ({self.source})"
 
-    def judge(self, engine: EngineAPI, image_id: str, *, fetch: bool = True) -> Outcome:
-        """Run `image_id` with this check: the outcome, with /app's bytes (`fetch`)."""
-        command = ["/app", *self.args] if self.args else None
+    def judge(
+        self, engine: EngineAPI, image_id: str, *, fetch: bool = True, as_built: bool = False
+    ) -> Outcome:
+        """Run `image_id` with this check: the outcome, with /app's bytes (`fetch`).
+        `as_built`: the image's ENTRYPOINT and CMD hold /app and the args, and are run as
+        they are, as `docker run IMAGE` runs them."""
+        command = ["/app", *self.args] if self.args and not as_built else None
         if self.serves:
             return self._probe(engine, image_id, command, fetch=fetch)
         try:

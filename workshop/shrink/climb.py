@@ -36,7 +36,8 @@ from workshop.releases import GO_RELEASES
 from workshop.settings import Settings, check_tag
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, require_free_port
 from workshop.shrink.goapp import GoApp, find_app
-from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles
+from workshop.shrink.goenv import NO_GO_ENV, GoEnvironment, go_environment
+from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles, runs_as_built
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
@@ -184,6 +185,8 @@ class Target:
     check: AppCheck
     folder: Path
     size_log: SizeLog
+    # Where its modules come from, where the build fetches them.
+    go_env: GoEnvironment = NO_GO_ENV
 
 
 def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
@@ -196,7 +199,34 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     check_folder(folder, what="the shrink folder", setting="shrink_dir")
     check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
     size_log.check_writable()
-    return Target(app, check, folder, size_log)
+    return Target(app, check, folder, size_log, go_environment() if app.downloads else NO_GO_ENV)
+
+
+def _context_notes(app: GoApp, go_env: GoEnvironment) -> list[str]:
+    """What the output says about what the build gets: left out, chosen, fetched how."""
+    notes = []
+    if app.left_out:
+        notes.append(
+            f"Left out of the build as they look like secrets: {', '.join(app.left_out[:8])}"
+            + (f" and {len(app.left_out) - 8} more" if len(app.left_out) > 8 else "")
+            + ". A `!` line in .dockerignore keeps one that the build needs."
+        )
+    if app.other_mains:
+        shown = ", ".join(f"./{main}" if main != "." else "." for main in app.other_mains[:8])
+        notes.append(
+            f"The module's other main packages ({shown}) were not built: {app.target[0]} was."
+        )
+    if app.downloads:
+        network = (
+            " on the host's network, as the proxy is on this machine's loopback"
+            if go_env.on_loopback
+            else ""
+        )
+        notes.append(
+            f"Modules fetched by the build's `modules` stage through {go_env.describe()}"
+            f"{network}, checked against go.sum."
+        )
+    return notes
 
 
 def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
@@ -205,6 +235,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
     if plan.registry is not None:
         plan.registry.check()
     bases, notes = _bases(plan, settings, app)
+    notes = _context_notes(app, target.go_env) + notes
     plan = replace(plan, bases=bases, size_log=target.size_log)
     engine = plan.engine
     # Asked once here rather than by every build at once; the roles are resolved side by side.
@@ -215,10 +246,11 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
                 bases.resolve, dict.fromkeys(role for key in RUNGS for role in roles(key, app))
             )
         )
-    climb = _Climb(plan, app, check)
+    climb = _Climb(plan, app, check, target.go_env)
     try:
         # Rungs 1 to 4 are independent: built side by side, as `invoke all` builds its steps.
         results = climb.side_by_side([("1", ()), ("2", ()), ("3", ()), ("4", ())])
+        _require_modules(results, app, target.go_env)
         first = results[0].outcome
         if first is not None and first.timed_out:
             raise TimedOut(
@@ -251,7 +283,9 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         # A failure here must not hide the one that brought us here.
         for image_id in climb.broken:
             discard_unnamed(engine, image_id)
-    results = [replace(each, reason=_reason(each, app, needs, costs)) for each in results]
+    results = [
+        replace(each, reason=_reason(each, app, needs, costs, target.go_env)) for each in results
+    ]
     working = [each for each in results if each.works]
     smallest = min(working, key=lambda each: each.size) if working else None
     if smallest is not None:
@@ -301,6 +335,7 @@ class _Climb:
     plan: BuildPlan
     app: GoApp
     check: AppCheck
+    go_env: GoEnvironment
     # Whether the toolchain knows -trimpath (Go 1.13 on), for rungs 5 and 6.
     trimpath: bool = True
     # Images of rungs that broke: shown, measured, then removed.
@@ -319,6 +354,8 @@ class _Climb:
             trust=self.check.trust,
             trimpath=self.trimpath,
             images={base.role: base.reference for base in resolved},
+            args=self.check.args,
+            buildkit=engine.builder == "buildkit",
         )
         result = RungResult(rung=rung, dockerfile=text)
         tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}")
@@ -339,10 +376,14 @@ class _Climb:
                     BuildRequest(
                         context=context,
                         dockerfile=CONTEXT_DOCKERFILE,
-                        buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
+                        buildargs={
+                            **{ROLES[base.role].build_arg: base.reference for base in resolved},
+                            **self.go_env.values,
+                        },
                         labels={LABEL: "shrink", PREFIX_LABEL: plan.tag_prefix},
                         nocache=plan.nocache,
                         name=tag,
+                        network="host" if self.go_env.on_loopback else "",
                     ),
                     on_line=on_line,
                 )
@@ -371,7 +412,7 @@ class _Climb:
         engine, progress = plan.engine, plan.progress
         progress.checkpoint()
         with progress.activity(f"Rung {key}: checking {tag}"):
-            outcome = self.check.judge(engine, image_id)
+            outcome = self.check.judge(engine, image_id, as_built=self._as_built)
         result = replace(
             result, image_id=image_id, outcome=outcome, binary_size=len(outcome.binary)
         )
@@ -389,7 +430,9 @@ class _Climb:
                     startup_against.image_id,
                     runs=STARTUP_RUNS,
                     timed=lambda reference: (
-                        self.check.judge(engine, reference, fetch=False).seconds
+                        self.check.judge(
+                            engine, reference, fetch=False, as_built=self._as_built
+                        ).seconds
                     ),
                 )
         record = measure_push_tag_and_log(
@@ -407,6 +450,10 @@ class _Climb:
             what=f"Rung {key}",
         )
         return replace(result, size=record.size, record=record, startup=startup)
+
+    @property
+    def _as_built(self) -> bool:
+        return runs_as_built(self.app, self.check.args)
 
     def side_by_side(self, jobs: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
         """Rungs `jobs` (key, extras) built, checked and measured at once, in their order.
@@ -472,13 +519,85 @@ def discard_unnamed(engine: EngineAPI, image_id: str) -> None:
             time.sleep(0.2)
 
 
-def _reason(result: RungResult, app: GoApp, needs: Needs, costs: dict[str, int]) -> str:
+_UNREACHABLE = re.compile(
+    r"dial tcp|no such host|connection refused|i/o timeout|network is unreachable|"
+    r"TLS handshake timeout|proxyconnect|server misbehaving"
+)
+
+
+def _module_failure(log: str, app: GoApp, go_env: GoEnvironment) -> str:
+    """Why fetching or checking the modules failed, in words; "" where that is not why."""
+    if not app.module:
+        return ""
+    too_new = re.search(r"go\.mod requires go >= (\S+) \(running go (\S+)", log)
+    if too_new:
+        return (
+            f"go.mod asks for Go {too_new.group(1)} and this base has Go {too_new.group(2)}; "
+            "nothing is fetched in the build (GOTOOLCHAIN=local): lower the go line, or build "
+            "on a newer Go (the setting workshop.go, or golang:1.N where it can be pulled)"
+        )
+    if not app.downloads:
+        return ""
+    mismatch = re.search(r"verifying (\S+?):? checksum mismatch", log)
+    if mismatch:
+        return (
+            f"{mismatch.group(1)} is not what go.sum says it is (checksum mismatch): what the "
+            f"proxy served differs from what was recorded. Check {go_env.describe()}, or run "
+            "`go mod tidy` if go.sum is the one that is wrong"
+        )
+    missing = re.search(
+        r"missing go\.sum entry(?: for module providing package| for go\.mod file;)?\s*(\S*)", log
+    )
+    if missing:
+        return (
+            f"go.sum has no entry for {missing.group(1) or 'a module it needs'}: run "
+            f"`go mod tidy` in {app.root}, then run shrink again"
+        )
+    not_found = re.search(r"(\S+@\S+): reading \S+: (404|410)", log)
+    if not_found:
+        return f"the proxy does not have {not_found.group(1)} ({go_env.describe()})"
+    if _UNREACHABLE.search(log):
+        private = go_env.values.get("GOPRIVATE") or go_env.values.get("GONOPROXY")
+        direct = (
+            f"; modules matching GOPRIVATE/GONOPROXY ({private}) are fetched from their source, "
+            "not through the proxy"
+            if private
+            else ""
+        )
+        shown = ", ".join(app.requires[:6]) + (" and more" if len(app.requires) > 6 else "")
+        return (
+            f"its modules ({shown}) could not be fetched through {go_env.describe()}: nothing "
+            f"it tried answered{direct}. Where no proxy can be reached, `go mod vendor` in "
+            f"{app.root} puts them in vendor/, and shrink builds from there"
+        )
+    return ""
+
+
+def _require_modules(results: list[RungResult], app: GoApp, go_env: GoEnvironment) -> None:
+    """One message, not four, where no rung could get the modules: nothing else can be tried."""
+    reasons = [_module_failure("\n".join(each.build_failure), app, go_env) for each in results]
+    if all(reasons) and all(each.build_failure for each in results):
+        raise StepFailed(
+            f"{app.name} could not be built: {reasons[0]}. Nothing was logged or tagged.",
+            log_tail=results[0].build_failure[-6:],
+        )
+
+
+def _reason(
+    result: RungResult,
+    app: GoApp,
+    needs: Needs,
+    costs: dict[str, int],
+    go_env: GoEnvironment = NO_GO_ENV,
+) -> str:
     """Why a rung broke, in words, read from what happened; "" for a rung that works."""
     if result.works:
         return ""
     if result.build_failure:
         log = "\n".join(result.build_failure)
         last = result.build_failure[-1].strip()
+        if modules := _module_failure(log, app, go_env):
+            return f"the build failed: {modules}"
         if app.uses_cgo and "golang-alpine" in roles(result.rung.key, app)[:1]:
             return (
                 f'the build failed: it uses cgo (import "C" in {", ".join(app.cgo_files[:3])}) '

@@ -15,6 +15,14 @@ workshop's own, line for line, with its file names in place of app.go.
 
 A program that uses cgo (`import "C"`) builds on golang from rung 4 on, as golang-alpine has
 no C compiler; rung 4 links it as cgo does (dynamically), and 4b statically.
+
+A module is built as a Go developer writes its Dockerfile: go.mod and go.sum (and vendor/)
+first, the sources after, so a changed line does not fetch the modules again. Where it fetches
+them, a stage of its own (`modules`) does, with the user's Go environment as build args of that
+stage only; the build stage takes the module cache from it (with BuildKit, bind-mounted, and the
+build cache in a cache mount) and builds with GOPROXY=off. GOTOOLCHAIN=local: the base's Go
+builds it, never a toolchain fetched in the build. The image runs `ENTRYPOINT ["/app"]`, with
+the check's args as its CMD, so that `docker run IMAGE ARGS` passes arguments to the program.
 """
 
 from __future__ import annotations
@@ -25,10 +33,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workshop.shrink.goapp import GoApp
+from workshop.shrink.goenv import GO_ENV_NAMES
 from workshop.shrink.needs import CERTS, TZDATA, USERS
 from workshop.steps.bases import ROLES
 
-__all__ = ["EXTRAS", "RUNGS", "STATIC", "Rung", "dockerfile"]
+__all__ = ["EXTRAS", "MODULES", "RUNGS", "STATIC", "Rung", "dockerfile", "runs_as_built"]
+
+# Where the modules stage puts the module cache, and where the build stage finds it.
+MODULES = "/modules"
+# The build cache's cache mount (BuildKit).
+GO_CACHE = "/root/.cache/go-build"
 
 # Beyond the needs read from the binary: link statically (a cgo program, or a dynamic binary).
 STATIC = "static"
@@ -93,37 +107,44 @@ def dockerfile(
     trust: tuple[str, ...] = (),
     trimpath: bool = True,
     images: Mapping[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    buildkit: bool = False,
 ) -> str:
     """Rung `key`'s Dockerfile for `app`; `extras` (4b on) from EXTRAS; `trust`, CA files to
     add to the bundle; `trimpath`, whether the toolchain knows -trimpath (Go 1.13 on);
     `images`, the base images by role that the build args default to (the workshop's where
-    not given), so that the file builds with `docker build` alone where they are."""
+    not given), so that the file builds with `docker build` alone where they are; `args`,
+    the check's arguments, the image's CMD; `buildkit`, cache mounts for the builder that
+    has them."""
     images = images or {}
     header = _header(key, app)
+    run = _run_lines(app, args, workshop='CMD [ "/app" ]')
     if key in ("1", "2"):
         role = "golang" if key == "1" else "golang-alpine"
         return _lines(
             *header,
             _arg(role, images),
+            *_modules_stage(app, role),
             f"FROM ${{{_build_arg(role)}}}",
-            *_sources(app),
-            _go_build(app),
+            *_sources(app, buildkit=buildkit),
+            _go_build(app, buildkit=buildkit),
             *_trusted(trust),
-            'CMD ["/app"]',
+            *_run_lines(app, args, workshop='CMD ["/app"]'),
         )
     if key == "3":
         return _lines(
             *header,
             _arg("golang-alpine", images),
             _arg("alpine", images),
+            *_modules_stage(app, "golang-alpine"),
             "FROM ${GOLANG_ALPINE_IMAGE} AS build-stage",
-            *_sources(app),
-            _go_build(app),
+            *_sources(app, buildkit=buildkit),
+            _go_build(app, buildkit=buildkit),
             "",
             "FROM ${ALPINE_IMAGE}",
             "COPY --from=build-stage /app /",
             *_trusted(trust),
-            'CMD [ "/app" ]',
+            *run,
         )
     return _scratch(
         key,
@@ -132,7 +153,50 @@ def dockerfile(
         trust=trust,
         trimpath=trimpath,
         images=images,
+        run=run,
+        buildkit=buildkit,
     )
+
+
+def runs_as_built(app: GoApp, args: tuple[str, ...]) -> bool:
+    """Whether the images run `ENTRYPOINT ["/app"]` with the args as CMD (a module, or a
+    program checked with args), rather than the workshop's `CMD ["/app"]`."""
+    return bool(app.module or args)
+
+
+def _run_lines(app: GoApp, args: tuple[str, ...], *, workshop: str) -> list[str]:
+    if not runs_as_built(app, args):
+        return [workshop]
+    lines = [
+        "# The program is the entrypoint: `docker run IMAGE ARGS` passes ARGS to it.",
+        'ENTRYPOINT ["/app"]',
+    ]
+    return lines + ([f"CMD {json.dumps(list(args))}"] if args else [])
+
+
+def _modules_stage(app: GoApp, role: str) -> list[str]:
+    """The stage that fetches the modules, where the build fetches any: the user's Go
+    environment is given to it alone."""
+    if not app.downloads:
+        return []
+    return [
+        "# The modules, fetched in a stage of their own with your Go environment (GOPROXY...) as",
+        "# build args of this stage only: no shipped image, nor its history, holds them.",
+        f"FROM ${{{_build_arg(role)}}} AS modules",
+        *(f"ARG {name}" for name in GO_ENV_NAMES),
+        "WORKDIR /src",
+        *_module_files(app),
+        f"RUN GOMODCACHE={MODULES} GOTOOLCHAIN=local go mod download",
+        "",
+    ]
+
+
+def _module_files(app: GoApp) -> list[str]:
+    """go.mod and go.sum, and the go.mod of each folder a replace line points at."""
+    lines = [_copy(("go.mod", "go.sum") if app.go_sum else ("go.mod",), "./")]
+    for folder in app.replaced:
+        lines.append(_copy((f"{folder}/go.mod",), f"{folder}/"))
+    return lines
 
 
 def _go_flags(
@@ -192,20 +256,23 @@ def _scratch(
     trust: tuple[str, ...],
     trimpath: bool,
     images: Mapping[str, str],
+    run: list[str],
+    buildkit: bool,
 ) -> str:
     build_role = "golang" if app.uses_cgo else "golang-alpine"
     env, flags = _go_flags(key, app, extras=extras, trimpath=trimpath)
     build = [
         _arg(build_role, images),
         *([_arg("golang-alpine", images)] if key == "6" and app.uses_cgo else []),
+        *_modules_stage(app, build_role),
         f"FROM ${{{_build_arg(build_role)}}} AS build-stage",
     ]
     if key == "6" and not app.uses_cgo:
         build.append("RUN apk update && apk add upx")
-    build += _sources(app)
+    build += _sources(app, buildkit=buildkit)
     if key in ("5", "6"):
         build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
-    build.append(_go_build(app, env=env, flags=flags))
+    build.append(_go_build(app, env=env, flags=flags, buildkit=buildkit))
     final = [
         "# scratch: the zero-files image; /app and what it needs are all it holds.",
         "FROM scratch",
@@ -236,7 +303,7 @@ def _scratch(
     final.append(f"COPY --from={source} /app /")
     if USERS in extras:
         final.append("USER 65534")
-    final.append('CMD [ "/app" ]')
+    final += run
     return _lines(*_header(key, app), *build, "", *final)
 
 
@@ -265,10 +332,18 @@ def _arg(role: str, images: Mapping[str, str]) -> str:
     return f"ARG {ROLES[role].build_arg}={image}"
 
 
-def _sources(app: GoApp) -> list[str]:
-    if app.module:
-        return ["WORKDIR /src", "COPY . ."]
-    return [_copy(app.files, "." if len(app.files) == 1 else "./")]
+def _sources(app: GoApp, *, buildkit: bool) -> list[str]:
+    if not app.module:
+        return [_copy(app.files, "." if len(app.files) == 1 else "./")]
+    lines = ["WORKDIR /src"]
+    if app.downloads or app.vendored:
+        lines.append("# go.mod and go.sum first, then the sources: a changed line fetches nothing.")
+        lines += _module_files(app)
+    if app.vendored:
+        lines.append("COPY vendor/ vendor/")
+    if app.downloads and not buildkit:
+        lines.append(f"COPY --from=modules {MODULES} {MODULES}")
+    return [*lines, "COPY . ."]
 
 
 def _copy(names: tuple[str, ...], destination: str) -> str:
@@ -278,11 +353,24 @@ def _copy(names: tuple[str, ...], destination: str) -> str:
     return f"COPY {json.dumps([*names, destination])}"
 
 
-def _go_build(app: GoApp, *, env: str = "", flags: list[str] | None = None) -> str:
+def _go_build(
+    app: GoApp, *, env: str = "", flags: list[str] | None = None, buildkit: bool = False
+) -> str:
     options = [*(["-mod=vendor"] if app.vendored else []), *(flags or [])]
     # Quoted: a file's name is the user's, and this line runs in a shell.
     targets = [shlex.quote(target) for target in app.target]
-    return " ".join(["RUN", f"{env}go", "build", *options, "-o", "/app", *targets])
+    mounts: list[str] = []
+    if app.module:
+        if app.downloads:
+            env = f"GOMODCACHE={MODULES} GOPROXY=off {env}"
+        env = f"GOTOOLCHAIN=local {env}"
+        if buildkit:
+            if app.downloads:
+                mounts.append(
+                    f"--mount=type=bind,from=modules,source={MODULES},target={MODULES},rw"
+                )
+            mounts.append(f"--mount=type=cache,target={GO_CACHE}")
+    return " ".join(["RUN", *mounts, f"{env}go", "build", *options, "-o", "/app", *targets])
 
 
 def _trusted(trust: tuple[str, ...]) -> list[str]:

@@ -1,0 +1,143 @@
+"""A module as Go developers keep it: its Go environment read as `go` reads it, the Dockerfile
+they would write, and why a fetch failed, in words."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from workshop.errors import BadInput, StepFailed
+from workshop.shrink.climb import RungResult, _module_failure, _require_modules
+from workshop.shrink.goapp import GoApp
+from workshop.shrink.goenv import GO_ENV_NAMES, GoEnvironment, go_environment
+from workshop.shrink.ladder import RUNGS, dockerfile
+
+APP = GoApp(
+    "tool",
+    Path("/src/tool"),
+    ("go.mod", "go.sum", "main.go", "local/go.mod", "local/l.go"),
+    (".",),
+    module="example.com/tool",
+    go="1.19",
+    requires=("example.com/greet", "example.com/words"),
+    go_sum=True,
+    replaced=("local",),
+)
+
+
+def test_the_environment_wins_over_gos_env_file_and_the_file_over_the_default(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / "go" / "env"
+    env_file.parent.mkdir()
+    env_file.write_text("GOPROXY=https://file.example\nGOPRIVATE=corp.example/*\nGOOS=plan9\n")
+    found = go_environment(
+        {"XDG_CONFIG_HOME": str(tmp_path), "GOPROXY": "http://127.0.0.1:3000", "HOME": "/nowhere"}
+    )
+    assert found.values == {"GOPROXY": "http://127.0.0.1:3000", "GOPRIVATE": "corp.example/*"}
+    assert found.sources["GOPRIVATE"] == f"from {env_file}"
+    assert found.on_loopback
+    assert go_environment({"GOENV": str(env_file)}).proxy == "https://file.example"
+    assert go_environment({"GOENV": "off", "HOME": str(tmp_path)}).values == {}
+
+
+@pytest.mark.parametrize(
+    ("proxy", "loopback"),
+    [
+        ("http://localhost:8080", True),
+        ("http://[::1]:3000,direct", True),
+        ("https://goproxy.corp.example|https://proxy.golang.org", False),
+        ("", False),
+        ("off", False),
+    ],
+)
+def test_a_proxy_on_loopback_is_seen_in_any_of_gos_list_forms(proxy: str, loopback: bool) -> None:
+    assert GoEnvironment({"GOPROXY": proxy} if proxy else {}, {}).on_loopback is loopback
+
+
+def test_a_control_character_in_a_go_setting_is_refused() -> None:
+    with pytest.raises(BadInput, match="GOFLAGS"):
+        go_environment({"GOFLAGS": "-mod=mod\nRUN id", "GOENV": "off"})
+
+
+@pytest.mark.parametrize("key", list(RUNGS))
+@pytest.mark.parametrize("buildkit", [False, True])
+def test_the_go_environment_reaches_only_the_modules_stage(key: str, buildkit: bool) -> None:
+    text = dockerfile(key, APP, args=("--once",), buildkit=buildkit, extras=("certs",))
+    stages = text.split("\nFROM ")
+    modules = [stage for stage in stages if " AS modules" in stage.splitlines()[0]]
+    assert len(modules) == 1
+    for name in GO_ENV_NAMES:
+        assert f"ARG {name}\n" in modules[0]
+        assert all(f"ARG {name}" not in stage for stage in stages if stage is not modules[0])
+    lines = text.splitlines()
+    # go.mod and go.sum first, fetched, then the sources.
+    assert lines.index("COPY go.mod go.sum ./") < lines.index("COPY . .")
+    assert "COPY local/go.mod local/" in lines
+    build = next(line for line in lines if " go build " in line)
+    assert "GOPROXY=off" in build and "GOTOOLCHAIN=local" in build
+    mounted = "--mount=type=bind,from=modules" in build and "--mount=type=cache" in build
+    assert mounted is buildkit
+    assert ("COPY --from=modules /modules /modules" in lines) is not buildkit
+    assert lines[-2:] == ['ENTRYPOINT ["/app"]', 'CMD ["--once"]']
+
+
+def test_a_program_without_a_module_keeps_the_workshops_cmd() -> None:
+    app = GoApp("hello", Path("/src"), ("app.go",), ("app.go",))
+    assert dockerfile("4", app).splitlines()[-1] == 'CMD [ "/app" ]'
+    assert "modules" not in dockerfile("4", app)
+
+
+def _failed(*lines: str) -> RungResult:
+    return RungResult(rung=RUNGS["1"], dockerfile="", build_failure=lines)
+
+
+PROXY = GoEnvironment({"GOPROXY": "http://127.0.0.1:9"}, {"GOPROXY": "from the environment"})
+
+
+@pytest.mark.parametrize(
+    ("log", "said"),
+    [
+        (
+            'go: example.com/greet@v1.0.0: Get "http://127.0.0.1:9/example.com/greet/@v/v1.0.0'
+            '.mod": dial tcp 127.0.0.1:9: connect: connection refused',
+            "could not be fetched through GOPROXY=http://127.0.0.1:9 (from the environment)",
+        ),
+        (
+            "verifying example.com/greet@v1.0.0: checksum mismatch\n\tdownloaded: h1:a=\n"
+            "SECURITY ERROR",
+            "example.com/greet@v1.0.0 is not what go.sum says it is",
+        ),
+        (
+            "main.go:3:8: missing go.sum entry for module providing package example.com/greet",
+            "go.sum has no entry for example.com/greet",
+        ),
+        (
+            "go: example.com/gone@v1.0.0: reading http://127.0.0.1:9/example.com/gone/@v/v1.0.0"
+            ".info: 404 Not Found",
+            "the proxy does not have example.com/gone@v1.0.0",
+        ),
+        (
+            "go: go.mod requires go >= 1.25 (running go 1.19.8; GOTOOLCHAIN=local)",
+            "go.mod asks for Go 1.25 and this base has Go 1.19.8",
+        ),
+    ],
+)
+def test_why_the_modules_could_not_be_had_is_said_in_words(log: str, said: str) -> None:
+    assert said in _module_failure(log, APP, PROXY)
+
+
+def test_a_private_pattern_is_named_where_a_module_could_not_be_fetched() -> None:
+    private = replace(PROXY, values={**PROXY.values, "GOPRIVATE": "example.com/greet"})
+    said = _module_failure("dial tcp: lookup example.com: no such host", APP, private)
+    assert "GOPRIVATE/GONOPROXY (example.com/greet)" in said and "`go mod vendor`" in said
+
+
+def test_four_rungs_that_could_not_fetch_are_one_message() -> None:
+    refused = "dial tcp 127.0.0.1:9: connect: connection refused"
+    with pytest.raises(StepFailed) as failed:
+        _require_modules([_failed(refused)] * 4, APP, PROXY)
+    assert failed.value.message.count("could not be fetched") == 1
+    _require_modules([_failed(refused), _failed("main.go:3: undefined: x")], APP, PROXY)
