@@ -8,12 +8,23 @@ import json
 import socket
 import subprocess
 import tarfile
+from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
 from workshop.labels import LABEL
 
-__all__ = ["TAGS", "app_of", "binary", "containers_of", "docker", "saved_archive", "saved_files"]
+__all__ = [
+    "TAGS",
+    "all_image_ids",
+    "app_of",
+    "binary",
+    "containers_of",
+    "docker",
+    "layer_files",
+    "saved_archive",
+    "saved_files",
+]
 
 # The workshop's images, by step.
 TAGS = {
@@ -100,3 +111,22 @@ def saved_archive(*layers: dict[str, int]) -> bytes:
         info.size = len(manifest)
         archive.addfile(info, io.BytesIO(manifest))
     return outer.getvalue()
+
+
+def all_image_ids() -> set[str]:
+    """Every image on the engine, intermediate ones (a build stage's layers) included."""
+    return set(docker("image", "ls", "--all", "--quiet", "--no-trunc").split())
+
+
+def layer_files(image: str) -> dict[str, bytes]:
+    """The files `image`'s own top layer added (overlay2: its upper folder), by path. On the
+    legacy builder every instruction makes an image of one new layer: across every image a
+    build made, these are every byte it wrote."""
+    upper = docker("image", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", image)
+    root = Path(upper.strip())
+    assert root.is_dir(), f"{image}: not an overlay2 layer ({upper.strip()!r})"
+    found = {}
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found

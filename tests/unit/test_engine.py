@@ -135,7 +135,7 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
             {"stream": " ---> 2b3c4d5e6f70\n"},
             {"stream": "Step 3/3 : RUN go build -o /app .\n"},
             {"stream": " ---> Running in 0123456789ab\n"},
-            {"stream": "./main.go:3:1: syntax error: unexpected }\n"},
+            {"stream": "\x1b[91m./main.go:3:1: syntax error: unexpected }\n\x1b[0m"},
             {"stream": "Removing intermediate container 0123456789ab\n"},
             {"error": "The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1"},
         ]
@@ -144,6 +144,7 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
     request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
     with pytest.raises(StepFailed) as failed:
         build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    # The builder colours what a RUN wrote to stderr: the colour goes, the words stay.
     assert failed.value.log_tail[-1] == "./main.go:3:1: syntax error: unexpected }"
     assert failed.value.instruction == "RUN go build -o /app ."
     # What the failed build made goes (the layer of step 2), newest first; the base stays.

@@ -131,8 +131,16 @@ def test_why_the_modules_could_not_be_had_is_said_in_words(log: str, said: str) 
 
 def test_a_private_pattern_is_named_where_a_module_could_not_be_fetched() -> None:
     private = replace(PROXY, values={**PROXY.values, "GOPRIVATE": "example.com/greet"})
-    said = _module_failure("dial tcp: lookup example.com: no such host", APP, private)
-    assert "GOPRIVATE/GONOPROXY (example.com/greet)" in said and "`go mod vendor`" in said
+    log = (
+        'go: example.com/greet@v1.0.0: unrecognized import path "example.com/greet": https '
+        "fetch: dial tcp: lookup example.com: no such host"
+    )
+    said = _module_failure(log, APP, private)
+    assert said.startswith("example.com/greet is private (GOPRIVATE/GONOPROXY example.com/greet)")
+    assert "lookup example.com: no such host" in said and "`go mod vendor`" in said
+    everything = replace(PROXY, values={"GOPRIVATE": "example.com/*"})
+    assert _module_failure(log, APP, everything).startswith("example.com/greet is private")
+    assert "is private" not in _module_failure(log, APP, PROXY)
 
 
 def test_four_rungs_that_could_not_fetch_are_one_message() -> None:

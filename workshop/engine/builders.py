@@ -31,6 +31,8 @@ __all__ = ["build_with_buildkit", "build_with_sdk"]
 _LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
 # The builder's own bookkeeping, kept out of a failed build's tail so that its reason shows.
 _BOOKKEEPING = re.compile(r" ---> |Removing intermediate container ")
+# The colour the legacy builder gives what a RUN wrote to stderr (SGR sequences only).
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def build_with_sdk(
@@ -80,7 +82,7 @@ def build_with_sdk(
                         log_tail=tuple(log),
                     )
                 image_id = chunk.get("aux", {}).get("ID", image_id)
-                for line in str(chunk.get("stream", "")).splitlines():
+                for line in _COLOUR.sub("", str(chunk.get("stream", ""))).splitlines():
                     if line.startswith("Step "):
                         instruction = line.partition(" : ")[2]
                         # A FROM's id is the base's: the build did not make it.

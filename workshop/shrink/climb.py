@@ -12,6 +12,7 @@ to build/shrink/KEY/Dockerfile.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tempfile
 import time
@@ -556,9 +557,18 @@ def _module_failure(log: str, app: GoApp, go_env: GoEnvironment) -> str:
     not_found = re.search(r"(\S+@\S+): reading \S+: (404|410)", log)
     if not_found:
         return f"the proxy does not have {not_found.group(1)} ({go_env.describe()})"
+    private = go_env.values.get("GONOPROXY") or go_env.values.get("GOPRIVATE") or ""
+    direct = [
+        module for module in app.requires if _matches_private(module, private) and module in log
+    ]
+    if direct:
+        return (
+            f"{direct[0]} is private (GOPRIVATE/GONOPROXY {private}), so Go fetches it from its "
+            "source, not through the proxy, and the build could not: "
+            f"{_last_go_error(log)}. Put it on the proxy, or run `go mod vendor` in {app.root}"
+        )
     if _UNREACHABLE.search(log):
-        private = go_env.values.get("GOPRIVATE") or go_env.values.get("GONOPROXY")
-        direct = (
+        direct_note = (
             f"; modules matching GOPRIVATE/GONOPROXY ({private}) are fetched from their source, "
             "not through the proxy"
             if private
@@ -567,10 +577,25 @@ def _module_failure(log: str, app: GoApp, go_env: GoEnvironment) -> str:
         shown = ", ".join(app.requires[:6]) + (" and more" if len(app.requires) > 6 else "")
         return (
             f"its modules ({shown}) could not be fetched through {go_env.describe()}: nothing "
-            f"it tried answered{direct}. Where no proxy can be reached, `go mod vendor` in "
+            f"it tried answered{direct_note}. Where no proxy can be reached, `go mod vendor` in "
             f"{app.root} puts them in vendor/, and shrink builds from there"
         )
     return ""
+
+
+def _matches_private(module: str, patterns: str) -> bool:
+    """Go's GOPRIVATE matching: a glob against the module path or any leading part of it."""
+    parts = module.split("/")
+    return any(
+        fnmatch.fnmatchcase("/".join(parts[: pattern.count("/") + 1]), pattern)
+        for pattern in (each.strip() for each in patterns.split(","))
+        if pattern
+    )
+
+
+def _last_go_error(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip().startswith("go: ")]
+    return lines[-1][:300] if lines else "no answer"
 
 
 def _require_modules(results: list[RungResult], app: GoApp, go_env: GoEnvironment) -> None:

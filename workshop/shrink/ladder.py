@@ -309,12 +309,20 @@ def _scratch(
 
 def _header(key: str, app: GoApp) -> list[str]:
     rung = RUNGS[key]
-    return [
+    lines = [
         f"# Rung {key} of `invoke shrink` for {app.name}: {rung.title_for(app)}.",
         f"# The workshop's step {rung.workshop_step}, applied to this program. Build it from the "
         "program's folder:",
         f"#   docker build -f THIS_FILE -t {app.name} {app.root}",
     ]
+    if app.downloads:
+        given = " ".join(f"--build-arg {name}" for name in ("GOPROXY", "GOPRIVATE", "GOFLAGS"))
+        lines += [
+            "# With your Go settings, each taken from your environment (and --network host for",
+            "# a proxy on this machine's localhost):",
+            f"#   docker build {given} -f THIS_FILE -t {app.name} {app.root}",
+        ]
+    return lines
 
 
 def _lines(*lines: str) -> str:

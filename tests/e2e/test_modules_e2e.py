@@ -1,0 +1,162 @@
+"""`invoke shrink` on a module as Go developers keep it, on a real engine: its dependencies come
+through a GOPROXY on loopback (a chain of two modules, and a third replaced by a folder), checked
+against go.sum; a planted secret reaches no layer of any image the run made; the user's folder
+is never written to; and what can't be fetched says why, once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.goproxy import GREET, WORDS, publish, serving, write_program
+from tests.support.images import all_image_ids, docker, layer_files
+from tests.support.loopback_registry import free_port
+from tests.support.running import WorkshopRun
+from tests.support.shrinking import Ladder, shrink
+
+pytestmark = pytest.mark.engine
+
+SECRET = b"WORKSHOP-PLANTED-TOKEN-7f3a9c"
+PRIVATE_KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA" + SECRET
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("goproxy")
+    publish(folder, [GREET, WORDS])
+    with serving(folder) as url:
+        yield url
+
+
+def go_env(**values: str) -> dict[str, str]:
+    """The Go environment of a test's run: only what it sets (no go env file is read)."""
+    names = ("GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOFLAGS")
+    return {"GOENV": "off", **dict.fromkeys(names, ""), **values}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
+    return {
+        path.relative_to(folder).as_posix(): (
+            path.stat().st_mtime_ns,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    ladder: Ladder
+    program: Path
+    # Every image the run made, intermediate ones included; the folder's files before it.
+    made: set[str]
+    before: dict[str, tuple[int, str]]
+
+
+@pytest.fixture(scope="module")
+def module_ladder(
+    workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory, proxy: str
+) -> Run:
+    folder = tmp_path_factory.mktemp("module")
+    program = write_program(folder / "shrinkme")
+    (program / ".env").write_bytes(b"API_TOKEN=" + SECRET + b"\n")
+    (program / "deploy").mkdir()
+    (program / "deploy" / "id_ed25519").write_bytes(PRIVATE_KEY)
+    (program / ".dockerignore").write_text("*.md\n")
+    (program / "NOTES.md").write_bytes(SECRET)
+    before_files = snapshot(program)
+    before = all_image_ids()
+    ladder = shrink(workshop_run, folder, "mod", program, **go_env(GOPROXY=proxy))
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    return Run(ladder, program, all_image_ids() - before, before_files)
+
+
+def test_a_module_climbs_the_ladder_with_its_dependencies_from_the_proxy(
+    module_ladder: Run, proxy: str
+) -> None:
+    ladder = module_ladder.ladder
+    assert sorted(ladder.records) == [1, 2, 3, 4, 6, 7]
+    assert all(record.output == "Hello world!\n" for record in ladder.records.values())
+    said = " ".join(ladder.result.stdout.split())
+    assert f"GOPROXY={proxy} (from the environment) on the host's network" in said
+    assert "Left out of the build as they look like secrets: .env, deploy/id_ed25519" in said
+
+
+def test_no_layer_of_any_image_the_run_made_holds_a_secret_or_the_proxy(
+    module_ladder: Run, proxy: str
+) -> None:
+    assert len(module_ladder.made) >= 10, "the run's build stages were not found"
+    for image in module_ladder.made:
+        for path, content in layer_files(image).items():
+            assert SECRET not in content, f"{image}: {path}"
+            assert not path.endswith((".env", "id_ed25519", "NOTES.md")), f"{image}: {path}"
+    # The proxy's address is in the modules stage's history only, never a shipped image's.
+    for record in module_ladder.ladder.records.values():
+        history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", record.image_id)
+        assert proxy.split("//")[1] not in history, record.tag
+
+
+def test_the_users_folder_is_never_written_to(module_ladder: Run) -> None:
+    assert snapshot(module_ladder.program) == module_ladder.before
+
+
+def test_the_image_runs_its_program_as_the_entrypoint(module_ladder: Run) -> None:
+    smallest = module_ladder.ladder.records[7]
+    assert docker("run", "--rm", smallest.image_id) == "Hello world!\n"
+    config = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", smallest.tag)
+    assert config.strip() == '["/app"]'
+    written = (module_ladder.ladder.folder / "Dockerfile").read_text()
+    lines = written.splitlines()
+    assert lines.index("COPY go.mod go.sum ./") < lines.index("COPY . .")
+
+
+@pytest.mark.parametrize("case", ["proxy down", "wrong go.sum", "private module"])
+def test_what_cant_be_fetched_says_why_once_and_logs_nothing(
+    workshop_run: WorkshopRun, tmp_path: Path, proxy: str, case: str
+) -> None:
+    go_sum = [*GREET.go_sum(), *WORDS.go_sum()]
+    settings = go_env(GOPROXY=proxy)
+    if case == "proxy down":
+        settings["GOPROXY"] = f"http://127.0.0.1:{free_port()}"
+    elif case == "wrong go.sum":
+        go_sum[0] = go_sum[0][:-10] + "AAAAAAAAA="
+    else:
+        # Private: fetched from its source, not the proxy; nothing here serves it.
+        settings.update(GOPRIVATE="example.com/greet", GOPROXY=f"{proxy},off")
+    program = write_program(tmp_path / "shrinkme", go_sum=go_sum)
+    ladder = shrink(workshop_run, tmp_path, "fail", program, **settings)
+    errors = " ".join(ladder.result.stderr.split())
+    assert ladder.result.returncode == 1, ladder.result.stdout + errors
+    assert "Traceback" not in errors and ladder.records == {}
+    expected = {
+        "proxy down": f"could not be fetched through GOPROXY={settings['GOPROXY']}",
+        "wrong go.sum": "example.com/greet@v1.0.0 is not what go.sum says it is",
+        "private module": "example.com/greet is private (GOPRIVATE/GONOPROXY example.com/greet)",
+    }[case]
+    assert expected in errors
+    assert errors.count("could not be built") == 1
+
+
+def test_a_changed_line_rebuilds_the_sources_not_the_modules(
+    workshop_run: WorkshopRun, module_ladder: Run, proxy: str
+) -> None:
+    program = module_ladder.program
+    changed = program.parent / "changed"
+    subprocess.run(["cp", "-a", str(program), str(changed)], check=True)
+    main = changed / "main.go"
+    main.write_text(main.read_text().replace('"world"', '"world" /* changed */'))
+    env = {**go_env(GOPROXY=proxy), "INVOKE_WORKSHOP_VERBOSE": "true"}
+    ladder = shrink(workshop_run, program.parent, "again", changed, **env)
+    assert ladder.result.returncode == 0, ladder.result.stderr
+    log = ladder.result.stdout
+    download = log.index("go mod download")
+    # The modules stage came from the cache: its download did not run again.
+    assert "Using cache" in log[download : download + 200], log[download - 400 : download + 400]
+    assert os.path.exists(ladder.folder / "Dockerfile")
