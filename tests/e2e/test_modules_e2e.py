@@ -160,3 +160,21 @@ def test_a_changed_line_rebuilds_the_sources_not_the_modules(
     # The modules stage came from the cache: its download did not run again.
     assert "Using cache" in log[download : download + 200], log[download - 400 : download + 400]
     assert os.path.exists(ladder.folder / "Dockerfile")
+
+
+@pytest.mark.buildx
+def test_with_buildkit_the_modules_are_mounted_and_the_build_cache_kept(
+    workshop_run: WorkshopRun, tmp_path: Path, proxy: str
+) -> None:
+    program = write_program(tmp_path / "shrinkme")
+    env = {**go_env(GOPROXY=proxy), "INVOKE_WORKSHOP_BUILDER": "buildkit"}
+    ladder = shrink(workshop_run, tmp_path, "bk", program, **env)
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    assert sorted(ladder.records) == [1, 2, 3, 4, 6, 7]
+    assert all(record.builder == "buildkit" for record in ladder.records.values())
+    build = next(
+        line
+        for line in (ladder.folder / "Dockerfile").read_text().splitlines()
+        if "go build" in line
+    )
+    assert "--mount=type=bind,from=modules" in build and "--mount=type=cache" in build
