@@ -73,7 +73,17 @@ def module_ladder(
     (program / "NOTES.md").write_bytes(SECRET)
     before_files = snapshot(program)
     before = all_image_ids()
-    ladder = shrink(workshop_run, folder, "mod", program, **go_env(GOPROXY=proxy))
+    ladder = shrink(
+        workshop_run,
+        folder,
+        "mod",
+        program,
+        "--args",
+        "world",
+        "--output",
+        "Hello world!",
+        **go_env(GOPROXY=proxy),
+    )
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     return Run(ladder, program, all_image_ids() - before, before_files)
 
@@ -107,11 +117,21 @@ def test_the_users_folder_is_never_written_to(module_ladder: Run) -> None:
     assert snapshot(module_ladder.program) == module_ladder.before
 
 
-def test_the_image_runs_its_program_as_the_entrypoint(module_ladder: Run) -> None:
+def test_the_image_runs_its_program_as_the_entrypoint_with_the_checks_args(
+    module_ladder: Run,
+) -> None:
     smallest = module_ladder.ladder.records[7]
+    # What was checked (--args world) is the image's CMD; other arguments reach the program.
     assert docker("run", "--rm", smallest.image_id) == "Hello world!\n"
-    config = docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}", smallest.tag)
-    assert config.strip() == '["/app"]'
+    assert docker("run", "--rm", smallest.image_id, "there") == "Hello there!\n"
+    config = docker(
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Entrypoint}} {{json .Config.Cmd}}",
+        smallest.tag,
+    )
+    assert config.strip() == '["/app"] ["world"]'
     written = (module_ladder.ladder.folder / "Dockerfile").read_text()
     lines = written.splitlines()
     assert lines.index("COPY go.mod go.sum ./") < lines.index("COPY . .")
@@ -168,9 +188,11 @@ def test_with_buildkit_the_modules_are_mounted_and_the_build_cache_kept(
 ) -> None:
     program = write_program(tmp_path / "shrinkme")
     env = {**go_env(GOPROXY=proxy), "INVOKE_WORKSHOP_BUILDER": "buildkit"}
-    ladder = shrink(workshop_run, tmp_path, "bk", program, **env)
+    flags = ("--args", "you", "--stdin", " again", "--exit", "3", "--output", "Hello you! again")
+    ladder = shrink(workshop_run, tmp_path, "bk", program, *flags, **env)
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     assert sorted(ladder.records) == [1, 2, 3, 4, 6, 7]
+    assert {record.output for record in ladder.records.values()} == {"Hello you! again\n"}
     assert all(record.builder == "buildkit" for record in ladder.records.values())
     build = next(
         line

@@ -131,10 +131,9 @@ def test_an_https_client_breaks_on_scratch_until_4b_brings_the_ca_bundle(
     program = tmp_path / "https"
     shutil.copytree(PROGRAMS / "https", program)
     ca.cert_pem.write_to_path(str(program / "ca.pem"))
-    (program / "shrink.toml").write_text(
-        f'args = ["{url}"]\noutput = "secure hello"\nnetwork = "host"\ntrust = ["ca.pem"]\n'
-    )
-    ladder = shrink(workshop_run, tmp_path, "https", program)
+    # The check through the task's own flags.
+    flags = ("--args", url, "--output", "secure hello", "--network", "host", "--trust", "ca.pem")
+    ladder = shrink(workshop_run, tmp_path, "https", program, *flags)
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     for key in ("1", "2", "3", "4b", "5", "6"):
         assert ladder.rung(key) is not None, ladder.row(key)
@@ -158,10 +157,16 @@ def test_an_https_client_breaks_on_scratch_until_4b_brings_the_ca_bundle(
 
 
 def test_a_server_is_probed_on_its_port(workshop_run: WorkshopRun, tmp_path: Path) -> None:
-    ladder = shrink(workshop_run, tmp_path, "server", PROGRAMS / "server")
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    (program / "shrink.toml").unlink()
+    flags = ("--port", "8080", "--path", "/healthz", "--status", "200", "--timeout", "20")
+    ladder = shrink(workshop_run, tmp_path, "server", program, *flags)
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     stdout = " ".join(ladder.result.stdout.split())
-    assert "/app answers GET /healthz on port 8080 with 200 within 20 s" in stdout
+    assert (
+        "/app answers GET /healthz on port 8080 with 200 within 20 s (the task's flags)" in stdout
+    )
     assert ladder.rung("6") is not None and ladder.rung("1") is not None
     assert "Start-up, median of 5 checks each: rung 6" in stdout
 
@@ -223,8 +228,8 @@ def test_a_program_that_never_exits_or_answers_is_bounded_by_its_check(
 ) -> None:
     program = tmp_path / "never"
     shutil.copytree(PROGRAMS / "never", program)
-    (program / "shrink.toml").write_text("timeout = 3\n" + ("port = 8080\n" if serves else ""))
-    ladder = shrink(workshop_run, tmp_path, "never", program)
+    (program / "shrink.toml").write_text("port = 8080\n" if serves else "")
+    ladder = shrink(workshop_run, tmp_path, "never", program, "--timeout", "3")
     assert ladder.result.returncode == 4, ladder.result.stdout + ladder.result.stderr
     assert "did not finish its check on rung 1" in ladder.result.stderr
     assert "Traceback" not in ladder.result.stderr

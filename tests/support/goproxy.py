@@ -116,13 +116,33 @@ PROGRAM = {
         "\texample.com/words v1.1.0 // indirect\n)\n\n"
         "replace example.com/local => ./local\n"
     ),
-    "main.go": (
-        'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n\t"example.com/local"\n)\n\n'
-        'func main() { fmt.Println(greet.Greeting("world") + local.Mark) }\n'
-    ),
+    # Greets its first argument; what it reads on stdin it adds, and then exits 3.
+    "main.go": """package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"example.com/greet"
+	"example.com/local"
+)
+
+func main() {
+	name := "world"
+	if len(os.Args) > 1 {
+		name = os.Args[1]
+	}
+	extra, _ := io.ReadAll(os.Stdin)
+	fmt.Println(greet.Greeting(name) + local.Mark + strings.TrimSpace(string(extra)))
+	if len(extra) > 0 {
+		os.Exit(3)
+	}
+}
+""",
     "local/go.mod": "module example.com/local\n\ngo 1.19\n",
     "local/local.go": 'package local\n\nconst Mark = "!"\n',
-    "shrink.toml": 'output = "Hello world!"\n',
 }
 
 
