@@ -188,11 +188,11 @@ def test_with_buildkit_the_modules_are_mounted_and_the_build_cache_kept(
 ) -> None:
     program = write_program(tmp_path / "shrinkme")
     env = {**go_env(GOPROXY=proxy), "INVOKE_WORKSHOP_BUILDER": "buildkit"}
-    flags = ("--args", "you", "--stdin", " again", "--exit", "3", "--output", "Hello you! again")
+    flags = ("--args", "you", "--stdin", "again", "--exit", "3", "--output", "Hello you!again")
     ladder = shrink(workshop_run, tmp_path, "bk", program, *flags, **env)
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     assert sorted(ladder.records) == [1, 2, 3, 4, 6, 7]
-    assert {record.output for record in ladder.records.values()} == {"Hello you! again\n"}
+    assert {record.output for record in ladder.records.values()} == {"Hello you!again\n"}
     assert all(record.builder == "buildkit" for record in ladder.records.values())
     build = next(
         line
