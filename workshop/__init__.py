@@ -11,7 +11,8 @@ The packages are layers, each importing only from those below it (the lint sessi
     records     the data files: the size log and the history, written atomically
     settings    every setting and its default
     engine      the Docker Engine: its values, the client, builders, endpoints, dockerd, registry
-    (bottom)    errors, console, progress, signals, units, labels, paths, releases, catalogue
+    (bottom)    errors, console, progress, signals, units, labels, paths, releases, catalogue,
+                platforms
 
 `invoke --list` imports nothing from docker-py: tasks.py imports the app layer lazily.
 """

@@ -19,6 +19,7 @@ from typing import Any
 
 from workshop.errors import BadInput, RegistryError
 from workshop.paths import PROJECT_ROOT
+from workshop.platforms import parse_platforms
 from workshop.releases import GO_RELEASES
 
 __all__ = ["BUILDERS", "CONFIG_KEYS", "MODES", "Settings", "check_tag"]
@@ -58,6 +59,8 @@ class Settings:
     no_cache: bool = False
     # legacy: the engine's builder, through the Docker SDK; buildkit: `docker buildx build --load`.
     builder: str = "legacy"
+    # The platforms `invoke shrink` builds for (linux/amd64,linux/arm64); empty: the engine's own.
+    platform: str = ""
     # Put before every step's tag (tests use one, to leave the workshop's own images alone).
     tag_prefix: str = ""
     # A registry (host:port) to push each step's image to and read its pull size back from;
@@ -107,6 +110,7 @@ class Settings:
             raise _bad("bases", self.bases, f"one of {', '.join(MODES)}")
         if self.builder not in BUILDERS:
             raise _bad("builder", self.builder, f"one of {', '.join(BUILDERS)}")
+        parse_platforms(self.platform)
         if not _MIRROR.fullmatch(self.debian_mirror):
             raise _bad("debian_mirror", self.debian_mirror, "a plain http(s) URL")
         if self.history_keep < 1:

@@ -150,6 +150,7 @@ class FakeEngine:
         stdin: bytes | None = None,
         network: str | None = None,
         bound: float | None = None,
+        platform: str = "",
     ) -> RunResult:
         self.runs.append(image)
         if command == ["go", "version"]:
@@ -159,7 +160,13 @@ class FakeEngine:
         return RunResult(self.exit_code, self.output, 0.1, fetched=fetched)
 
     def serving(
-        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+        self,
+        image: str,
+        *,
+        port: int,
+        command: list[str] | None = None,
+        network: str | None = None,
+        platform: str = "",
     ) -> AbstractContextManager[Serving]:
         @contextmanager
         def served() -> Iterator[Serving]:

@@ -192,7 +192,9 @@ class NoBridge:
     ) -> dict[str, object]:
         return {"Image": image, **options}
 
-    def create_container_from_config(self, config: object) -> dict[str, str]:
+    def create_container_from_config(
+        self, config: object, platform: str | None = None
+    ) -> dict[str, str]:
         return {"Id": "c0ffee"}
 
     def start(self, container: str) -> None:
@@ -218,7 +220,9 @@ class InterruptedCreate(NoBridge):
     """A Ctrl-C that lands while the engine is creating the container: the engine makes it,
     the answer is still on its way."""
 
-    def create_container_from_config(self, config: object) -> dict[str, str]:
+    def create_container_from_config(
+        self, config: object, platform: str | None = None
+    ) -> dict[str, str]:
         os.kill(os.getpid(), signal.SIGINT)
         return {"Id": "c0ffee"}
 

@@ -187,6 +187,7 @@ def build_with_buildkit(
         command += [f"--build-arg={name}" for name in request.buildargs]
         env = {**env, **request.buildargs}
         command += [f"--network={request.network}"] if request.network else []
+        command += [f"--platform={request.platform}"] if request.platform else []
         command += [f"--label={name}={value}" for name, value in request.labels.items()]
         command += ["--no-cache"] if request.nocache else []
         log: deque[str] = deque(maxlen=LOG_TAIL)

@@ -67,6 +67,7 @@ from workshop.errors import (
     TimedOut,
 )
 from workshop.labels import LABEL
+from workshop.platforms import engine_platform
 from workshop.signals import deferred_interrupts
 
 __all__ = ["Engine"]
@@ -132,6 +133,9 @@ class Engine:
                 image_store=CONTAINERD if containerd else CLASSIC,
                 context=self.endpoint.context,
                 host=self.endpoint.host,
+                platform=engine_platform(
+                    str(version.get("Os", "linux")), str(version.get("Arch", "amd64"))
+                ),
             )
         return self._info
 
@@ -236,6 +240,7 @@ class Engine:
         stdin: bytes | None = None,
         network: str | None = None,
         bound: float | None = None,
+        platform: str = "",
     ) -> RunResult:
         """Run `image` to completion, like `docker run --rm`, and return what it printed.
 
@@ -246,7 +251,7 @@ class Engine:
         126 where its program can't be executed, 127 where it is not found, with the engine's
         reason as its output. An app that does not exit within `bound` (the run bound by
         default) is TimedOut. The container is removed whatever happens, Ctrl-C and SIGTERM
-        included.
+        included. `platform`: the image's, where it is not the engine's own (run emulated).
         """
         if bound is None:
             bound, bound_is = self.timeouts.run, "the setting workshop.run_timeout"
@@ -257,7 +262,9 @@ class Engine:
         api = self.client.api
         with (
             self.translated_errors(f"running {image[:19]}"),
-            self._container(image, command, stdin=stdin is not None, network=network) as container,
+            self._container(
+                image, command, stdin=stdin is not None, network=network, platform=platform
+            ) as container,
         ):
             started = time.monotonic()
             attached = (
@@ -301,14 +308,22 @@ class Engine:
 
     @contextmanager
     def serving(
-        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+        self,
+        image: str,
+        *,
+        port: int,
+        command: list[str] | None = None,
+        network: str | None = None,
+        platform: str = "",
     ) -> Iterator[Serving]:
         """Start `image` with its `port` published on 127.0.0.1 (a port docker picks), and
         stop and remove it when the block ends; with `network` `host`, the port is the host's."""
         api = self.client.api
         with (
             self.translated_errors(f"serving {image[:19]}"),
-            self._container(image, command, network=network, port=port) as container,
+            self._container(
+                image, command, network=network, port=port, platform=platform
+            ) as container,
         ):
             try:
                 api.start(container)
@@ -345,6 +360,7 @@ class Engine:
         stdin: bool = False,
         network: str | None = None,
         port: int | None = None,
+        platform: str = "",
     ) -> Iterator[str]:
         """A container of `image`, labelled as this process's, removed when the block ends; its
         id. (The API directly: docker-py's model would inspect each container it creates.)"""
@@ -367,7 +383,9 @@ class Engine:
             # A Ctrl-C while the engine creates it waits for its id: without the id, nothing
             # could remove the container the engine went on to make.
             with deferred_interrupts():
-                container = str(api.create_container_from_config(config)["Id"])
+                container = str(
+                    api.create_container_from_config(config, platform=platform or None)["Id"]
+                )
             yield container
         finally:
             # If the engine went away, its restart cleans up; the original error matters more.

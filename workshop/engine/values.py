@@ -70,6 +70,8 @@ class EngineInfo:
     image_store: str = CLASSIC
     context: str = "default"
     host: str = ""
+    # What it builds and runs natively: "linux/amd64".
+    platform: str = "linux/amd64"
 
     def describe(self) -> str:
         where = f"context {self.context!r}, " if self.context != "default" else ""
@@ -141,6 +143,8 @@ class BuildRequest:
     # The network its RUN lines use: "" for the engine's default, "host" to reach a service
     # on the machine's own loopback (a module proxy there).
     network: str = ""
+    # The platform to build for (BuildKit's --platform); "" for the engine's own.
+    platform: str = ""
 
     @property
     def what(self) -> str:
@@ -199,9 +203,16 @@ class EngineAPI(Protocol):
         stdin: bytes | None = None,
         network: str | None = None,
         bound: float | None = None,
+        platform: str = "",
     ) -> RunResult: ...
     def serving(
-        self, image: str, *, port: int, command: list[str] | None = None, network: str | None = None
+        self,
+        image: str,
+        *,
+        port: int,
+        command: list[str] | None = None,
+        network: str | None = None,
+        platform: str = "",
     ) -> AbstractContextManager[Serving]: ...
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...

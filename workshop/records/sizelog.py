@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from workshop.engine.values import CLASSIC, CONTAINERD
+from workshop.platforms import PLATFORMS
 from workshop.records.datafile import DataFile, JsonObject
 
 __all__ = ["OUTPUT_KEPT", "SCHEMA", "BaseUsed", "SizeLog", "SizeRecord", "evidence"]
 
 # 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
 # pull size; a schema 1 log reads as the classic store's, where the two sizes are one.
-SCHEMA = 2
+SCHEMA = 3
 # An image's size as the engine counts it is an int64; a larger one is not a size.
 MAX_SIZE = 2**63 - 1
 
@@ -94,6 +95,9 @@ class SizeRecord:
     # measured (no registry set).
     pull_size: int = 0
     registry: str = ""
+    # The platform it was built for and run on ("linux/arm64"); "" in a log of schema 1 or 2,
+    # which recorded none (the engine's own).
+    platform: str = ""
 
     @property
     def listed(self) -> int:
@@ -147,7 +151,19 @@ class SizeRecord:
             if "pull_size" in record.data
             else 0,
             registry=record.text("registry") if "registry" in record.data else "",
+            platform=_platform(record),
         )
+
+
+def _platform(record: JsonObject) -> str:
+    if "platform" not in record.data:
+        return ""
+    value = record.text("platform")
+    if value and value not in PLATFORMS:
+        raise ValueError(
+            f"{record.what}: 'platform' is {value!r}, not one of {', '.join(PLATFORMS)}"
+        )
+    return value
 
 
 def _choice(record: JsonObject, name: str, choices: tuple[str, ...]) -> str:
@@ -175,7 +191,12 @@ class SizeLog:
 
     def __init__(self, path: Path | str, *, setting: str = "size_log") -> None:
         self.file = DataFile(
-            Path(path), schema=SCHEMA, kind="size log", setting=setting, reads=(1,), parser=_records
+            Path(path),
+            schema=SCHEMA,
+            kind="size log",
+            setting=setting,
+            reads=(1, 2),
+            parser=_records,
         )
 
     @property

@@ -198,6 +198,8 @@ class BuildPlan:
     tag_prefix: str = ""
     # Where each image is pushed to measure its pull size; None: not measured.
     registry: Registry | None = None
+    # The platform its images are built for; "" for the engine's own.
+    platform: str = ""
 
 
 def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
@@ -318,6 +320,7 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
             output=passed.output,
             build_seconds=round(passed.build_seconds, 3),
             startup=passed.startup,
+            platform=plan.platform or engine.info.platform,
         )
         progress.checkpoint()
         with deferred_interrupts():

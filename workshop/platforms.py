@@ -1,0 +1,76 @@
+"""The platforms images are built for (`linux/amd64`, `linux/arm64`), and whether this machine
+can run a foreign one: under emulation, through the kernel's binfmt_misc and QEMU's user-mode
+emulators (Debian's qemu-user-static), which `invoke engine --start` sets up."""
+
+from __future__ import annotations
+
+import platform as _host
+from pathlib import Path
+
+from workshop.errors import BadInput
+
+__all__ = [
+    "PLATFORMS",
+    "emulation_problem",
+    "engine_platform",
+    "parse_platforms",
+    "slug",
+]
+
+# The platforms the project builds, runs and measures; Go's GOARCH for each.
+PLATFORMS = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
+# The binfmt_misc entry that runs each on a machine of the other, as qemu-user-static names it.
+_EMULATORS = {"linux/amd64": "qemu-x86_64", "linux/arm64": "qemu-aarch64"}
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+_MACHINES = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64"}
+_MACHINES["arm64"] = "linux/arm64"
+
+
+def parse_platforms(text: str, *, what: str = "workshop.platform") -> tuple[str, ...]:
+    """`linux/amd64,linux/arm64` as a tuple, in order, once each; BadInput naming the ones
+    that work otherwise. Empty: the engine's own platform (an empty tuple)."""
+    found: list[str] = []
+    for each in (part.strip().lower() for part in text.split(",")):
+        if not each:
+            continue
+        if each not in PLATFORMS:
+            raise BadInput(
+                f"{what} names the platform {each!r}, which this project does not build: "
+                f"choose from {', '.join(PLATFORMS)} (several, separated by commas)."
+            )
+        if each not in found:
+            found.append(each)
+    return tuple(found)
+
+
+def engine_platform(os_name: str, arch: str) -> str:
+    """An engine's platform from its version's Os and Arch ("linux", "amd64")."""
+    return f"{os_name}/{_MACHINES.get(arch, arch)}"
+
+
+def slug(platform: str) -> str:
+    """`linux-arm64`: a platform in a tag or a folder's name."""
+    return platform.replace("/", "-")
+
+
+def emulation_problem(platform: str, *, native: str, binfmt: Path = BINFMT) -> str:
+    """Why `platform`'s programs can't run on this machine, whose own platform is `native`;
+    "" where they can (it is native, or emulation is registered and enabled)."""
+    if platform == native:
+        return ""
+    entry = binfmt / _EMULATORS.get(platform, "")
+    try:
+        enabled = entry.read_text().splitlines()[:1] == ["enabled"]
+    except OSError:
+        enabled = False
+    if enabled:
+        return ""
+    machine = _MACHINES.get(_host.machine(), _host.machine())
+    return (
+        f"{platform} programs can't run here ({machine} machine, no {entry.name} emulation "
+        f"in {binfmt}), and every image is run and checked. `invoke engine --start` sets "
+        "emulation up as root: it installs qemu-user-static (Debian's package) where missing, "
+        f"mounts binfmt_misc and registers {entry.name}. By hand: `apt-get install "
+        "qemu-user-static`, `mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`, then "
+        f"write /usr/lib/binfmt.d/{entry.name}.conf into {binfmt}/register."
+    )
