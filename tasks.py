@@ -99,6 +99,7 @@ def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
         "port": "A server: the port to probe (published on 127.0.0.1).",
         "path": "A server: the path to GET (default /).",
         "status": "A server: the HTTP status it must answer (default 200).",
+        "platform": "Platforms to build, run and measure it for: linux/amd64,linux/arm64.",
     },
     # Generated short flags would give --path -h, which reads as help.
     auto_shortflags=False,
@@ -116,6 +117,7 @@ def shrink(
     port: str | None = None,
     path: str | None = None,
     status: str | None = None,
+    platform: str | None = None,
 ) -> None:
     """Shrink your own Go program with the workshop's techniques, rung by rung.
 
@@ -137,6 +139,7 @@ def shrink(
         port=port,
         path=path,
         status=status,
+        platform=platform,
     )
 
 

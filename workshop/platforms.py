@@ -10,6 +10,8 @@ from pathlib import Path
 from workshop.errors import BadInput
 
 __all__ = [
+    "BINFMT",
+    "EMULATORS",
     "PLATFORMS",
     "emulation_problem",
     "engine_platform",
@@ -20,10 +22,10 @@ __all__ = [
 # The platforms the project builds, runs and measures; Go's GOARCH for each.
 PLATFORMS = {"linux/amd64": "amd64", "linux/arm64": "arm64"}
 # The binfmt_misc entry that runs each on a machine of the other, as qemu-user-static names it.
-_EMULATORS = {"linux/amd64": "qemu-x86_64", "linux/arm64": "qemu-aarch64"}
+EMULATORS = {"linux/amd64": "qemu-x86_64", "linux/arm64": "qemu-aarch64"}
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
-_MACHINES = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64"}
-_MACHINES["arm64"] = "linux/arm64"
+# The kernel's names for what Go and docker call amd64 and arm64.
+_MACHINES = {"x86_64": "amd64", "aarch64": "arm64"}
 
 
 def parse_platforms(text: str, *, what: str = "workshop.platform") -> tuple[str, ...]:
@@ -58,7 +60,7 @@ def emulation_problem(platform: str, *, native: str, binfmt: Path = BINFMT) -> s
     "" where they can (it is native, or emulation is registered and enabled)."""
     if platform == native:
         return ""
-    entry = binfmt / _EMULATORS.get(platform, "")
+    entry = binfmt / EMULATORS.get(platform, "")
     try:
         enabled = entry.read_text().splitlines()[:1] == ["enabled"]
     except OSError:
@@ -67,9 +69,10 @@ def emulation_problem(platform: str, *, native: str, binfmt: Path = BINFMT) -> s
         return ""
     machine = _MACHINES.get(_host.machine(), _host.machine())
     return (
-        f"{platform} programs can't run here ({machine} machine, no {entry.name} emulation "
-        f"in {binfmt}), and every image is run and checked. `invoke engine --start` sets "
-        "emulation up as root: it installs qemu-user-static (Debian's package) where missing, "
+        f"{platform} programs can't run here (a linux/{machine} machine, with no "
+        f"{entry.name} emulation in {binfmt}), and every image is run and checked. "
+        "`invoke engine --start` sets emulation up as root: it installs qemu-user-static "
+        "(Debian's package) where missing, "
         f"mounts binfmt_misc and registers {entry.name}. By hand: `apt-get install "
         "qemu-user-static`, `mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`, then "
         f"write /usr/lib/binfmt.d/{entry.name}.conf into {binfmt}/register."

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from invoke import Context
+from rich.table import Table
+from rich.text import Text
 
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
 from workshop.errors import BadInput, StepFailed
+from workshop.platforms import parse_platforms
 from workshop.shrink.appcheck import CheckFlags
-from workshop.shrink.climb import find_target
+from workshop.shrink.climb import ShrinkResult, find_targets, require_platforms
 from workshop.shrink.climb import shrink as climb_ladder
+from workshop.units import docker_size
 
 __all__ = ["shrink"]
 
 
-def shrink(c: Context, program: str, **flags: str | None) -> None:
-    """`flags`: the check's flags as invoke gives them (see CheckFlags.parse)."""
+def shrink(c: Context, program: str, *, platform: str | None = None, **flags: str | None) -> None:
+    """`flags`: the check's flags as invoke gives them (see CheckFlags.parse); `platform`,
+    the --platform flag, over the setting."""
     with reported():
-        _shrink(session(c), program, CheckFlags.parse(**flags))
+        current = session(c)
+        if platform is not None:
+            parse_platforms(platform, what="--platform")
+            current = Session(replace(current.settings, platform=platform))
+        _shrink(current, program, CheckFlags.parse(**flags))
 
 
 def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
@@ -28,11 +38,47 @@ def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
     if not program.strip():
         raise BadInput("Give shrink a Go program: the folder of its main package, or a .go file.")
     settings = session.settings
-    target = find_target(Path(program).expanduser(), flags, shrink_dir=settings.shrink_dir)
-    result = climb_ladder(session.plan(), settings, target)
-    show(result)
-    if result.smallest is None:
-        raise StepFailed(
-            f"No rung of the ladder works for {result.app.name}: the reasons are in the table. "
-            "Nothing was logged, and no Dockerfile was written."
+    platforms = parse_platforms(settings.platform)
+    targets = find_targets(
+        Path(program).expanduser(), flags, shrink_dir=settings.shrink_dir, platforms=platforms
+    )
+    if platforms and settings.builder != "buildkit":
+        # Only BuildKit builds for another platform; said, not asked.
+        session = Session(replace(settings, builder="buildkit"))
+        show(
+            Text(
+                "Building with BuildKit: --platform needs it (the legacy builder builds only "
+                "the engine's own platform).",
+                style="dim",
+            )
         )
+    require_platforms(session.engine, platforms)
+    results = []
+    for target in targets:
+        result = climb_ladder(session.plan(), session.settings, target)
+        show(result)
+        results.append(result)
+    if len(results) > 1:
+        show(_side_by_side(results))
+    failed = [result for result in results if result.smallest is None]
+    if failed:
+        where = f" for {failed[0].platform}" if len(results) > 1 else ""
+        raise StepFailed(
+            f"No rung of the ladder works for {failed[0].app.name}{where}: the reasons are in "
+            "the table. Nothing was logged for it, and no Dockerfile was written."
+        )
+
+
+def _side_by_side(results: list[ShrinkResult]) -> Table:
+    """Each rung's size on each platform, and what it is against the first platform's."""
+    table = Table(title="The ladder on each platform", header_style="bold")
+    table.add_column("Rung")
+    for result in results:
+        table.add_column(result.platform, justify="right")
+    for index, rung in enumerate(results[0].rungs):
+        cells = [Text(rung.rung.key)]
+        for result in results:
+            each = result.rungs[index]
+            cells.append(Text(docker_size(each.size) if each.works else "-"))
+        table.add_row(*cells)
+    return table

@@ -28,7 +28,7 @@ from workshop.engine.values import EngineInfo
 from workshop.errors import EngineUnavailable, WorkshopError
 from workshop.paths import PROJECT_ROOT
 
-__all__ = ["EngineStatus", "start_local"]
+__all__ = ["EngineStatus", "install", "start_local"]
 
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
 INSTALL_TIMEOUT = 900.0
@@ -39,6 +39,8 @@ class EngineStatus:
     endpoint: Endpoint
     info: EngineInfo
     started: bool = False
+    # What `--start` did about emulating the other platform, in a line ("" where not asked).
+    emulation: str = ""
 
     def __rich__(self) -> RenderableType:
         lines = [Text(f"Engine: {self.endpoint.host}", style="bold")]
@@ -48,6 +50,8 @@ class EngineStatus:
             lines.append(
                 Text("Started now, on its unix socket only; its log is build/dockerd.log.")
             )
+        if self.emulation:
+            lines.append(Text(self.emulation))
         return Group(*lines)
 
 
@@ -66,7 +70,7 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
         )
     missing = [package for command, package in PACKAGES.items() if shutil.which(command) is None]
     if missing:
-        _install(missing)
+        install(missing)
     log = PROJECT_ROOT / "build" / "dockerd.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
@@ -112,7 +116,8 @@ def _answers_within(host: str, timeout: float) -> bool:
     return False
 
 
-def _install(packages: list[str]) -> None:
+def install(packages: list[str]) -> None:
+    """Debian's `packages`, through apt-get; EngineUnavailable saying why not."""
     if shutil.which("apt-get") is None:
         raise EngineUnavailable(
             f"{', '.join(packages)} must be installed, and this machine has no apt-get: install "

@@ -85,14 +85,21 @@ class AppCheck:
         return f"{command}{fed} {' and '.join(expects)} within {self.timeout:g} s ({self.source})"
 
     def judge(
-        self, engine: EngineAPI, image_id: str, *, fetch: bool = True, as_built: bool = False
+        self,
+        engine: EngineAPI,
+        image_id: str,
+        *,
+        fetch: bool = True,
+        as_built: bool = False,
+        platform: str = "",
     ) -> Outcome:
         """Run `image_id` with this check: the outcome, with /app's bytes (`fetch`).
         `as_built`: the image's ENTRYPOINT and CMD hold /app and the args, and are run as
-        they are, as `docker run IMAGE` runs them."""
+        they are, as `docker run IMAGE` runs them. `platform`: the image's, where it is not
+        the engine's own (run under emulation)."""
         command = ["/app", *self.args] if self.args and not as_built else None
         if self.serves:
-            return self._probe(engine, image_id, command, fetch=fetch)
+            return self._probe(engine, image_id, command, fetch=fetch, platform=platform)
         try:
             ran = engine.run(
                 image_id,
@@ -101,6 +108,7 @@ class AppCheck:
                 stdin=self.stdin.encode() if self.stdin is not None else None,
                 network=self.network,
                 bound=self.timeout,
+                platform=platform,
             )
         except TimedOut:
             return Outcome(
@@ -124,7 +132,13 @@ class AppCheck:
         )
 
     def _probe(
-        self, engine: EngineAPI, image_id: str, command: list[str] | None, *, fetch: bool
+        self,
+        engine: EngineAPI,
+        image_id: str,
+        command: list[str] | None,
+        *,
+        fetch: bool,
+        platform: str = "",
     ) -> Outcome:
         assert self.port is not None
         started = time.monotonic()
@@ -133,7 +147,9 @@ class AppCheck:
         if self.network == "host" and port_taken(self.port):
             taken = f"port {self.port} was taken on this host before the program started"
             return Outcome(False, None, "", 0.0, taken)
-        with engine.serving(image_id, port=self.port, command=command, network=self.network) as up:
+        with engine.serving(
+            image_id, port=self.port, command=command, network=self.network, platform=platform
+        ) as up:
             while time.monotonic() < deadline:
                 answered = probe_once(
                     up.address, self.path, timeout=max(0.5, deadline - time.monotonic())

@@ -28,8 +28,9 @@ from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
-from workshop.errors import StepFailed, TimedOut, WorkshopError
+from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.platforms import emulation_problem, slug
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
@@ -47,7 +48,16 @@ from workshop.steps.sidebyside import stop_threads
 from workshop.steps.startup import time_startup
 from workshop.units import docker_size
 
-__all__ = ["RungResult", "ShrinkResult", "Target", "discard_unnamed", "find_target", "shrink"]
+__all__ = [
+    "RungResult",
+    "ShrinkResult",
+    "Target",
+    "discard_unnamed",
+    "find_target",
+    "find_targets",
+    "require_platforms",
+    "shrink",
+]
 
 # The Dockerfile's name inside the build context, beside the program's own files.
 CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
@@ -74,6 +84,8 @@ class RungResult:
     reason: str = ""
     # Median seconds of the check on this rung and on the rung before (rung 6).
     startup: Mapping[str, float] | None = None
+    # Why it was not built for this platform ("": it was).
+    skipped: str = ""
 
     @property
     def works(self) -> bool:
@@ -84,6 +96,8 @@ class RungResult:
 class ShrinkResult:
     app: GoApp
     check: AppCheck
+    # The platform its images were built for and checked on.
+    platform: str
     rungs: tuple[RungResult, ...]
     needs: Needs
     # Bytes of each addition of 4b, by need (STATIC: the binary's growth).
@@ -100,7 +114,11 @@ class ShrinkResult:
     def __rich__(self) -> RenderableType:
         app = self.app
         parts: list[RenderableType] = [
-            Text(f"Shrinking {app.name} ({app.root}), built with {self.go_version}", style="bold"),
+            Text(
+                f"Shrinking {app.name} ({app.root}) for {self.platform}, built with "
+                f"{self.go_version}",
+                style="bold",
+            ),
             Text(f"It works when {self.check.describe()}."),
             *(Text(note, style="dim") for note in self.notes),
         ]
@@ -126,7 +144,9 @@ class ShrinkResult:
                 Text(docker_size(each.size) if each.size else "-"),
                 Text(change),
                 Text(docker_size(each.binary_size) if each.binary_size else "-"),
-                Text("yes", style="green") if each.works else Text("no", style="red"),
+                Text("yes", style="green")
+                if each.works
+                else Text("-" if each.skipped else "no", style="dim" if each.skipped else "red"),
                 Text(each.reason),
             )
             if each.size:
@@ -188,6 +208,44 @@ class Target:
     size_log: SizeLog
     # Where its modules come from, where the build fetches them.
     go_env: GoEnvironment = NO_GO_ENV
+    # The platform it is built for ("linux/arm64"); "": the engine's own.
+    platform: str = ""
+
+
+def find_targets(
+    path: Path, flags: CheckFlags, *, shrink_dir: Path, platforms: tuple[str, ...] = ()
+) -> list[Target]:
+    """One target for each of `platforms` (the engine's own where none is given), each with
+    its own folder (KEY/linux-arm64), tags and log; every output location checked first."""
+    target = find_target(path, flags, shrink_dir=shrink_dir)
+    if not platforms:
+        return [target]
+    if target.app.uses_cgo:
+        raise BadInput(
+            f'{target.app.name} uses cgo (import "C" in {", ".join(target.app.cgo_files[:3])}): '
+            "building it for a platform needs a C cross-compiler, which the bases here lack. "
+            "Run shrink without --platform (the engine's own), or on a machine of that platform."
+        )
+    targets = []
+    for platform in platforms:
+        folder = target.folder / slug(platform)
+        size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
+        check_folder(folder, what="the shrink folder", setting="shrink_dir")
+        check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
+        size_log.check_writable()
+        targets.append(replace(target, folder=folder, size_log=size_log, platform=platform))
+    return targets
+
+
+def require_platforms(engine: EngineAPI, platforms: tuple[str, ...]) -> None:
+    """Before the first build: every platform's programs can run here (natively, or emulated
+    through binfmt_misc where the engine is on this machine); BadInput saying how otherwise."""
+    info = engine.info
+    if info.host and not info.host.startswith("unix://"):
+        return  # Another machine's kernel runs them: its emulation can't be read from here.
+    for platform in platforms:
+        if problem := emulation_problem(platform, native=info.platform):
+            raise BadInput(problem)
 
 
 def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
@@ -237,8 +295,9 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         plan.registry.check()
     bases, notes = _bases(plan, settings, app)
     notes = _context_notes(app, target.go_env) + notes
-    plan = replace(plan, bases=bases, size_log=target.size_log)
+    plan = replace(plan, bases=bases, size_log=target.size_log, platform=target.platform)
     engine = plan.engine
+    platform = target.platform or engine.info.platform
     # Asked once here rather than by every build at once; the roles are resolved side by side.
     with ThreadPoolExecutor(max_workers=4) as pool:
         pool.submit(lambda: engine.info)
@@ -285,7 +344,8 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         for image_id in climb.broken:
             discard_unnamed(engine, image_id)
     results = [
-        replace(each, reason=_reason(each, app, needs, costs, target.go_env)) for each in results
+        replace(each, reason=each.skipped or _reason(each, app, needs, costs, target.go_env))
+        for each in results
     ]
     working = [each for each in results if each.works]
     smallest = min(working, key=lambda each: each.size) if working else None
@@ -296,6 +356,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
     return ShrinkResult(
         app=app,
         check=check,
+        platform=platform,
         rungs=tuple(results),
         needs=needs,
         costs=costs,
@@ -348,6 +409,7 @@ class _Climb:
         plan, app, rung = self.plan, self.app, RUNGS[key]
         engine, progress = plan.engine, plan.progress
         resolved = [plan.bases.resolve(role) for role in roles(key, app)]
+        cross = bool(plan.platform)
         text = dockerfile(
             key,
             app,
@@ -357,9 +419,13 @@ class _Climb:
             images={base.role: base.reference for base in resolved},
             args=self.check.args,
             buildkit=engine.builder == "buildkit",
+            cross=cross,
         )
         result = RungResult(rung=rung, dockerfile=text)
-        tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}")
+        suffix = f"-{slug(plan.platform)}" if plan.platform else ""
+        tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}{suffix}")
+        if skipped := self._not_for_platform(key, resolved):
+            return replace(result, skipped=skipped)
         try:
             with (
                 # On disk, not in memory: rungs build side by side, and a program's folder may
@@ -385,6 +451,7 @@ class _Climb:
                         nocache=plan.nocache,
                         name=tag,
                         network="host" if self.go_env.on_loopback else "",
+                        platform=plan.platform,
                     ),
                     on_line=on_line,
                 )
@@ -413,7 +480,9 @@ class _Climb:
         engine, progress = plan.engine, plan.progress
         progress.checkpoint()
         with progress.activity(f"Rung {key}: checking {tag}"):
-            outcome = self.check.judge(engine, image_id, as_built=self._as_built)
+            outcome = self.check.judge(
+                engine, image_id, as_built=self._as_built, platform=plan.platform
+            )
         result = replace(
             result, image_id=image_id, outcome=outcome, binary_size=len(outcome.binary)
         )
@@ -432,7 +501,11 @@ class _Climb:
                     runs=STARTUP_RUNS,
                     timed=lambda reference: (
                         self.check.judge(
-                            engine, reference, fetch=False, as_built=self._as_built
+                            engine,
+                            reference,
+                            fetch=False,
+                            as_built=self._as_built,
+                            platform=plan.platform,
                         ).seconds
                     ),
                 )
@@ -451,6 +524,23 @@ class _Climb:
             what=f"Rung {key}",
         )
         return replace(result, size=record.size, record=record, startup=startup)
+
+    def _not_for_platform(self, key: str, resolved: list[BaseUsed]) -> str:
+        """Why rung `key` can't be built for a foreign platform here: the image it ships on is a
+        local stand-in, built for this machine's platform only; "" where it can."""
+        platform = self.plan.platform
+        native = self.plan.engine.info.platform
+        if not platform or platform == native or key not in ("1", "2", "3"):
+            return ""
+        shipped = resolved[-1]
+        if not shipped.standin:
+            return ""
+        official = ROLES[shipped.role].workshop_image
+        return (
+            f"not built: it ships on {shipped.reference}, a local stand-in for {native} only; "
+            f"where {official} can be pulled (a multi-platform image), this rung builds for "
+            f"{platform} too"
+        )
 
     @property
     def _as_built(self) -> bool:

@@ -109,13 +109,15 @@ def dockerfile(
     images: Mapping[str, str] | None = None,
     args: tuple[str, ...] = (),
     buildkit: bool = False,
+    cross: bool = False,
 ) -> str:
     """Rung `key`'s Dockerfile for `app`; `extras` (4b on) from EXTRAS; `trust`, CA files to
     add to the bundle; `trimpath`, whether the toolchain knows -trimpath (Go 1.13 on);
     `images`, the base images by role that the build args default to (the workshop's where
     not given), so that the file builds with `docker build` alone where they are; `args`,
     the check's arguments, the image's CMD; `buildkit`, cache mounts for the builder that
-    has them."""
+    has them; `cross`, multi-stage rungs compiled by the build platform's Go for the target's
+    ($BUILDPLATFORM, $TARGETOS, $TARGETARCH), so that one file builds every platform."""
     images = images or {}
     header = _header(key, app)
     run = _run_lines(app, args, workshop='CMD [ "/app" ]')
@@ -136,10 +138,10 @@ def dockerfile(
             *header,
             _arg("golang-alpine", images),
             _arg("alpine", images),
-            *_modules_stage(app, "golang-alpine"),
-            "FROM ${GOLANG_ALPINE_IMAGE} AS build-stage",
+            *_modules_stage(app, "golang-alpine", cross=cross),
+            *_build_stage("golang-alpine", cross=cross),
             *_sources(app, buildkit=buildkit),
-            _go_build(app, buildkit=buildkit),
+            _go_build(app, buildkit=buildkit, cross=cross),
             "",
             "FROM ${ALPINE_IMAGE}",
             "COPY --from=build-stage /app /",
@@ -155,7 +157,20 @@ def dockerfile(
         images=images,
         run=run,
         buildkit=buildkit,
+        cross=cross,
     )
+
+
+def _build_stage(role: str, *, cross: bool, name: str = "build-stage") -> list[str]:
+    """The FROM of a stage that compiles: on the build platform, for the target, when `cross`."""
+    if not cross:
+        return [f"FROM ${{{_build_arg(role)}}} AS {name}"]
+    return [
+        "# Compiled by the build platform's Go for the target platform: no emulation needed.",
+        f"FROM --platform=$BUILDPLATFORM ${{{_build_arg(role)}}} AS {name}",
+        "ARG TARGETOS",
+        "ARG TARGETARCH",
+    ]
 
 
 def runs_as_built(app: GoApp, args: tuple[str, ...]) -> bool:
@@ -174,15 +189,16 @@ def _run_lines(app: GoApp, args: tuple[str, ...], *, workshop: str) -> list[str]
     return lines + ([f"CMD {json.dumps(list(args))}"] if args else [])
 
 
-def _modules_stage(app: GoApp, role: str) -> list[str]:
+def _modules_stage(app: GoApp, role: str, *, cross: bool = False) -> list[str]:
     """The stage that fetches the modules, where the build fetches any: the user's Go
     environment is given to it alone."""
     if not app.downloads:
         return []
+    platform = "--platform=$BUILDPLATFORM " if cross else ""
     return [
         "# The modules, fetched in a stage of their own with your Go environment (GOPROXY...) as",
         "# build args of this stage only: no shipped image, nor its history, holds them.",
-        f"FROM ${{{_build_arg(role)}}} AS modules",
+        f"FROM {platform}${{{_build_arg(role)}}} AS modules",
         *(f"ARG {name}" for name in GO_ENV_NAMES),
         "WORKDIR /src",
         *_module_files(app),
@@ -258,21 +274,22 @@ def _scratch(
     images: Mapping[str, str],
     run: list[str],
     buildkit: bool,
+    cross: bool,
 ) -> str:
     build_role = "golang" if app.uses_cgo else "golang-alpine"
     env, flags = _go_flags(key, app, extras=extras, trimpath=trimpath)
     build = [
         _arg(build_role, images),
         *([_arg("golang-alpine", images)] if key == "6" and app.uses_cgo else []),
-        *_modules_stage(app, build_role),
-        f"FROM ${{{_build_arg(build_role)}}} AS build-stage",
+        *_modules_stage(app, build_role, cross=cross),
+        *_build_stage(build_role, cross=cross),
     ]
     if key == "6" and not app.uses_cgo:
         build.append("RUN apk update && apk add upx")
     build += _sources(app, buildkit=buildkit)
     if key in ("5", "6"):
         build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
-    build.append(_go_build(app, env=env, flags=flags, buildkit=buildkit))
+    build.append(_go_build(app, env=env, flags=flags, buildkit=buildkit, cross=cross))
     final = [
         "# scratch: the zero-files image; /app and what it needs are all it holds.",
         "FROM scratch",
@@ -291,7 +308,11 @@ def _scratch(
             # golang has no upx to offer; golang-alpine's compresses the static binary.
             build += [
                 "",
-                "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage",
+                (
+                    "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
+                    if cross
+                    else "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
+                ),
                 "RUN apk update && apk add upx",
                 "COPY --from=build-stage /app /app",
             ]
@@ -362,7 +383,12 @@ def _copy(names: tuple[str, ...], destination: str) -> str:
 
 
 def _go_build(
-    app: GoApp, *, env: str = "", flags: list[str] | None = None, buildkit: bool = False
+    app: GoApp,
+    *,
+    env: str = "",
+    flags: list[str] | None = None,
+    buildkit: bool = False,
+    cross: bool = False,
 ) -> str:
     options = [*(["-mod=vendor"] if app.vendored else []), *(flags or [])]
     # Quoted: a file's name is the user's, and this line runs in a shell.
@@ -378,6 +404,8 @@ def _go_build(
                     f"--mount=type=bind,from=modules,source={MODULES},target={MODULES},rw"
                 )
             mounts.append(f"--mount=type=cache,target={GO_CACHE}")
+    if cross:
+        env = f"{env}GOOS=$TARGETOS GOARCH=$TARGETARCH "
     return " ".join(["RUN", *mounts, f"{env}go", "build", *options, "-o", "/app", *targets])
 
 

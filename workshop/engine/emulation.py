@@ -1,0 +1,60 @@
+"""Emulation of the other platform (`invoke engine --start`): QEMU's user-mode emulators from
+Debian's qemu-user-static, registered with the kernel's binfmt_misc, so that a linux/arm64
+program runs on a linux/amd64 machine (and the other way round) in any container.
+
+The registration is the package's own line (/usr/lib/binfmt.d/qemu-aarch64.conf, flags OPF:
+the emulator is opened when registered, so it works inside containers too). It lasts until
+the machine restarts. Root only; where it can't be done, the reason, in words.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from workshop.engine.dockerd import install
+from workshop.errors import WorkshopError
+from workshop.platforms import BINFMT, EMULATORS, PLATFORMS, emulation_problem
+
+__all__ = ["set_up_emulation"]
+
+CONFIGS = Path("/usr/lib/binfmt.d")
+
+
+def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONFIGS) -> str:
+    """Emulation for every platform but `native`, where it is missing; what was done, or why
+    it could not be, in one line."""
+    foreign = [
+        p for p in PLATFORMS if p != native and emulation_problem(p, native=native, binfmt=binfmt)
+    ]
+    if not foreign:
+        others = ", ".join(p for p in PLATFORMS if p != native)
+        return f"Emulation: {others} programs run here." if others else ""
+    if os.geteuid() != 0:
+        return (
+            f"Emulation of {', '.join(foreign)} is not set up: that needs root (`sudo invoke "
+            "engine --start`)."
+        )
+    names = [EMULATORS[platform] for platform in foreign]
+    try:
+        if any(not (configs / f"{name}.conf").is_file() for name in names):
+            install(["qemu-user-static"])
+        if not (binfmt / "register").exists():
+            subprocess.run(
+                ["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)],
+                capture_output=True,
+                check=True,
+                timeout=30,
+            )
+        for name in names:
+            if not (binfmt / name).exists():
+                line = (configs / f"{name}.conf").read_text().strip()
+                (binfmt / "register").write_text(line)
+    except (OSError, subprocess.SubprocessError, WorkshopError) as error:
+        reason = getattr(error, "message", None) or str(error)
+        return f"Emulation of {', '.join(foreign)} could not be set up: {reason}"
+    still = [p for p in foreign if emulation_problem(p, native=native, binfmt=binfmt)]
+    if still:
+        return f"Emulation of {', '.join(still)} was registered but is not enabled in {binfmt}."
+    return f"Emulation set up: {', '.join(foreign)} programs run here (qemu-user-static)."
