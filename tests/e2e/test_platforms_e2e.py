@@ -1,0 +1,64 @@
+"""`invoke shrink --platform linux/amd64,linux/arm64` on a real engine: one Dockerfile per
+rung builds both (cross-compiled on the build platform), each platform's images are run and
+checked (arm64 under QEMU's emulation, which `invoke engine --start` set up), measured and
+logged apart, and shown side by side."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from tests.support.images import app_of, docker
+from tests.support.running import WorkshopRun
+from tests.support.shrinking import Ladder, shrink
+from workshop.records.sizelog import SizeLog
+from workshop.steps.workspace import DOCKERFILES
+
+pytestmark = [pytest.mark.engine, pytest.mark.buildx]
+
+
+@pytest.fixture(scope="module")
+def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> Ladder:
+    folder = tmp_path_factory.mktemp("platforms")
+    program = folder / "hello"
+    program.mkdir()
+    shutil.copy(DOCKERFILES / "app.go", program / "app.go")
+    ladder = shrink(workshop_run, folder, "plat", program, "--platform", "linux/amd64,linux/arm64")
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    return ladder
+
+
+def test_each_platform_has_its_own_log_and_its_images_are_its_own(both: Ladder) -> None:
+    arm = SizeLog(both.folder / "linux-arm64" / "sizes.json").read()
+    amd = SizeLog(both.folder / "linux-amd64" / "sizes.json").read()
+    # On amd64 every rung; on arm64 the rungs that do not ship on an amd64-only stand-in.
+    assert sorted(amd) == [1, 2, 3, 4, 6, 7]
+    assert sorted(arm) == [4, 6, 7]
+    for records, machine in ((amd, "EM_X86_64"), (arm, "EM_AARCH64")):
+        for record in records.values():
+            assert record.output == "Hello world!\n"
+            assert record.platform == ("linux/arm64" if machine == "EM_AARCH64" else "linux/amd64")
+            architecture = docker("image", "inspect", "--format", "{{.Architecture}}", record.tag)
+            assert architecture.strip() == record.platform.split("/")[1]
+        binary = ELFFile(io.BytesIO(app_of(records[4].tag)))
+        assert binary["e_machine"] == machine
+
+
+def test_one_dockerfile_builds_every_platform(both: Ladder) -> None:
+    arm = (both.folder / "linux-arm64" / "Dockerfile").read_text()
+    amd = (both.folder / "linux-amd64" / "Dockerfile").read_text()
+    assert arm == amd
+    assert "FROM --platform=$BUILDPLATFORM" in arm and "GOARCH=$TARGETARCH" in arm
+
+
+def test_the_ladders_are_shown_side_by_side_and_what_was_not_built_says_why(
+    both: Ladder,
+) -> None:
+    stdout = " ".join(both.result.stdout.split())
+    assert "The ladder on each platform" in stdout
+    assert "Shrinking hello" in stdout and "for linux/arm64" in stdout
+    assert "not built: it ships on workshop-base/golang" in stdout
+    assert "a local stand-in for linux/amd64 only" in stdout
