@@ -62,3 +62,4 @@ def test_the_ladders_are_shown_side_by_side_and_what_was_not_built_says_why(
     assert "Shrinking hello" in stdout and "for linux/arm64" in stdout
     assert "not built: it ships on workshop-base/golang" in stdout
     assert "a local stand-in for linux/amd64 only" in stdout
+    assert "docker buildx build --platform linux/amd64,linux/arm64 -f" in stdout

@@ -30,7 +30,7 @@ from workshop.engine.buildcontext import tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
-from workshop.platforms import emulation_problem, slug
+from workshop.platforms import PLATFORMS, emulation_problem, slug
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
@@ -96,8 +96,10 @@ class RungResult:
 class ShrinkResult:
     app: GoApp
     check: AppCheck
-    # The platform its images were built for and checked on.
+    # The platform its images were built for and checked on; whether its Dockerfiles
+    # cross-compile (--platform was given), so that one builds every platform.
     platform: str
+    cross: bool
     rungs: tuple[RungResult, ...]
     needs: Needs
     # Bytes of each addition of 4b, by need (STATIC: the binary's growth).
@@ -180,11 +182,16 @@ class ShrinkResult:
                 )
         if self.smallest is not None:
             smallest = self.smallest
+            build = (
+                f"docker buildx build --platform {', '.join(PLATFORMS).replace(', ', ',')}"
+                if self.cross
+                else "docker build"
+            )
             parts.append(
                 Text(
                     f"Smallest that works: rung {smallest.rung.key}, {docker_size(smallest.size)} "
                     f"({smallest.size:,} bytes). Its Dockerfile: {self.kept}\n"
-                    f"  docker build -f {self.kept} -t {app.name} {app.root}\n"
+                    f"  {build} -f {self.kept} -t {app.name} {app.root}\n"
                     f"Logged to {self.folder / 'sizes.json'}: nox -s verify -- --log PATH "
                     "checks it, INVOKE_WORKSHOP_SIZE_LOG=PATH invoke report reports it."
                 )
@@ -357,6 +364,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         app=app,
         check=check,
         platform=platform,
+        cross=bool(target.platform),
         rungs=tuple(results),
         needs=needs,
         costs=costs,
@@ -535,11 +543,10 @@ class _Climb:
         shipped = resolved[-1]
         if not shipped.standin:
             return ""
-        official = ROLES[shipped.role].workshop_image
         return (
             f"not built: it ships on {shipped.reference}, a local stand-in for {native} only; "
-            f"where {official} can be pulled (a multi-platform image), this rung builds for "
-            f"{platform} too"
+            f"where the {shipped.role} image can be pulled from a registry (the official one "
+            f"is multi-platform), this rung builds for {platform} too"
         )
 
     @property
