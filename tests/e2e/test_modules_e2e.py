@@ -19,6 +19,7 @@ from tests.support.images import all_image_ids, docker, layer_files
 from tests.support.loopback_registry import free_port
 from tests.support.running import WorkshopRun
 from tests.support.shrinking import Ladder, shrink
+from workshop.records.sizelog import SizeLog
 
 pytestmark = pytest.mark.engine
 
@@ -200,3 +201,17 @@ def test_with_buildkit_the_modules_are_mounted_and_the_build_cache_kept(
         if "go build" in line
     )
     assert "--mount=type=bind,from=modules" in build and "--mount=type=cache" in build
+
+
+@pytest.mark.buildx
+def test_a_module_for_arm64_is_fetched_and_compiled_on_the_build_platform(
+    workshop_run: WorkshopRun, tmp_path: Path, proxy: str
+) -> None:
+    program = write_program(tmp_path / "shrinkme")
+    flags = ("--platform", "linux/arm64", "--args", "arm", "--output", "Hello arm!")
+    ladder = shrink(workshop_run, tmp_path, "arm", program, *flags, **go_env(GOPROXY=proxy))
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    records = SizeLog(ladder.folder / "linux-arm64" / "sizes.json").read()
+    assert sorted(records) == [4, 6, 7]
+    assert {record.platform for record in records.values()} == {"linux/arm64"}
+    assert {record.output for record in records.values()} == {"Hello arm!\n"}

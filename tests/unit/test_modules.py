@@ -149,3 +149,12 @@ def test_four_rungs_that_could_not_fetch_are_one_message() -> None:
         _require_modules([_failed(refused)] * 4, APP, PROXY)
     assert failed.value.message.count("could not be fetched") == 1
     _require_modules([_failed(refused), _failed("main.go:3: undefined: x")], APP, PROXY)
+
+
+@pytest.mark.parametrize("key", ["3", "4", "5", "6"])
+def test_a_cross_compiled_module_fetches_and_builds_on_the_build_platform(key: str) -> None:
+    lines = dockerfile(key, APP, cross=True, buildkit=True).splitlines()
+    assert "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS modules" in lines
+    assert "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS build-stage" in lines
+    build = next(line for line in lines if " go build " in line)
+    assert "GOOS=$TARGETOS GOARCH=$TARGETARCH" in build and "GOPROXY=off" in build
