@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -63,3 +64,23 @@ def test_the_ladders_are_shown_side_by_side_and_what_was_not_built_says_why(
     assert "not built: it ships on workshop-base/golang" in stdout
     assert "a local stand-in for linux/amd64 only" in stdout
     assert "docker buildx build --platform linux/amd64,linux/arm64 -f" in stdout
+
+
+@pytest.mark.root
+def test_without_emulation_shrink_stops_before_the_first_build_saying_how(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    assert entry.read_text().startswith("enabled"), "engine --start did not set up emulation"
+    program = tmp_path / "hello"
+    program.mkdir()
+    shutil.copy(DOCKERFILES / "app.go", program / "app.go")
+    entry.write_text("0")  # disabled for this test only, on a machine the tests own
+    try:
+        ladder = shrink(workshop_run, tmp_path, "noemu", program, "--platform", "linux/arm64")
+    finally:
+        entry.write_text("1")
+    errors = " ".join(ladder.result.stderr.split())
+    assert ladder.result.returncode == 64, ladder.result.stdout + errors
+    assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
+    assert "Rung" not in ladder.result.stdout and not ladder.folder.exists()

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.running import invoke
 from tests.unit.test_tasks import settings
-from workshop.engine.emulation import set_up_emulation
+from workshop.engine.emulation import emulation_status, set_up_emulation
 from workshop.errors import BadInput
 from workshop.platforms import emulation_problem, engine_platform, parse_platforms
 from workshop.shrink.goapp import GoApp
@@ -85,3 +85,13 @@ def test_engine_start_says_when_emulation_is_there_and_registers_what_is_missing
     # The package's line went to the kernel's register file (here a plain file).
     assert (binfmt / "register").read_text() == ":qemu-aarch64:M::\\x7fELF:mask:/usr/bin/q:OPF"
     assert said == f"Emulation of linux/arm64 was registered but is not enabled in {binfmt}."
+
+
+def test_the_engines_status_says_whether_the_other_platform_runs_here(tmp_path: Path) -> None:
+    assert "can't run here; `invoke engine --start`" in emulation_status(
+        "linux/amd64", binfmt=tmp_path
+    )
+    (tmp_path / "qemu-aarch64").write_text("enabled\n")
+    assert emulation_status("linux/amd64", binfmt=tmp_path) == (
+        "Emulation: linux/arm64 programs run here."
+    )

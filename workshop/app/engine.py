@@ -10,7 +10,7 @@ from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
 from workshop.engine.dockerd import EngineStatus, start_local
-from workshop.engine.emulation import set_up_emulation
+from workshop.engine.emulation import emulation_status, set_up_emulation
 from workshop.engine.endpoint import DEFAULT_HOST, find_endpoint
 from workshop.errors import EngineUnavailable
 
@@ -34,6 +34,8 @@ def _engine_status(session: Session, *, start: bool) -> EngineStatus:
         start_local(endpoint, timeout=session.settings.engine_timeout)
         session.forget_engine()
         status = EngineStatus(endpoint, session.engine.info, started=True)
-    if start and endpoint.host == DEFAULT_HOST:
-        status = replace(status, emulation=set_up_emulation(status.info.platform))
+    if endpoint.host == DEFAULT_HOST:
+        native = status.info.platform
+        said = set_up_emulation(native) if start else emulation_status(native)
+        status = replace(status, emulation=said)
     return status

@@ -17,9 +17,23 @@ from workshop.engine.dockerd import install
 from workshop.errors import WorkshopError
 from workshop.platforms import BINFMT, EMULATORS, PLATFORMS, emulation_problem
 
-__all__ = ["set_up_emulation"]
+__all__ = ["emulation_status", "set_up_emulation"]
 
 CONFIGS = Path("/usr/lib/binfmt.d")
+
+
+def emulation_status(native: str, *, binfmt: Path = BINFMT) -> str:
+    """Which other platforms' programs run here, in a line, and how to set up the others."""
+    missing = [
+        p for p in PLATFORMS if p != native and emulation_problem(p, native=native, binfmt=binfmt)
+    ]
+    if missing:
+        return (
+            f"Emulation: {', '.join(missing)} programs can't run here; `invoke engine --start` "
+            "(as root) sets it up."
+        )
+    others = ", ".join(p for p in PLATFORMS if p != native)
+    return f"Emulation: {others} programs run here." if others else ""
 
 
 def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONFIGS) -> str:
