@@ -147,6 +147,18 @@ STEPS = {
             compare_with=9,
             beyond=True,
         ),
+        Step(
+            14,
+            "The smallest Go image: println, stripped, no inlining, UPX",
+            writes=("app-smaller.go", "Dockerfile.tiniest"),
+            tag="go-tiniest",
+            dockerfile="Dockerfile.tiniest",
+            sources=("app-smaller.go",),
+            roles=("golang-alpine",),
+            compare_with=9,
+            beyond=True,
+            times_startup=True,
+        ),
     )
 }
 
