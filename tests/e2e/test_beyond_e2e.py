@@ -65,6 +65,16 @@ def test_running_as_nobody_costs_nothing(beyond_run: WorkshopRun) -> None:
     assert beyond_run.records()[13].size == beyond_run.records()[9].size
 
 
+def test_the_smallest_go_image_is_under_280k_and_its_start_up_is_timed(
+    beyond_run: WorkshopRun,
+) -> None:
+    records = beyond_run.records()
+    tiniest = records[14]
+    assert tiniest.size <= 280_000 and tiniest.output == "Hello world!\n"
+    assert tiniest.size < records[11].size < records[9].size
+    assert tiniest.startup["runs"] >= 5 and tiniest.startup["against_median_ms"] > 0
+
+
 def test_verify_passes_every_claim_with_beyond_in_the_log(beyond_run: WorkshopRun) -> None:
     log = beyond_run.env["INVOKE_WORKSHOP_SIZE_LOG"]
     result = verify_cli("--log", log, "--json", f"{log}.verify.json")
@@ -72,7 +82,7 @@ def test_verify_passes_every_claim_with_beyond_in_the_log(beyond_run: WorkshopRu
     checks = json.loads(Path(f"{log}.verify.json").read_text())["checks"]
     claims = {check["id"]: check["verdict"] for check in checks if check["kind"] == "claim"}
     assert claims.pop("each-pulls-less") == "shown"  # no registry set here
-    assert len(claims) == 12 and set(claims.values()) == {"pass"}
+    assert len(claims) == 14 and set(claims.values()) == {"pass"}
 
 
 @pytest.mark.buildx
