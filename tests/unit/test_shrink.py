@@ -7,6 +7,7 @@ import http.server
 import re
 import shlex
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -437,3 +438,47 @@ def test_a_go_file_given_by_a_symlink_is_built_from_where_it_is(tmp_path: Path) 
     app = find_app(tmp_path / "link.go")
     # The context holds the file itself, not a link that points out of it.
     assert (app.root, app.files) == (tmp_path / "real", ("hello.go",))
+
+
+def test_a_long_import_block_is_read_in_linear_time(tmp_path: Path) -> None:
+    # A real module's vendored file with a long import block and no "C" made the old pattern
+    # backtrack for ever (skipjira's vendor/: 15 minutes at 100% CPU). Bounded by an alarm.
+    imports = "".join(f'\t"example.com/p{n}" // p{n} (x)\n' for n in range(40))
+    source = f"package main\n\nimport (\n{imports})\n\nfunc main() {{}}\n"
+    _write(tmp_path / "main.go", source)
+    _write(tmp_path / "c.go", 'package main\n\n// #include <stdio.h>\nimport "C"\n')
+    _write(tmp_path / "d.go", 'package main\n\nimport (\n\t"fmt"\n\t"C"\n)\n')
+
+    def too_long(signum: int, frame: object) -> None:
+        raise TimeoutError("classifying the imports took more than 5 s")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(5)
+    try:
+        app = find_app(tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert app.cgo_files == ("c.go", "d.go")
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "built"),
+    [
+        ("x_windows.go", "", False),
+        ("x_aix_ppc64.go", "", False),
+        ("x_linux_arm64.go", "", True),
+        ("x_hurd.go", "", False),
+        ("x.go", "//go:build aix && ppc64\n\n", False),
+        ("x.go", "//go:build (darwin || linux) && cgo\n\n", True),
+        ("x.go", "//go:build gccgo\n\n", False),
+        ("x.go", "//go:build !windows\n\n", True),
+    ],
+)
+def test_only_files_built_on_linux_make_a_program_cgo(
+    tmp_path: Path, name: str, header: str, built: bool
+) -> None:
+    # Vendored golang.org/x/sys holds cgo files for aix and hurd: not this program's.
+    _write(tmp_path / "main.go", MAIN)
+    _write(tmp_path / name, f'{header}package main\n\nimport "C"\n')
+    assert find_app(tmp_path).uses_cgo is built

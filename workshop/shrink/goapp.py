@@ -32,7 +32,11 @@ MAX_CONTEXT_FILES = 20_000
 
 _PACKAGE = re.compile(r"^\s*package\s+(\w+)", re.MULTILINE)
 _MAIN_FUNC = re.compile(r"^func\s+main\s*\(\s*\)", re.MULTILINE)
-_CGO_IMPORT = re.compile(r'^\s*import\s+"C"|^\s*import\s*\((?:[^)]*\n)*?\s*"C"\s*\n', re.MULTILINE)
+# `import "C"` alone, or a line `"C"` in an import block: each pattern reads a file once (a
+# nested `(?:[^)]*\n)*?` backtracked for ever on a long import block without "C").
+_IMPORT_C = re.compile(r'^\s*import\s+"C"', re.MULTILINE)
+_IMPORT_BLOCK = re.compile(r"^\s*import\s*\(([^)]*)\)", re.MULTILINE)
+_C_LINE = re.compile(r'^\s*"C"\s*$', re.MULTILINE)
 _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
@@ -224,9 +228,87 @@ def _finish(app: GoApp) -> GoApp:
         for name in app.files
         if name.endswith(".go")
         and not name.endswith("_test.go")
-        and _CGO_IMPORT.search(_COMMENTS.sub("", _read(app.root / name)))
+        and _builds_on_linux(name, text := _read(app.root / name))
+        and _imports_c(_COMMENTS.sub("", text))
     )
     return GoApp(**{**app.__dict__, "cgo_files": cgo})
+
+
+# Go's build constraints, as far as "is this file built for linux?" needs them: a file's
+# name (x_windows.go, x_aix_ppc64.go) and its //go:build line. Architectures are all taken as
+# possible; cgo, unix and gc hold; any other tag (gccgo, ignore, purego) does not.
+_GOOS = {
+    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux",
+    "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+}  # fmt: skip
+_GOARCH = {
+    "386", "amd64", "amd64p32", "arm", "arm64", "arm64be", "armbe", "loong64", "mips", "mipsle",
+    "mips64", "mips64le", "mips64p32", "mips64p32le", "ppc", "ppc64", "ppc64le", "riscv",
+    "riscv64", "s390", "s390x", "sparc", "sparc64", "wasm",
+}  # fmt: skip
+_TRUE_TAGS = {"linux", "unix", "cgo", "gc"}
+_BUILD_LINE = re.compile(r"^//go:build\s+(.+)$", re.MULTILINE)
+_TOKEN = re.compile(r"\s*(\(|\)|&&|\|\||!|[\w.]+)")
+
+
+def _builds_on_linux(name: str, text: str) -> bool:
+    parts = Path(name).name.removesuffix(".go").removesuffix("_test").split("_")
+    if len(parts) > 1:
+        if parts[-1] in _GOARCH and len(parts) > 2 and parts[-2] in _GOOS:
+            return parts[-2] == "linux"
+        if parts[-1] in _GOOS:
+            return parts[-1] == "linux"
+    header = text.split("\npackage ", 1)[0]
+    found = _BUILD_LINE.search(header)
+    return _constraint_holds(found.group(1)) if found else True
+
+
+def _constraint_holds(expression: str) -> bool:
+    """A //go:build expression on linux (any architecture, cgo on); True where unreadable."""
+    tokens = _TOKEN.findall(expression)
+    position = 0
+
+    def tag(word: str) -> bool:
+        return word in _TRUE_TAGS or word in _GOARCH or word.startswith("go1.")
+
+    def primary() -> bool:
+        nonlocal position
+        word = tokens[position]
+        position += 1
+        if word == "!":
+            return not primary()
+        if word == "(":
+            value = either()
+            position += 1  # the ")"
+            return value
+        return tag(word)
+
+    def both() -> bool:
+        nonlocal position
+        value = primary()
+        while position < len(tokens) and tokens[position] == "&&":
+            position += 1
+            value = primary() and value
+        return value
+
+    def either() -> bool:
+        nonlocal position
+        value = both()
+        while position < len(tokens) and tokens[position] == "||":
+            position += 1
+            value = both() or value
+        return value
+
+    try:
+        return either()
+    except IndexError:
+        return True
+
+
+def _imports_c(text: str) -> bool:
+    if _IMPORT_C.search(text):
+        return True
+    return any(_C_LINE.search(block) for block in _IMPORT_BLOCK.findall(text))
 
 
 def _is_main(sources: list[Path]) -> bool:
