@@ -121,7 +121,7 @@ PROXY = GoEnvironment({"GOPROXY": "http://127.0.0.1:9"}, {"GOPROXY": "from the e
         ),
         (
             "go: go.mod requires go >= 1.25 (running go 1.19.8; GOTOOLCHAIN=local)",
-            "go.mod asks for Go 1.25 and this base has Go 1.19.8",
+            "go.mod asks for Go 1.25 and this base has Go 1.19.8; no toolchain is fetched",
         ),
     ],
 )

@@ -627,12 +627,14 @@ def _module_failure(log: str, app: GoApp, go_env: GoEnvironment) -> str:
     """Why fetching or checking the modules failed, in words; "" where that is not why."""
     if not app.module:
         return ""
-    too_new = re.search(r"go\.mod requires go >= (\S+) \(running go (\S+)", log)
+    too_new = re.search(r"go\.mod requires go >= ([\w.]+) \(running go ([\w.]+)", log)
     if too_new:
+        wanted = ".".join(too_new.group(1).split(".")[:2])
         return (
             f"go.mod asks for Go {too_new.group(1)} and this base has Go {too_new.group(2)}; "
-            "nothing is fetched in the build (GOTOOLCHAIN=local): lower the go line, or build "
-            "on a newer Go (the setting workshop.go, or golang:1.N where it can be pulled)"
+            "no toolchain is fetched in the build (GOTOOLCHAIN=local): lower the go line, or "
+            f"build where golang:{wanted} can be pulled (the stand-ins here go up to Go "
+            f"{max(GO_RELEASES, key=lambda release: tuple(map(int, release.split('.'))))})"
         )
     if not app.downloads:
         return ""
