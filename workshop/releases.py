@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GO_RELEASES", "GoRelease"]
+__all__ = ["GO_RELEASES", "GoRelease", "release_key"]
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,8 @@ GO_RELEASES = {
         GoRelease("1.24", "trixie"),
     )
 }
+
+
+def release_key(release: str) -> tuple[int, ...]:
+    """ "1.21" as (1, 21): releases in the order Go made them, not as strings sort."""
+    return tuple(int(part) for part in release.split("."))

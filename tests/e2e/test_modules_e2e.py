@@ -20,6 +20,7 @@ from tests.support.loopback_registry import free_port
 from tests.support.running import WorkshopRun
 from tests.support.shrinking import Ladder, shrink
 from workshop.records.sizelog import SizeLog
+from workshop.shrink.goenv import GO_ENV_NAMES
 
 pytestmark = pytest.mark.engine
 
@@ -37,8 +38,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def go_env(**values: str) -> dict[str, str]:
     """The Go environment of a test's run: only what it sets (no go env file is read)."""
-    names = ("GOPROXY", "GONOPROXY", "GOPRIVATE", "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOFLAGS")
-    return {"GOENV": "off", **dict.fromkeys(names, ""), **values}
+    return {"GOENV": "off", **dict.fromkeys(GO_ENV_NAMES, ""), **values}
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, str]]:

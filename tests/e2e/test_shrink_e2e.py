@@ -11,7 +11,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ import pytest
 import trustme
 
 from tests.support.images import containers_of
-from tests.support.paths import PROGRAMS, ROOT
+from tests.support.paths import PROGRAMS
 from tests.support.running import WorkshopRun, invoke, verify_cli
-from tests.support.shrinking import Ladder, shrink
+from tests.support.shrinking import Ladder, shrink, started_shrink
 from workshop.labels import PREFIX_LABEL
 from workshop.records.sizelog import SizeLog
 from workshop.shrink.goapp import find_app
@@ -245,14 +244,7 @@ def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
     shutil.copytree(PROGRAMS / "never", program)
     (program / "shrink.toml").write_text("timeout = 600\n")
     env = workshop_run.own("sterm", tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "shrink", str(program)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = started_shrink(program, env)
     deadline = time.monotonic() + 300
     while len(containers_of(process.pid)) < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -311,15 +303,7 @@ def test_ctrl_c_to_the_process_group_ends_shrink_at_once_and_leaves_nothing(
         (program / "main.go").write_text(STRIPPED_SLEEPS)
     (program / "shrink.toml").write_text("timeout = 600\n")
     env = workshop_run.own("sgrp", tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "shrink", str(program)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = started_shrink(program, env, own_group=True)
     log = tmp_path / "shrink" / find_app(program).key / "sizes.json"
     try:
         deadline = time.monotonic() + 400

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, invoke
 from workshop.records.sizelog import SizeLog, SizeRecord
 from workshop.shrink.goapp import find_app
 
-__all__ = ["Ladder", "shrink"]
+__all__ = ["Ladder", "shrink", "started_shrink"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,19 @@ def shrink(
     result = invoke("shrink", str(program), *args, env=settings, timeout=1200)
     key = find_app(program).key
     return Ladder(result, tmp_path / "shrink" / key, settings["INVOKE_WORKSHOP_TAG_PREFIX"])
+
+
+def started_shrink(
+    program: Path, env: dict[str, str], *, own_group: bool = False
+) -> subprocess.Popen[str]:
+    """`invoke shrink PROGRAM` started, not waited for, to be interrupted; in a process group
+    of its own with `own_group` (a terminal's Ctrl-C reaches the whole group)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", "shrink", str(program)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=own_group,
+    )

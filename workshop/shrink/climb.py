@@ -34,10 +34,10 @@ from workshop.platforms import PLATFORMS, emulation_problem, slug
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
-from workshop.releases import GO_RELEASES
+from workshop.releases import GO_RELEASES, release_key
 from workshop.settings import Settings, check_tag
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, require_free_port
-from workshop.shrink.goapp import GoApp, find_app
+from workshop.shrink.goapp import GoApp, find_app, listed, packages
 from workshop.shrink.goenv import NO_GO_ENV, GoEnvironment, go_environment
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles, runs_as_built
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
@@ -236,12 +236,19 @@ def find_targets(
     targets = []
     for platform in platforms:
         folder = target.folder / slug(platform)
-        size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
-        check_folder(folder, what="the shrink folder", setting="shrink_dir")
-        check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
-        size_log.check_writable()
+        size_log = _checked_outputs(folder)
         targets.append(replace(target, folder=folder, size_log=size_log, platform=platform))
     return targets
+
+
+def _checked_outputs(folder: Path) -> SizeLog:
+    """The size log of a ladder kept in `folder`, with the folder, its Dockerfile and its log
+    checked as outputs before anything is built."""
+    size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
+    check_folder(folder, what="the shrink folder", setting="shrink_dir")
+    check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
+    size_log.check_writable()
+    return size_log
 
 
 def require_platforms(engine: EngineAPI, platforms: tuple[str, ...]) -> None:
@@ -261,10 +268,7 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     check = load_check(path if path.is_dir() else path.parent, app.root, flags)
     require_free_port(check)
     folder = shrink_dir / app.key
-    size_log = SizeLog(folder / "sizes.json", setting="shrink_dir")
-    check_folder(folder, what="the shrink folder", setting="shrink_dir")
-    check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
-    size_log.check_writable()
+    size_log = _checked_outputs(folder)
     return Target(app, check, folder, size_log, go_environment() if app.downloads else NO_GO_ENV)
 
 
@@ -273,12 +277,11 @@ def _context_notes(app: GoApp, go_env: GoEnvironment) -> list[str]:
     notes = []
     if app.left_out:
         notes.append(
-            f"Left out of the build as they look like secrets: {', '.join(app.left_out[:8])}"
-            + (f" and {len(app.left_out) - 8} more" if len(app.left_out) > 8 else "")
-            + ". A `!` line in .dockerignore keeps one that the build needs."
+            f"Left out of the build as they look like secrets: {listed(list(app.left_out))}. "
+            "A `!` line in .dockerignore keeps one that the build needs."
         )
     if app.other_mains:
-        shown = ", ".join(f"./{main}" if main != "." else "." for main in app.other_mains[:8])
+        shown = packages(app.other_mains)
         notes.append(
             f"The module's other main packages ({shown}) were not built: {app.target[0]} was."
         )
@@ -380,8 +383,8 @@ def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[BaseResolve
     if not app.go:
         return plan.bases, []
     wanted = tuple(int(part) for part in app.go.split("."))
-    releases = sorted(GO_RELEASES, key=lambda release: tuple(map(int, release.split("."))))
-    newer = [release for release in releases if tuple(map(int, release.split("."))) >= wanted]
+    releases = sorted(GO_RELEASES, key=release_key)
+    newer = [release for release in releases if release_key(release) >= wanted]
     release = app.go if app.go in GO_RELEASES else (newer[0] if newer else releases[-1])
     notes = []
     if release != app.go:
@@ -634,7 +637,7 @@ def _module_failure(log: str, app: GoApp, go_env: GoEnvironment) -> str:
             f"go.mod asks for Go {too_new.group(1)} and this base has Go {too_new.group(2)}; "
             "no toolchain is fetched in the build (GOTOOLCHAIN=local): lower the go line, or "
             f"build where golang:{wanted} can be pulled (the stand-ins here go up to Go "
-            f"{max(GO_RELEASES, key=lambda release: tuple(map(int, release.split('.'))))})"
+            f"{max(GO_RELEASES, key=release_key)})"
         )
     if not app.downloads:
         return ""

@@ -24,7 +24,7 @@ from workshop.errors import BadInput
 from workshop.records.datafile import read_text
 from workshop.shrink.secretfiles import looks_secret
 
-__all__ = ["GoApp", "find_app"]
+__all__ = ["GoApp", "find_app", "listed", "packages"]
 
 # What a context never needs: version control, and what editors and builds leave.
 _SKIPPED = {".git", ".hg", ".svn", ".idea", ".vscode", "__pycache__", "node_modules"}
@@ -129,7 +129,7 @@ def find_app(path: Path) -> GoApp:
     go_sum = (root / "go.sum").is_file()
     if requires and not vendored and not go_sum:
         raise BadInput(
-            f"{go_mod} requires modules ({_listed(list(requires))}) but there is no go.sum "
+            f"{go_mod} requires modules ({listed(list(requires))}) but there is no go.sum "
             f"beside it, so nothing could check what is fetched: run `go mod tidy` in {root}, "
             "then run shrink again."
         )
@@ -165,9 +165,15 @@ def _sources(folder: Path) -> list[Path]:
     )
 
 
-def _listed(names: list[str], most: int = 8) -> str:
+def listed(names: list[str], most: int = 8) -> str:
+    """`a, b, c and 5 more`: names in a message, the first `most` of them."""
     more = f" and {len(names) - most} more" if len(names) > most else ""
     return ", ".join(names[:most]) + more
+
+
+def packages(folders: list[str] | tuple[str, ...], most: int = 8) -> str:
+    """Main packages' folders as Go names them: ./cmd/serve, and . for the module's root."""
+    return ", ".join(f"./{folder}" if folder != "." else "." for folder in folders[:most])
 
 
 def _main_packages(root: Path, files: tuple[str, ...]) -> list[str]:
@@ -325,7 +331,7 @@ def _require_main(folder: Path, sources: list[Path], *, mains: list[str] | None 
         return
     found = ", ".join(each.name for each in sources[:5]) or "no .go file"
     if mains:
-        shown = ", ".join(f"./{main}" if main != "." else "." for main in mains[:8])
+        shown = packages(mains)
         raise BadInput(
             f"{folder} holds no Go main package ({found}); the module's main packages are "
             f"{shown}. Give the folder of the one to shrink, {folder / mains[0]} say."
