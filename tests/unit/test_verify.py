@@ -52,8 +52,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_a_log_from_a_real_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--log", str(REAL_RUN))
     assert code == 0
-    assert "7 passed, 0 failed, 14 shown without gating" in out
-    assert out.count("not run") == 7 and out.count("not measured") == 1
+    assert "7 passed, 0 failed, 15 shown without gating" in out
+    assert out.count("not run") == 8 and out.count("not measured") == 1
     assert "The figures don't gate" in out and "local stand-in" in out
 
 
@@ -67,7 +67,7 @@ def test_the_workshops_own_figures_pass_on_its_own_bases(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, on_workshop_bases)))
-    assert (code, "13 passed, 0 failed, 8 shown" in out) == (0, True)
+    assert (code, "13 passed, 0 failed, 9 shown" in out) == (0, True)
 
 
 def test_a_figure_off_by_more_than_the_tolerance_fails_on_the_workshops_bases(
@@ -182,7 +182,7 @@ def test_junit_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert code == 1
     suite = ElementTree.parse(tmp_path / "v.xml").getroot()  # noqa: S314 - our own output
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("21", "2", "14")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("22", "2", "15")
     failed = [
         case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
     ]
@@ -197,7 +197,7 @@ def with_beyond(records: dict[int, dict[str, Any]]) -> None:
     for step, like, tag, size in (
         (10, 8, "go-ldflags", 1_200_000),
         (11, 8, "go-upx", 560_000),
-        (12, 9, "go-floor", 163),
+        (12, 9, "go-floor", 91),
         (13, 9, "go-nonroot", records[9]["size"]),
         (14, 9, "go-tiniest", 261_368),
     ):
@@ -229,7 +229,7 @@ def test_a_run_beyond_the_workshop_passes_its_claims(
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted_with_beyond(tmp_path, lambda records: None)))
     assert code == 0
-    assert "14 passed, 0 failed, 7 shown" in out
+    assert "15 passed, 0 failed, 7 shown" in out
 
 
 @pytest.mark.parametrize(
@@ -244,12 +244,17 @@ def test_a_run_beyond_the_workshop_passes_its_claims(
         (set_size(14, 295_000), "tiniest-go-under-280k", "go-tiniest"),
         (
             set_size(12, 2_000),
-            "floor-under-a-kilobyte go-far-from-the-floor",
+            "floor-under-a-kilobyte floor-under-the-record go-far-from-the-floor",
             "go-floor is 2,000 bytes; expected at most 1,000",
         ),
         (
+            set_size(12, 105),
+            "floor-under-the-record",
+            "go-floor is 105 bytes; expected at most 104",
+        ),
+        (
             set_size(12, 900),
-            "go-far-from-the-floor",
+            "floor-under-the-record go-far-from-the-floor",
             "go-smaller (785kB) is 872 times go-floor (900B); expected more than 1,000",
         ),
         (
