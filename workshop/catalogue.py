@@ -24,6 +24,9 @@ class Step:
     beyond: bool = False
     # Time the start-up of this image and of compare_with's, run after run.
     times_startup: bool = False
+    # With a registry, also push the smallest image around its program by hand, pull it back,
+    # run it and log what its pull downloads (the floor's, step 12).
+    pushes_smallest: bool = False
 
     @property
     def name(self) -> str:
@@ -135,6 +138,7 @@ STEPS = {
             roles=("debian",),
             compare_with=9,
             beyond=True,
+            pushes_smallest=True,
         ),
         Step(
             13,

@@ -4,6 +4,7 @@ images moved between engines, and a registry that fails in every way a registry 
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import subprocess
@@ -272,3 +273,86 @@ def test_a_base_pinned_by_digest_is_pulled_built_on_and_logged(
         subprocess.run(
             ["docker", "image", "rm", f"{name}@{digest}"], capture_output=True, check=False
         )
+
+
+@pytest.fixture(scope="module")
+def floor_pulled(
+    registry: Any, workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory
+) -> WorkshopRun:
+    """Step 12 with the registry set: the smallest image around the floor pushed by hand."""
+    folder = tmp_path_factory.mktemp("floor-pull")
+    env = workshop_run.own("floor-pull", folder, INVOKE_WORKSHOP_REGISTRY=registry.address)
+    result = invoke("step-12", env=env)
+    assert result.returncode == 0, result.stderr
+    prefix = env["INVOKE_WORKSHOP_TAG_PREFIX"]
+    return WorkshopRun(env=env, prefix=prefix, log=folder / "sizes.json", result=result)
+
+
+def smallest_manifest(registry: Any, run: WorkshopRun) -> tuple[bytes, dict[str, Any]]:
+    repository = f"{run.tag('go-floor')}-smallest"
+    answer = requests.get(
+        f"{registry.url}/v2/{repository}/manifests/latest",
+        headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.content, answer.json()
+
+
+def test_the_floors_smallest_image_is_measured_part_by_part_as_the_registry_serves_it(
+    floor_pulled: WorkshopRun, registry: Any
+) -> None:
+    record = floor_pulled.records()[12]
+    raw, manifest = smallest_manifest(registry, floor_pulled)
+    (layer,) = manifest["layers"]
+    assert record.smallest_pull == {
+        "manifest": len(raw),
+        "config": manifest["config"]["size"],
+        "layer": layer["size"],
+    }
+    # The engine's own push of the same one file: its layer is padded and ends in zero blocks.
+    engine_layer = (
+        record.pull_size
+        - json.loads(
+            requests.get(
+                f"{registry.url}/v2/{record.tag}/manifests/latest",
+                headers={"Accept": ", ".join(MANIFEST_TYPES)},
+                timeout=30,
+            ).content
+        )["config"]["size"]
+    )
+    assert layer["size"] < engine_layer
+    # Bytes a pull downloads: all three together still under a kilobyte, the manifest largest.
+    assert sum(record.smallest_pull.values()) < 1000
+    assert max(record.smallest_pull, key=record.smallest_pull.__getitem__) == "manifest"
+    said = " ".join(floor_pulled.result.stdout.split())
+    assert f"a pull downloads {sum(record.smallest_pull.values()):,} bytes" in said
+    assert "the manifest is now the largest part" in said
+    # Pulled, run and removed: no image on the engine holds the registry's name for it.
+    names = subprocess.run(
+        ["docker", "image", "ls", "--digests", "--format", "{{.Repository}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert f"{registry.address}/{floor_pulled.tag('go-floor')}-smallest" not in names
+
+
+@pytest.mark.parametrize("engine_name", ["docker28_classic", "docker28_containerd"])
+def test_the_floor_and_its_smallest_image_run_on_docker_28_with_each_store(
+    floor_pulled: WorkshopRun, registry: Any, engine_name: str, request: pytest.FixtureRequest
+) -> None:
+    engine = request.getfixturevalue(engine_name)
+    raw, _ = smallest_manifest(registry, floor_pulled)
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    pulled = f"{registry.address}/{floor_pulled.tag('go-floor')}-smallest@{digest}"
+    built = floor_pulled.tag("go-floor")
+    engine.load_from_main(built)
+    engine.docker("pull", "-q", pulled)
+    try:
+        for reference in (built, pulled):
+            image_id = engine.docker("image", "inspect", "--format", "{{.Id}}", reference)
+            ran = engine.docker("run", "--rm", image_id.stdout.strip(), check=False)
+            assert (ran.returncode, ran.stdout, ran.stderr) == (0, "Hello world!\n", ""), reference
+    finally:
+        engine.docker("image", "rm", built, pulled, check=False)

@@ -54,12 +54,12 @@ def test_records_round_trip_and_rerunning_a_step_replaces_only_its_record(
 def test_the_log_is_json_with_a_schema(size_log: SizeLog) -> None:
     size_log.record(make_record(4))
     document = json.loads(size_log.path.read_text())
-    assert document["schema"] == 3
+    assert document["schema"] == 4
     assert document["records"][0]["bases"][0]["reference"] == "golang:1.10"
     assert document["records"][0]["image_store"] == "classic"
 
 
-def test_a_schema_1_log_reads_as_the_classic_stores_and_is_written_back_as_3(
+def test_a_schema_1_log_reads_as_the_classic_stores_and_is_written_back_as_4(
     size_log: SizeLog,
 ) -> None:
     from tests.support.paths import REAL_RUN
@@ -69,7 +69,7 @@ def test_a_schema_1_log_reads_as_the_classic_stores_and_is_written_back_as_3(
     assert records[7].listed == records[7].size and records[7].image_store == "classic"
     assert records[7].platform == ""
     size_log.record(replace(make_record(13), platform="linux/arm64"))
-    assert json.loads(size_log.path.read_text())["schema"] == 3
+    assert json.loads(size_log.path.read_text())["schema"] == 4
     assert size_log.read()[7] == records[7]
     assert size_log.read()[13].platform == "linux/arm64"
 
@@ -88,12 +88,29 @@ def test_a_schema_2_log_reads_and_a_platform_it_does_not_know_is_refused(
         size_log.read()
 
 
+def test_the_floors_smallest_pull_round_trips_and_a_schema_3_log_has_none(
+    size_log: SizeLog,
+) -> None:
+    parts = {"manifest": 344, "config": 177, "layer": 110}
+    size_log.record(replace(make_record(12), smallest_pull=parts))
+    assert size_log.read()[12].smallest_pull == parts
+    document = json.loads(size_log.path.read_text())
+    document["schema"] = 3
+    del document["records"][0]["smallest_pull"]
+    size_log.path.write_text(json.dumps(document))
+    assert size_log.read()[12].smallest_pull == {}
+    document["records"][0]["smallest_pull"] = {"manifest": 344, "index": 9}
+    size_log.path.write_text(json.dumps(document))
+    with pytest.raises(SizeLogError, match="index"):
+        size_log.read()
+
+
 @pytest.mark.parametrize(
     "content",
     [
         "{not json",
         "[]",
-        '{"schema": 4, "records": []}',
+        '{"schema": 5, "records": []}',
         '{"schema": 1, "records": [{"step": 4}]}',
         '{"schema": 1}',
     ],
@@ -152,7 +169,7 @@ def test_an_interrupted_write_keeps_the_old_log_and_leaves_no_stray_file(
     ("change", "message"),
     [
         (lambda d: d["records"].append(d["records"][0]), "step 4 has two records"),
-        (lambda d: d.update(schema=True), "not a schema 3 size log"),
+        (lambda d: d.update(schema=True), "not a schema 4 size log"),
         (lambda d: d["records"][0].update(startup={"runs": "x"}), "'runs' is \"x\""),
         (lambda d: d["records"][0].update(size=-5), "'size' is -5"),
         (lambda d: d["records"][0].update(size=0), "'size' is 0"),

@@ -9,6 +9,7 @@ Where no registry is set, the pull size is "not measured".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -83,6 +84,48 @@ class Registry:
         except requests.exceptions.RequestException as error:
             reason = str(error).split(": ")[-1][:200] or error.__class__.__name__
             raise self._error(f"it can't be reached ({reason})") from None
+
+    def _send(self, method: str, path: str, data: bytes, **headers: str) -> requests.Response:
+        """`method` `data` to `path` (or to the full URL a registry's Location gave), within
+        `timeout`."""
+        url = path if "://" in path else f"{self.scheme}://{self.address}{path}"
+        try:
+            return requests.request(method, url, data=data, headers=headers, timeout=self.timeout)
+        except requests.exceptions.Timeout:
+            what = f"{method} {path}"
+            raise self._error(f"it did not answer {what} within {self.timeout:g} s") from None
+        except requests.exceptions.RequestException as error:
+            reason = str(error).split(": ")[-1][:200] or error.__class__.__name__
+            raise self._error(f"it can't be reached ({reason})") from None
+
+    def push_blob(self, name: str, blob: bytes) -> str:
+        """Upload `blob` to repository `name` in one request (POST, then PUT with its digest);
+        its digest."""
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        started = self._send("POST", f"/v2/{name}/blobs/uploads/", b"")
+        location = started.headers.get("Location", "")
+        if started.status_code != 202 or not location:
+            raise self._error(f"POST /v2/{name}/blobs/uploads/ answered {started.status_code}")
+        if location.startswith("/"):
+            location = f"{self.scheme}://{self.address}{location}"
+        joined = "&" if "?" in location else "?"
+        done = self._send(
+            "PUT",
+            f"{location}{joined}digest={digest}",
+            blob,
+            **{"Content-Type": "application/octet-stream"},
+        )
+        if done.status_code != 201:
+            raise self._error(f"the upload of blob {digest[:19]} answered {done.status_code}")
+        return digest
+
+    def push_manifest(self, name: str, reference: str, manifest: bytes, media_type: str) -> str:
+        """Put `manifest` as NAME:REFERENCE; its digest, which a pull names it by."""
+        path = f"/v2/{name}/manifests/{reference}"
+        done = self._send("PUT", path, manifest, **{"Content-Type": media_type})
+        if done.status_code != 201:
+            raise self._error(f"PUT {path} answered {done.status_code}: {done.text[:200]}")
+        return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
     def check(self) -> None:
         """Refuse, before anything is built, a registry that does not answer its API."""

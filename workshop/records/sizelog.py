@@ -20,8 +20,9 @@ from workshop.records.datafile import DataFile, JsonObject
 __all__ = ["OUTPUT_KEPT", "SCHEMA", "BaseUsed", "SizeLog", "SizeRecord", "evidence"]
 
 # 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
-# pull size; a schema 1 log reads as the classic store's, where the two sizes are one.
-SCHEMA = 3
+# pull size; a schema 1 log reads as the classic store's, where the two sizes are one. 3 added
+# the platform, 4 the floor's smallest pull (`smallest_pull`).
+SCHEMA = 4
 # An image's size as the engine counts it is an int64; a larger one is not a size.
 MAX_SIZE = 2**63 - 1
 
@@ -98,6 +99,9 @@ class SizeRecord:
     # The platform it was built for and run on ("linux/arm64"); "" in a log of schema 1 or 2,
     # which recorded none (the engine's own).
     platform: str = ""
+    # For the floor, with a registry: the bytes a pull of the smallest image around its program
+    # downloads, pushed by hand (workshop/steps/smallestpull.py): manifest, config and layer.
+    smallest_pull: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def listed(self) -> int:
@@ -107,7 +111,11 @@ class SizeRecord:
         object.__setattr__(self, "output", evidence(self.output))
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "startup": dict(self.startup)}
+        return {
+            **asdict(self),
+            "startup": dict(self.startup),
+            "smallest_pull": dict(self.smallest_pull),
+        }
 
     @classmethod
     def from_json(cls, data: object) -> SizeRecord:
@@ -120,6 +128,11 @@ class SizeRecord:
         if startup is not None:
             startup.only("runs", "median_ms", "against_median_ms")
             timing = {name: startup.number(name) for name in startup.data}
+        smallest = record.get("smallest_pull")
+        pull_parts = {}
+        if smallest is not None:
+            smallest.only("manifest", "config", "layer")
+            pull_parts = {name: smallest.integer(name, maximum=MAX_SIZE) for name in smallest.data}
         return cls(
             step=record.integer("step", minimum=1, maximum=999),
             tag=record.text("tag"),
@@ -152,6 +165,7 @@ class SizeRecord:
             else 0,
             registry=record.text("registry") if "registry" in record.data else "",
             platform=_platform(record),
+            smallest_pull=pull_parts,
         )
 
 
@@ -195,7 +209,7 @@ class SizeLog:
             schema=SCHEMA,
             kind="size log",
             setting=setting,
-            reads=(1, 2),
+            reads=(1, 2, 3),
             parser=_records,
         )
 

@@ -23,6 +23,7 @@ from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
+from workshop.steps.smallestpull import pulled_and_run, smallest_image
 from workshop.steps.startup import time_startup
 from workshop.steps.workspace import Workspace, Written
 from workshop.units import docker_size, ratio, times
@@ -39,7 +40,8 @@ __all__ = [
     "run_file_step",
 ]
 
-EXPECTED_OUTPUT = "Hello world!"
+# What every step's program prints, byte for byte (stdout and stderr together).
+EXPECTED_OUTPUT = "Hello world!\n"
 # The roles whose images build with Go; the floor's build stage (debian) assembles instead.
 GO_ROLES = ("golang", "golang-alpine")
 NO_GO = "none"
@@ -138,6 +140,8 @@ class BuildStepResult:
                     f"{record.registry} stores them)."
                 )
             )
+        if record.smallest_pull:
+            parts.append(Text(smallest_pull_line(record)))
         if self.comparison:
             parts.append(self.comparison)
         if record.startup and self.comparison:
@@ -164,6 +168,19 @@ class BuildStepResult:
             )
         )
         return Group(*parts)
+
+
+def smallest_pull_line(record: SizeRecord) -> str:
+    """What a pull of the smallest image around `record`'s program downloads, part by part."""
+    parts = record.smallest_pull
+    total = sum(parts.values())
+    largest = max(parts, key=lambda part: parts[part])
+    listed = ", ".join(f"{part} {size:,}" for part, size in parts.items())
+    return (
+        f"The smallest image around its {record.binary_size:,}-byte program, pushed by hand, "
+        f"pulled back and run: a pull downloads {total:,} bytes ({listed}); the {largest} is "
+        "now the largest part."
+    )
 
 
 def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
@@ -230,7 +247,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
         ran = engine.run(built.image_id, fetch="/app")
-    if ran.exit_code != 0 or ran.output.rstrip("\n") != EXPECTED_OUTPUT:
+    if ran.exit_code != 0 or ran.output != EXPECTED_OUTPUT:
         raise StepFailed(
             f"{tag} (image {built.image_id[:19]}) printed {ran.output[:500]!r} and exited "
             f"{ran.exit_code}; the workshop expects exactly {EXPECTED_OUTPUT!r}. It was not "
@@ -244,6 +261,9 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
                 f"Step {step.number}: timing the start-up of {tag} and {against.tag}"
             ):
                 startup = time_startup(engine, built.image_id, against.image_id)
+    smallest: dict[str, int] = {}
+    if step.pushes_smallest and plan.registry is not None:
+        smallest = _smallest_pull(plan, plan.registry, tag, ran.fetched or b"")
     record = measure_push_tag_and_log(
         plan,
         Passed(
@@ -255,10 +275,28 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             binary=ran.fetched or b"",
             build_seconds=built.seconds,
             startup=startup,
+            smallest_pull=smallest,
         ),
         what=f"Step {step.number}",
     )
     return BuildStepResult(step=step, record=record, written=written)
+
+
+def _smallest_pull(plan: BuildPlan, registry: Registry, tag: str, program: bytes) -> dict[str, int]:
+    """The bytes of the smallest image around `program` that `registry` serves and the
+    engine pulls and runs (steps/smallestpull.py)."""
+    image = smallest_image(program, platform=plan.platform or plan.engine.info.platform)
+    repository = f"{tag.split(':')[0]}-smallest"
+    with plan.progress.activity(f"{tag}: pushing the smallest image around it, pulling it back"):
+        pulled_and_run(
+            plan.engine,
+            registry,
+            image,
+            repository=repository,
+            expected=EXPECTED_OUTPUT,
+            platform=plan.platform,
+        )
+    return image.parts
 
 
 @dataclass(frozen=True)
@@ -273,6 +311,7 @@ class Passed:
     binary: bytes
     build_seconds: float
     startup: Mapping[str, float] = field(default_factory=dict)
+    smallest_pull: Mapping[str, int] = field(default_factory=dict)
 
 
 def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
@@ -321,6 +360,7 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
             build_seconds=round(passed.build_seconds, 3),
             startup=passed.startup,
             platform=plan.platform or engine.info.platform,
+            smallest_pull=passed.smallest_pull,
         )
         progress.checkpoint()
         with deferred_interrupts():
