@@ -49,6 +49,7 @@ step_11 = _step(11, pre=[step_10])
 step_12 = _step(12, pre=[step_9])
 step_13 = _step(13, pre=[step_9])
 step_14 = _step(14, pre=[step_9])
+step_15 = _step(15, pre=[step_9])
 
 
 @task(pre=[step_3])
@@ -71,9 +72,9 @@ def all_(c: Context) -> None:
     steps.summary(c)
 
 
-@task(pre=[step_10, step_11, step_12, step_13, step_14])
+@task(pre=[step_10, step_11, step_12, step_13, step_14, step_15])
 def beyond(c: Context) -> None:
-    """Go beyond the workshop: steps 10 to 14, then sum them up."""
+    """Go beyond the workshop: steps 10 to 15, then sum them up."""
     from workshop.app import steps
 
     steps.beyond(c)
@@ -219,6 +220,7 @@ ns = Collection(
     step_12,
     step_13,
     step_14,
+    step_15,
     all_,
     beyond,
     sweep,

@@ -27,6 +27,9 @@ class Step:
     # With a registry, also push the smallest image around its program by hand, pull it back,
     # run it and log what its pull downloads (the floor's, step 12).
     pushes_smallest: bool = False
+    # Build it twice from scratch, reproducibly, where the engine can (steps/reproducible.py),
+    # and log both image ids.
+    builds_twice: bool = False
 
     @property
     def name(self) -> str:
@@ -162,6 +165,18 @@ STEPS = {
             compare_with=9,
             beyond=True,
             times_startup=True,
+        ),
+        Step(
+            15,
+            "The same digest twice: go-smaller built twice from scratch, one image id",
+            writes=("app-smaller.go", "Dockerfile.smaller"),
+            tag="go-reproducible",
+            dockerfile="Dockerfile.smaller",
+            sources=("app-smaller.go",),
+            roles=("golang-alpine",),
+            compare_with=9,
+            beyond=True,
+            builds_twice=True,
         ),
     )
 }

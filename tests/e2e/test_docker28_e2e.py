@@ -3,6 +3,7 @@ store, beside the host's engine; and a docker context choosing the engine for ev
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -175,3 +176,37 @@ def test_shrink_on_the_containerd_store_measures_what_the_steps_measure(
     for record in rungs.values():
         assert listed_by_the_cli(docker28_containerd, record.tag) == docker_size(record.listed)
         assert record.listed > record.size
+
+
+@pytest.mark.buildx
+def test_the_same_digest_twice_holds_on_the_containerd_store(containerd_run: WorkshopRun) -> None:
+    result = invoke("step-15", env=containerd_run.env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    record = containerd_run.records()[15]
+    assert record.rebuilt_image_id == record.image_id
+    assert "the same image id both times" in " ".join(result.stdout.split())
+    # The image the two builds share is the one the step ran and tagged; its times are the epoch.
+    created = containerd_run_engine_created(containerd_run, record.tag)
+    assert created.startswith("1970-01-01")
+    verdict = verify_cli("--log", str(containerd_run.log), "--json", f"{containerd_run.log}.v.json")
+    checks = json.loads(Path(f"{containerd_run.log}.v.json").read_text())["checks"]
+    assert {c["id"]: c["verdict"] for c in checks}["same-digest-twice"] == "pass", verdict.stdout
+
+
+def containerd_run_engine_created(run: WorkshopRun, tag: str) -> str:
+    inspected = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Created}}", tag],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "DOCKER_HOST": run.env["DOCKER_HOST"]},
+    )
+    return inspected.stdout.strip()
+
+
+def test_the_classic_store_says_why_it_builds_once(classic_run: WorkshopRun) -> None:
+    result = invoke("step-15", env=classic_run.env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert classic_run.records()[15].rebuilt_image_id == ""
+    said = " ".join(result.stdout.split())
+    assert "Not built twice: the classic image store keeps each file's time" in said

@@ -52,8 +52,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_a_log_from_a_real_run_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--log", str(REAL_RUN))
     assert code == 0
-    assert "7 passed, 0 failed, 15 shown without gating" in out
-    assert out.count("not run") == 8 and out.count("not measured") == 1
+    assert "7 passed, 0 failed, 16 shown without gating" in out
+    assert out.count("not run") == 9 and out.count("not measured") == 1
     assert "The figures don't gate" in out and "local stand-in" in out
 
 
@@ -67,7 +67,7 @@ def test_the_workshops_own_figures_pass_on_its_own_bases(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted(tmp_path, on_workshop_bases)))
-    assert (code, "13 passed, 0 failed, 9 shown" in out) == (0, True)
+    assert (code, "13 passed, 0 failed, 10 shown" in out) == (0, True)
 
 
 def test_a_figure_off_by_more_than_the_tolerance_fails_on_the_workshops_bases(
@@ -85,7 +85,7 @@ def test_a_figure_off_by_more_than_the_tolerance_fails_on_the_workshops_bases(
     )
 
 
-def set_size(step: int, size: int, field: str = "size") -> Edit:
+def set_size(step: int, size: int | str, field: str = "size") -> Edit:
     def edit(records: dict[int, dict[str, Any]]) -> None:
         records[step][field] = size
 
@@ -182,7 +182,7 @@ def test_junit_and_json_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert code == 1
     suite = ElementTree.parse(tmp_path / "v.xml").getroot()  # noqa: S314 - our own output
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("22", "2", "15")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("23", "2", "16")
     failed = [
         case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None
     ]
@@ -200,6 +200,7 @@ def with_beyond(records: dict[int, dict[str, Any]]) -> None:
         (12, 9, "go-floor", 91),
         (13, 9, "go-nonroot", records[9]["size"]),
         (14, 9, "go-tiniest", 261_368),
+        (15, 9, "go-reproducible", records[9]["size"]),
     ):
         records[step] = {
             **records[like],
@@ -208,6 +209,10 @@ def with_beyond(records: dict[int, dict[str, Any]]) -> None:
             "size": size,
             "binary_size": size,
         }
+    # Built twice on an engine where it can hold (Docker 28, the containerd image store).
+    records[15].update(
+        engine_version="28.5.2", image_store="containerd", rebuilt_image_id=records[15]["image_id"]
+    )
 
 
 def crafted_with_beyond(tmp_path: Path, edit: Edit) -> Path:
@@ -229,7 +234,32 @@ def test_a_run_beyond_the_workshop_passes_its_claims(
 ) -> None:
     code, out, _ = run(capsys, "--log", str(crafted_with_beyond(tmp_path, lambda records: None)))
     assert code == 0
-    assert "15 passed, 0 failed, 7 shown" in out
+    assert "16 passed, 0 failed, 7 shown" in out
+
+
+def test_the_same_digest_twice_is_checked_where_it_can_hold_and_said_where_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "--log",
+        str(crafted_with_beyond(tmp_path, set_size(15, "sha256:" + "e" * 64, "rebuilt_image_id"))),
+    )
+    assert code == 1 and re.findall(r"FAIL ([a-z0-9-]+):", out) == ["same-digest-twice"]
+    assert "built twice from scratch on Docker 28.5.2 (containerd image store)" in " ".join(
+        out.split()
+    )
+
+    def built_once_on_20_10(records: dict[int, dict[str, Any]]) -> None:
+        records[15].update(engine_version="20.10.24", image_store="classic", rebuilt_image_id="")
+
+    log = crafted_with_beyond(tmp_path, built_once_on_20_10)
+    code, _, _ = run(capsys, "--log", str(log), "--json", str(tmp_path / "v.json"))
+    checks = json.loads((tmp_path / "v.json").read_text())["checks"]
+    (check,) = [check for check in checks if check["id"] == "same-digest-twice"]
+    assert (code, check["verdict"]) == (0, "shown")
+    assert check["message"].startswith("not checked: go-reproducible was built once")
+    assert "Docker 20.10.24's BuildKit stamps each build with its own time" in check["message"]
 
 
 @pytest.mark.parametrize(

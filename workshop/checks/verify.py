@@ -22,6 +22,7 @@ from workshop.engine.values import CONTAINERD
 from workshop.errors import DataFileError
 from workshop.records.sizelog import SizeRecord
 from workshop.steps.figures import Claim, DocumentedImage, Figures
+from workshop.steps.reproducible import why_not_reproducible
 from workshop.units import docker_size, ratio, times
 
 __all__ = ["Check", "Verdict", "verify"]
@@ -342,6 +343,17 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
             quote=claim.quote,
             reason=claim.reason,
         )
+    if claim.kind == "same-id" and not records[int(claim.params["step"])].rebuilt_image_id:
+        record = records[int(claim.params["step"])]
+        why = why_not_reproducible(record.engine_version, record.image_store)
+        return Check(
+            id=claim.id,
+            kind="claim",
+            verdict=SHOWN,
+            message=f"not checked: {record.tag} was built once, as {why}.",
+            quote=claim.quote,
+            reason=claim.reason,
+        )
     holds, message = _CLAIMS[claim.kind](claim.params, records)
     return Check(
         id=claim.id,
@@ -459,6 +471,15 @@ def _same(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple
     )
 
 
+def _same_id(params: Mapping[str, Any], records: Mapping[int, SizeRecord]) -> tuple[bool, str]:
+    record = records[params["step"]]
+    first, second = record.image_id, record.rebuilt_image_id
+    return first == second, (
+        f"{record.tag} built twice from scratch on Docker {record.engine_version} "
+        f"({record.image_store} image store): {first[:19]} and {second[:19]}."
+    )
+
+
 _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple[bool, str]]] = {
     "decreasing": _decreasing,
     "share-outside": _share_outside,
@@ -469,4 +490,5 @@ _CLAIMS: dict[str, Callable[[Mapping[str, Any], Mapping[int, SizeRecord]], tuple
     "close": _close,
     "at-most": _at_most,
     "same": _same,
+    "same-id": _same_id,
 }

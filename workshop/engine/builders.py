@@ -179,7 +179,16 @@ def build_with_buildkit(
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="workshop-buildx-") as scratch:
         iidfile = Path(scratch) / "image-id"
-        command = ["docker", "buildx", "build", "--load", "--progress=plain"]
+        exported = Path(scratch) / "image.tar"
+        command = ["docker", "buildx", "build", "--progress=plain"]
+        if request.reproducible:
+            # The docker exporter (--load) keeps each file's time; the OCI one rewrites it.
+            output = f"type=oci,dest={exported},rewrite-timestamp=true"
+            command += ["--provenance=false", f"--output={output}"]
+            command += ["--build-arg=SOURCE_DATE_EPOCH"]
+            env["SOURCE_DATE_EPOCH"] = "0"
+        else:
+            command += ["--load"]
         command += ["--iidfile", str(iidfile), "--file", request.dockerfile]
         command += ["--tag", request.tag] if request.tag else []
         # Values through the environment, not the command line that `ps` shows: a proxy's
@@ -227,5 +236,31 @@ def build_with_buildkit(
                 instruction=steps[-1].split("] ", 1)[-1] if steps else "",
                 log_tail=tuple(log),
             )
-        image_id = iidfile.read_text().strip()
+        if request.reproducible:
+            image_id = _loaded(exported, env=env, timeout=timeout, what=request.what)
+        else:
+            image_id = iidfile.read_text().strip()
     return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
+
+
+def _loaded(archive: Path, *, env: Mapping[str, str], timeout: float, what: str) -> str:
+    """`docker load` the OCI archive `archive`; the id of the image it loaded."""
+    try:
+        loaded = subprocess.run(
+            ["docker", "load", "--input", str(archive)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+            env=dict(env),
+        )
+    except subprocess.TimeoutExpired:
+        raise TimedOut(f"Loading {what}, built by BuildKit, took over {timeout:g} s.") from None
+    found = re.search(r"Loaded image ID: (sha256:[0-9a-f]{64})", loaded.stdout)
+    if loaded.returncode != 0 or found is None:
+        said = (loaded.stderr or loaded.stdout).strip()[:300]
+        raise StepFailed(
+            f"The engine did not load {what}, which BuildKit built and exported as OCI "
+            f"(docker load exited {loaded.returncode}: {said})."
+        )
+    return found.group(1)

@@ -216,7 +216,7 @@ class Engine:
         self, request: BuildRequest, *, on_line: Callable[[str], None] = lambda line: None
     ) -> BuildResult:
         """Build `request`, streaming its output to `on_line`, within the build bound."""
-        if self.builder == "buildkit":
+        if self.builder == "buildkit" or request.reproducible:
             return build_with_buildkit(
                 request,
                 on_line=on_line,

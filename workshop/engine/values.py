@@ -145,6 +145,9 @@ class BuildRequest:
     network: str = ""
     # The platform to build for (BuildKit's --platform); "" for the engine's own.
     platform: str = ""
+    # The same image id from the same inputs: BuildKit with SOURCE_DATE_EPOCH=0, every file's
+    # time rewritten to it, no provenance, exported as OCI and loaded (engine/builders.py).
+    reproducible: bool = False
 
     @property
     def what(self) -> str:

@@ -21,7 +21,8 @@ __all__ = ["OUTPUT_KEPT", "SCHEMA", "BaseUsed", "SizeLog", "SizeRecord", "eviden
 
 # 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
 # pull size; a schema 1 log reads as the classic store's, where the two sizes are one. 3 added
-# the platform, 4 the floor's smallest pull (`smallest_pull`).
+# the platform, 4 the floor's smallest pull (`smallest_pull`) and a second clean build's image
+# id (`rebuilt_image_id`).
 SCHEMA = 4
 # An image's size as the engine counts it is an int64; a larger one is not a size.
 MAX_SIZE = 2**63 - 1
@@ -102,6 +103,9 @@ class SizeRecord:
     # For the floor, with a registry: the bytes a pull of the smallest image around its program
     # downloads, pushed by hand (workshop/steps/smallestpull.py): manifest, config and layer.
     smallest_pull: Mapping[str, int] = field(default_factory=dict)
+    # For a step built twice from scratch (step 15): the second build's image id; "" where the
+    # engine can't build reproducibly and it was built once.
+    rebuilt_image_id: str = ""
 
     @property
     def listed(self) -> int:
@@ -166,6 +170,9 @@ class SizeRecord:
             registry=record.text("registry") if "registry" in record.data else "",
             platform=_platform(record),
             smallest_pull=pull_parts,
+            rebuilt_image_id=record.text("rebuilt_image_id")
+            if "rebuilt_image_id" in record.data
+            else "",
         )
 
 

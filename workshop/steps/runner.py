@@ -23,6 +23,7 @@ from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
+from workshop.steps.reproducible import why_not_reproducible
 from workshop.steps.smallestpull import pulled_and_run, smallest_image
 from workshop.steps.startup import time_startup
 from workshop.steps.workspace import Workspace, Written
@@ -142,6 +143,8 @@ class BuildStepResult:
             )
         if record.smallest_pull:
             parts.append(Text(smallest_pull_line(record)))
+        if self.step.builds_twice:
+            parts.append(Text(same_digest_line(record)))
         if self.comparison:
             parts.append(self.comparison)
         if record.startup and self.comparison:
@@ -181,6 +184,18 @@ def smallest_pull_line(record: SizeRecord) -> str:
         f"pulled back and run: a pull downloads {total:,} bytes ({listed}); the {largest} is "
         "now the largest part."
     )
+
+
+def same_digest_line(record: SizeRecord) -> str:
+    """Whether two clean builds of `record`'s image gave one image id, or why it can't."""
+    if not record.rebuilt_image_id:
+        why = why_not_reproducible(record.engine_version, record.image_store)
+        return f"Not built twice: {why}."
+    first, second = record.image_id[:19], record.rebuilt_image_id[:19]
+    how = "with BuildKit, SOURCE_DATE_EPOCH=0 and rewrite-timestamp"
+    if record.image_id == record.rebuilt_image_id:
+        return f"Built twice from scratch {how}: the same image id both times, {first}."
+    return f"Built twice from scratch {how}: two image ids, {first} and {second}."
 
 
 def run_file_step(*, workspace: Workspace, step: Step) -> FileStepResult:
@@ -232,19 +247,29 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     written = tuple((name, plan.workspace.write(name)) for name in step.writes)
     plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
     resolved = [plan.bases.resolve(role) for role in step.roles]
+    twice = step.builds_twice and not why_not_reproducible(
+        engine.info.version, engine.info.image_store
+    )
+    request = BuildRequest(
+        context=plan.workspace.context((step.dockerfile, *step.sources)),
+        dockerfile=step.dockerfile,
+        buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
+        labels={LABEL: "step", STEP_LABEL: str(step.number), PREFIX_LABEL: plan.tag_prefix},
+        nocache=plan.nocache or twice,
+        name=tag,
+        reproducible=twice,
+    )
     with progress.activity(f"Step {step.number}: building {tag}") as on_line:
-        built = engine.build(
-            BuildRequest(
-                context=plan.workspace.context((step.dockerfile, *step.sources)),
-                dockerfile=step.dockerfile,
-                buildargs={ROLES[base.role].build_arg: base.reference for base in resolved},
-                labels={LABEL: "step", STEP_LABEL: str(step.number), PREFIX_LABEL: plan.tag_prefix},
-                nocache=plan.nocache,
-                name=tag,
-            ),
-            on_line=on_line,
-        )
+        built = engine.build(request, on_line=on_line)
     progress.checkpoint()
+    rebuilt = ""
+    if twice:
+        again = f"Step {step.number}: building {tag} again, from scratch"
+        with progress.activity(again) as on_line:
+            rebuilt = engine.build(request, on_line=on_line).image_id
+        if rebuilt != built.image_id:
+            engine.remove_image(rebuilt)
+        progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
         ran = engine.run(built.image_id, fetch="/app")
     if ran.exit_code != 0 or ran.output != EXPECTED_OUTPUT:
@@ -276,6 +301,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             build_seconds=built.seconds,
             startup=startup,
             smallest_pull=smallest,
+            rebuilt_image_id=rebuilt,
         ),
         what=f"Step {step.number}",
     )
@@ -312,6 +338,7 @@ class Passed:
     build_seconds: float
     startup: Mapping[str, float] = field(default_factory=dict)
     smallest_pull: Mapping[str, int] = field(default_factory=dict)
+    rebuilt_image_id: str = ""
 
 
 def measure(engine: EngineAPI, image_id: str) -> ImageInfo:
@@ -361,6 +388,7 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
             startup=passed.startup,
             platform=plan.platform or engine.info.platform,
             smallest_pull=passed.smallest_pull,
+            rebuilt_image_id=passed.rebuilt_image_id,
         )
         progress.checkpoint()
         with deferred_interrupts():
