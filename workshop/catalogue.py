@@ -134,10 +134,10 @@ STEPS = {
         Step(
             12,
             "The floor: the smallest static ELF that prints Hello world!",
-            writes=("hello.asm", "Dockerfile.floor"),
+            writes=("hello.asm", "hello-arm64.s", "Dockerfile.floor"),
             tag="go-floor",
             dockerfile="Dockerfile.floor",
-            sources=("hello.asm",),
+            sources=("hello.asm", "hello-arm64.s"),
             roles=("debian",),
             compare_with=9,
             beyond=True,

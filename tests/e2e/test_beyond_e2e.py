@@ -83,7 +83,9 @@ def test_verify_passes_every_claim_with_beyond_in_the_log(beyond_run: WorkshopRu
     checks = json.loads(Path(f"{log}.verify.json").read_text())["checks"]
     claims = {check["id"]: check["verdict"] for check in checks if check["kind"] == "claim"}
     assert claims.pop("each-pulls-less") == "shown"  # no registry set here
-    assert len(claims) == 14 and set(claims.values()) == {"pass"}
+    # Docker 20.10 can't build reproducibly: step 15 was built once, and verify says why.
+    assert claims.pop("same-digest-twice") == "shown"
+    assert len(claims) == 15 and set(claims.values()) == {"pass"}
 
 
 @pytest.mark.buildx

@@ -13,10 +13,14 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from tests.support.images import app_of, docker
+from tests.support.leftovers import RUN_PREFIX
 from tests.support.running import WorkshopRun
 from tests.support.shrinking import Ladder, shrink
+from workshop.engine.client import Engine
+from workshop.engine.values import BuildRequest
+from workshop.labels import PREFIX_LABEL
 from workshop.records.sizelog import SizeLog
-from workshop.steps.workspace import DOCKERFILES
+from workshop.steps.workspace import DOCKERFILES, Workspace
 
 pytestmark = [pytest.mark.engine, pytest.mark.buildx]
 
@@ -85,3 +89,29 @@ def test_without_emulation_shrink_stops_before_the_first_build_saying_how(
     assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
     assert "Rung" not in ladder.result.stdout
     assert not list(ladder.folder.rglob("*.json")) and not list(ladder.folder.rglob("Dockerfile"))
+
+
+def test_the_floor_on_arm64_is_an_aarch64_elf_that_says_hello_under_emulation(
+    docker_engine: Engine, workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    # As on an arm64 machine: Dockerfile.floor assembles for the build's architecture (here
+    # named, as the legacy builder on amd64 builds for amd64), and QEMU runs the result.
+    workspace = Workspace(tmp_path)
+    names = ("Dockerfile.floor", "hello.asm", "hello-arm64.s")
+    for name in names:
+        workspace.write(name)
+    built = docker_engine.build(
+        BuildRequest(
+            context=workspace.context(names),
+            dockerfile="Dockerfile.floor",
+            buildargs={"DEBIAN_IMAGE": "workshop-base/debian:bookworm", "TARGETARCH": "arm64"},
+            labels={PREFIX_LABEL: f"{RUN_PREFIX}floor-arm64-"},
+        )
+    )
+    try:
+        ran = docker_engine.run(built.image_id, fetch="/app")
+        assert (ran.exit_code, ran.output) == (0, "Hello world!\n")
+        assert ran.fetched is not None and len(ran.fetched) == 145
+        assert ELFFile(io.BytesIO(ran.fetched))["e_machine"] == "EM_AARCH64"
+    finally:
+        docker_engine.remove_image(built.image_id)

@@ -237,6 +237,21 @@ def test_a_run_beyond_the_workshop_passes_its_claims(
     assert "16 passed, 0 failed, 7 shown" in out
 
 
+def test_the_x86_64_record_is_not_held_against_the_arm64_floor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def on_arm64(records: dict[int, dict[str, Any]]) -> None:
+        records[12].update(size=145, binary_size=145, platform="linux/arm64")
+
+    log = crafted_with_beyond(tmp_path, on_arm64)
+    code, _, _ = run(capsys, "--log", str(log), "--json", str(tmp_path / "v.json"))
+    checks = {c["id"]: c for c in json.loads((tmp_path / "v.json").read_text())["checks"]}
+    assert code == 0
+    assert checks["floor-under-the-record"]["verdict"] == "shown"
+    assert checks["floor-under-the-record"]["message"].startswith("not for linux/arm64")
+    assert checks["floor-under-a-kilobyte"]["verdict"] == "pass"
+
+
 def test_the_same_digest_twice_is_checked_where_it_can_hold_and_said_where_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

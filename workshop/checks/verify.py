@@ -343,6 +343,17 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
             quote=claim.quote,
             reason=claim.reason,
         )
+    only_on = str(claim.params.get("platform", ""))
+    measured_on = records[int(claim.params["step"])].platform if only_on else ""
+    if only_on and measured_on and measured_on != only_on:
+        return Check(
+            id=claim.id,
+            kind="claim",
+            verdict=SHOWN,
+            message=f"not for {measured_on}: the claim is about {only_on}'s program.",
+            quote=claim.quote,
+            reason=claim.reason,
+        )
     if claim.kind == "same-id" and not records[int(claim.params["step"])].rebuilt_image_id:
         record = records[int(claim.params["step"])]
         why = why_not_reproducible(record.engine_version, record.image_store)
