@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from elftools.elf.elffile import ELFFile
 
 from tests.support.images import app_of, docker
@@ -26,12 +29,23 @@ pytestmark = [pytest.mark.engine, pytest.mark.buildx]
 
 
 @pytest.fixture(scope="module")
-def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> Ladder:
+def both(
+    workshop_run: WorkshopRun, registry: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Ladder:
+    """Both platforms, each rung pushed to the registry, and an index for each rung."""
     folder = tmp_path_factory.mktemp("platforms")
     program = folder / "hello"
     program.mkdir()
     shutil.copy(DOCKERFILES / "app.go", program / "app.go")
-    ladder = shrink(workshop_run, folder, "plat", program, "--platform", "linux/amd64,linux/arm64")
+    ladder = shrink(
+        workshop_run,
+        folder,
+        "plat",
+        program,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        INVOKE_WORKSHOP_REGISTRY=registry.address,
+    )
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     return ladder
 
@@ -115,3 +129,45 @@ def test_the_floor_on_arm64_is_an_aarch64_elf_that_says_hello_under_emulation(
         assert ELFFile(io.BytesIO(ran.fetched))["e_machine"] == "EM_AARCH64"
     finally:
         docker_engine.remove_image(built.image_id)
+
+
+def test_each_rung_built_on_both_is_pushed_as_an_index_and_each_platform_pulls_its_own(
+    both: Ladder, registry: Any
+) -> None:
+    arm = SizeLog(both.folder / "linux-arm64" / "sizes.json").read()
+    amd = SizeLog(both.folder / "linux-amd64" / "sizes.json").read()
+    assert "Pulled as a multi-platform index" in both.result.stdout
+    for rung in sorted(set(arm) & set(amd)):
+        name = amd[rung].tag.removesuffix("-linux-amd64")
+        answer = requests.get(
+            f"{registry.url}/v2/{name}/manifests/latest",
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+            timeout=30,
+        )
+        index = answer.json()
+        assert answer.headers["Content-Type"] == "application/vnd.oci.image.index.v1+json"
+        platforms = {entry["platform"]["architecture"]: entry for entry in index["manifests"]}
+        assert sorted(platforms) == ["amd64", "arm64"]
+        for architecture, records in (("amd64", amd), ("arm64", arm)):
+            manifest = requests.get(
+                f"{registry.url}/v2/{name}/manifests/{platforms[architecture]['digest']}",
+                headers={"Accept": platforms[architecture]["mediaType"]},
+                timeout=30,
+            ).json()
+            pulled = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+            assert pulled == records[rung].pull_size > 0
+    # A client on arm64 pulls the index and gets the arm64 image, which runs (emulated here).
+    smallest = f"{registry.address}/{amd[7].tag.removesuffix('-linux-amd64')}"
+    docker("pull", "--platform", "linux/arm64", smallest)
+    try:
+        architecture = docker("image", "inspect", "--format", "{{.Architecture}}", smallest)
+        assert architecture.strip() == "arm64"
+        ran = subprocess.run(
+            ["docker", "run", "--rm", "--platform", "linux/arm64", smallest],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
+    finally:
+        subprocess.run(["docker", "image", "rm", smallest], capture_output=True)

@@ -14,9 +14,11 @@ from workshop.app.session import Session, session
 from workshop.console import show
 from workshop.errors import BadInput, StepFailed
 from workshop.platforms import parse_platforms
+from workshop.records.sizelog import SizeRecord
 from workshop.shrink.appcheck import CheckFlags
 from workshop.shrink.climb import ShrinkResult, find_targets, require_platforms
 from workshop.shrink.climb import shrink as climb_ladder
+from workshop.shrink.platformindex import index_table, push_indexes
 from workshop.units import docker_size
 
 __all__ = ["shrink"]
@@ -60,6 +62,11 @@ def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
         results.append(result)
     if len(results) > 1:
         show(_side_by_side(results))
+        registry = session.registry
+        if registry is not None:
+            indexes = push_indexes(registry, _every_platform(results))
+            if indexes:
+                show(index_table(indexes))
     failed = [result for result in results if result.smallest is None]
     if failed:
         where = f" for {failed[0].platform}" if len(results) > 1 else ""
@@ -67,6 +74,16 @@ def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
             f"No rung of the ladder works for {failed[0].app.name}{where}: the reasons are in "
             "the table. Nothing was logged for it, and no Dockerfile was written."
         )
+
+
+def _every_platform(results: list[ShrinkResult]) -> list[tuple[str, list[SizeRecord]]]:
+    """Each rung with its logged record on every platform, where it has one on each."""
+    rungs = []
+    for index, rung in enumerate(results[0].rungs):
+        records = [result.rungs[index].record for result in results]
+        if all(record is not None for record in records):
+            rungs.append((rung.rung.key, [record for record in records if record is not None]))
+    return rungs
 
 
 def _side_by_side(results: list[ShrinkResult]) -> Table:

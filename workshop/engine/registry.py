@@ -127,6 +127,28 @@ class Registry:
             raise self._error(f"PUT {path} answered {done.status_code}: {done.text[:200]}")
         return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
+    def manifest_bytes(self, name: str, reference: str) -> tuple[bytes, str]:
+        """NAME:REFERENCE's manifest as the registry stores it, and its media type."""
+        path = f"/v2/{name}/manifests/{reference}"
+        status, body = self._get(path, Accept=", ".join(MANIFEST_TYPES))
+        if status != 200:
+            raise self._error(f"GET {path} answered {status}")
+        try:
+            media_type = json.loads(body).get("mediaType") or MANIFEST_TYPES[0]
+        except (ValueError, AttributeError, RecursionError):
+            raise self._error(f"GET {path} answered something that is not a manifest") from None
+        if media_type not in MANIFEST_TYPES:
+            raise self._error(f"{name}:{reference} is a {media_type!r}, not an image manifest")
+        return body, str(media_type)
+
+    def mount_blob(self, name: str, digest: str, source: str) -> None:
+        """Make blob `digest` of repository `source` one of `name`'s too, without a copy."""
+        path = f"/v2/{name}/blobs/uploads/?mount={digest}&from={source}"
+        mounted = self._send("POST", path, b"")
+        if mounted.status_code != 201:
+            answered = mounted.status_code
+            raise self._error(f"mounting {digest[:19]} from {source} answered {answered}")
+
     def check(self) -> None:
         """Refuse, before anything is built, a registry that does not answer its API."""
         status, _ = self._get("/v2/")
@@ -138,24 +160,26 @@ class Registry:
         if status != 200:
             raise self._error(f"GET /v2/ answered {status}, not 200")
 
-    def pull_size(self, name: str, tag: str = "latest") -> int:
-        """Bytes a pull of NAME:TAG downloads: its config and layer blobs, as its manifest says."""
+    def pull_size(self, name: str, tag: str = "latest", *, platform: str = "linux/amd64") -> int:
+        """Bytes a pull of NAME:TAG downloads: its config and layer blobs, as its manifest says;
+        of an index, those of its manifest for `platform`."""
         manifest = self._manifest(name, tag)
         if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
             entries = manifest.get("manifests")
             if not isinstance(entries, list):
                 raise self._error(f"the index of {name}:{tag} lists no manifests")
+            os_name, _, architecture = platform.partition("/")
             chosen = [
                 entry
                 for entry in entries
                 if isinstance(entry, dict)
                 and isinstance(entry.get("platform"), dict)
-                and entry["platform"].get("os") == "linux"
-                and entry["platform"].get("architecture") == "amd64"
+                and entry["platform"].get("os") == os_name
+                and entry["platform"].get("architecture") == architecture
             ]
             digest = chosen[0].get("digest") if chosen else None
             if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
-                raise self._error(f"{name}:{tag} has no linux/amd64 manifest with a digest")
+                raise self._error(f"{name}:{tag} has no {platform} manifest with a digest")
             manifest = self._manifest(name, digest)
         config, layers = manifest.get("config"), manifest.get("layers")
         if not isinstance(config, dict) or not isinstance(layers, list):
