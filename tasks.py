@@ -149,13 +149,14 @@ def shrink(
     help={
         "image": "The image to explain, for example go-big.",
         "top": "How many of the largest directories and files to show (default 8).",
+        "platform": "The platform to read (linux/amd64, linux/arm64); default: what it holds.",
     }
 )
-def explain(c: Context, image: str, top: str = "8") -> None:
+def explain(c: Context, image: str, top: str = "8", platform: str = "") -> None:
     """Show what is taking so much space in an image: layers, contents, wasted bytes."""
     from workshop.app import inspection
 
-    inspection.explain(c, image, top)
+    inspection.explain(c, image, top, platform=platform)
 
 
 @task(
@@ -164,13 +165,16 @@ def explain(c: Context, image: str, top: str = "8") -> None:
         "after": "The image after (or, with --steps, its step).",
         "steps": "Take A and B as workshop steps: invoke diff --steps 7 8.",
         "top": "How many of the largest changes to show (default 15).",
+        "platform": "The platform to read of both (linux/amd64, linux/arm64).",
     },
 )
-def diff(c: Context, before: str, after: str, steps: bool = False, top: str = "15") -> None:
+def diff(
+    c: Context, before: str, after: str, steps: bool = False, top: str = "15", platform: str = ""
+) -> None:
     """Show what changed between two images, file by file: invoke diff go-scratch go-stripped."""
     from workshop.app import inspection
 
-    inspection.diff(c, before, after, steps=steps, top=top)
+    inspection.diff(c, before, after, steps=steps, top=top, platform=platform)
 
 
 @task

@@ -16,6 +16,7 @@ __all__ = [
     "emulation_problem",
     "engine_platform",
     "parse_platforms",
+    "platform_read",
     "slug",
 ]
 
@@ -48,6 +49,29 @@ def parse_platforms(text: str, *, what: str = "workshop.platform") -> tuple[str,
 def engine_platform(os_name: str, arch: str) -> str:
     """An engine's platform from its version's Os and Arch ("linux", "amd64")."""
     return f"{os_name}/{_MACHINES.get(arch, arch)}"
+
+
+def platform_read(reference: str, held: tuple[str, ...], *, wanted: str, own: str) -> str:
+    """Which platform of `reference` (holding `held`) explain, diff or budgets read: `wanted`
+    where given, else the one it holds, else the engine's `own`. BadInput where `wanted` is not
+    one it holds, or is one of several that is not the engine's own (the engine reads an image
+    of several platforms as its own platform's)."""
+    if not wanted:
+        return held[0] if len(held) == 1 else own
+    if held and wanted not in held:
+        kind = "a multi-platform image" if len(held) > 1 else "not a multi-platform image"
+        raise BadInput(
+            f"{reference} holds {', '.join(held)} here ({kind}), not {wanted}. Leave out "
+            f"--platform to read what it holds, or pull the platform you want (docker pull "
+            f"--platform {wanted} NAME) and read that."
+        )
+    if len(held) > 1 and wanted != own:
+        raise BadInput(
+            f"{reference} holds {', '.join(held)}, and the engine reads an image of several "
+            f"platforms as its own ({own}): pull {wanted} into a name of its own (docker pull "
+            f"--platform {wanted} NAME, docker tag) and read that."
+        )
+    return wanted
 
 
 def slug(platform: str) -> str:

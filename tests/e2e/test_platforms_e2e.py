@@ -17,7 +17,7 @@ from elftools.elf.elffile import ELFFile
 
 from tests.support.images import app_of, docker
 from tests.support.leftovers import RUN_PREFIX
-from tests.support.running import WorkshopRun
+from tests.support.running import WorkshopRun, invoke
 from tests.support.shrinking import Ladder, shrink
 from workshop.engine.client import Engine
 from workshop.engine.values import BuildRequest
@@ -171,3 +171,23 @@ def test_each_rung_built_on_both_is_pushed_as_an_index_and_each_platform_pulls_i
         assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
     finally:
         subprocess.run(["docker", "image", "rm", smallest], capture_output=True)
+
+
+def test_explain_and_diff_say_which_platform_they_read_and_refuse_one_an_image_lacks(
+    both: Ladder,
+) -> None:
+    arm = SizeLog(both.folder / "linux-arm64" / "sizes.json").read()
+    amd = SizeLog(both.folder / "linux-amd64" / "sizes.json").read()
+    env = {"COLUMNS": "200"}
+    explained = invoke("explain", arm[7].tag, env=env)
+    assert explained.returncode == 0, explained.stderr
+    assert f"{arm[7].tag} (" in explained.stdout and ", linux/arm64) is" in explained.stdout
+    lacking = invoke("explain", amd[7].tag, "--platform", "linux/arm64", env=env)
+    said = " ".join(lacking.stderr.split())
+    assert lacking.returncode == 64, lacking.stderr
+    assert "holds linux/amd64 here (not a multi-platform image), not linux/arm64" in said
+    two = invoke("explain", amd[7].tag, "--platform", "linux/amd64,linux/arm64", env=env)
+    assert two.returncode == 64 and "read one platform at a time" in two.stderr
+    diffed = invoke("diff", arm[6].tag, arm[7].tag, "--platform", "linux/arm64", env=env)
+    assert diffed.returncode == 0, diffed.stderr
+    assert "of files, linux/arm64) →" in " ".join(diffed.stdout.split())

@@ -10,7 +10,7 @@ from tests.support.running import invoke
 from tests.unit.test_tasks import settings
 from workshop.engine.emulation import emulation_status, set_up_emulation
 from workshop.errors import BadInput
-from workshop.platforms import emulation_problem, engine_platform, parse_platforms
+from workshop.platforms import emulation_problem, engine_platform, parse_platforms, platform_read
 from workshop.shrink.goapp import GoApp
 from workshop.shrink.ladder import RUNGS, dockerfile
 
@@ -95,3 +95,15 @@ def test_the_engines_status_says_whether_the_other_platform_runs_here(tmp_path: 
     assert emulation_status("linux/amd64", binfmt=tmp_path) == (
         "Emulation: linux/arm64 programs run here."
     )
+
+
+def test_the_platform_read_is_the_one_asked_for_or_the_one_held() -> None:
+    assert platform_read("a", ("linux/arm64",), wanted="", own="linux/amd64") == "linux/arm64"
+    assert platform_read("a", ("linux/amd64", "linux/arm64"), wanted="", own="linux/amd64") == (
+        "linux/amd64"
+    )
+    assert platform_read("a", (), wanted="linux/arm64", own="linux/amd64") == "linux/arm64"
+    with pytest.raises(BadInput, match=r"holds linux/amd64 here \(not a multi-platform image\)"):
+        platform_read("a", ("linux/amd64",), wanted="linux/arm64", own="linux/amd64")
+    with pytest.raises(BadInput, match="reads an image of several platforms as its own"):
+        platform_read("a", ("linux/amd64", "linux/arm64"), wanted="linux/arm64", own="linux/amd64")

@@ -11,21 +11,36 @@ from workshop.errors import BadInput, DataFileError
 from workshop.inspection import explain as explaining
 from workshop.inspection.diff import ImageDiff, diff_images
 from workshop.inspection.explain import Explanation
+from workshop.platforms import parse_platforms
 
 __all__ = ["diff", "explain"]
 
 
-def explain(c: Context, image: str, top: str) -> None:
+def explain(c: Context, image: str, top: str, *, platform: str = "") -> None:
     with reported():
-        show(_explain(session(c), image, top=explaining.parse_top(top)))
+        read = one_platform(platform)
+        show(_explain(session(c), image, top=explaining.parse_top(top), platform=read))
 
 
-def diff(c: Context, before: str, after: str, *, steps: bool, top: str) -> None:
+def diff(c: Context, before: str, after: str, *, steps: bool, top: str, platform: str = "") -> None:
     with reported():
-        show(_diff(session(c), before, after, steps=steps, top=explaining.parse_top(top)))
+        read = one_platform(platform)
+        top_n = explaining.parse_top(top)
+        show(_diff(session(c), before, after, steps=steps, top=top_n, platform=read))
 
 
-def _explain(session: Session, image: str, *, top: int) -> Explanation:
+def one_platform(text: str) -> str:
+    """The --platform of explain and diff: one platform, or "" for what the image holds."""
+    platforms = parse_platforms(text, what="--platform")
+    if len(platforms) > 1:
+        raise BadInput(
+            f"--platform {text}: explain and diff read one platform at a time; name one of "
+            f"{', '.join(platforms)}."
+        )
+    return platforms[0] if platforms else ""
+
+
+def _explain(session: Session, image: str, *, top: int, platform: str = "") -> Explanation:
     """`invoke explain`: bases are named from the size log where it can be read."""
     explaining.check_reference(image)
     try:
@@ -33,10 +48,12 @@ def _explain(session: Session, image: str, *, top: int) -> Explanation:
     except DataFileError:
         records = {}.values()
     known = {base.image_id: base.reference for record in records for base in record.bases}
-    return explaining.explain(session.engine, image, known_bases=known, top=top)
+    return explaining.explain(session.engine, image, known_bases=known, top=top, platform=platform)
 
 
-def _diff(session: Session, a: str, b: str, *, steps: bool, top: int) -> ImageDiff:
+def _diff(
+    session: Session, a: str, b: str, *, steps: bool, top: int, platform: str = ""
+) -> ImageDiff:
     """`invoke diff A B`, or with `steps`, the images the size log names for steps A and B."""
     if not a or not b:
         raise BadInput(
@@ -55,4 +72,4 @@ def _diff(session: Session, a: str, b: str, *, steps: bool, top: int) -> ImageDi
                 )
             chosen.append(records[int(step)].tag)
         a, b = chosen
-    return diff_images(session.engine, a, b, top=top)
+    return diff_images(session.engine, a, b, top=top, platform=platform)

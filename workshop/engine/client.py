@@ -543,6 +543,7 @@ class Engine:
 def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageInfo:
     config = attrs.get("Config") or {}
     size = listed = int(attrs.get("Size") or 0)
+    present: list[Mapping[str, Any]] = []
     if manifests:
         # The containerd store: the image manifests present here (one per platform pulled).
         present = [
@@ -553,6 +554,16 @@ def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageIn
         if present:
             size = sum(int(m["ImageData"]["Size"]["Unpacked"]) for m in present)
             listed = sum(int(m["Size"]["Total"]) for m in present)
+    held = [manifest.get("ImageData", {}).get("Platform") or {} for manifest in present]
+    if not held:
+        held = [{"os": attrs.get("Os"), "architecture": attrs.get("Architecture")}]
+    platforms = tuple(
+        dict.fromkeys(
+            f"{each.get('os')}/{each.get('architecture')}"
+            for each in held
+            if each.get("os") and each.get("architecture")
+        )
+    )
     return ImageInfo(
         id=str(attrs["Id"]),
         size=size,
@@ -560,6 +571,7 @@ def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageIn
         labels=dict(config.get("Labels") or attrs.get("Labels") or {}),
         created=str(attrs.get("Created") or ""),
         listed_size=listed,
+        platforms=platforms,
     )
 
 

@@ -91,6 +91,9 @@ class ImageInfo:
     created: str
     # What `docker image ls` shows: `size` on the classic store, content + unpacked on containerd.
     listed_size: int = -1
+    # The platforms it holds here ("linux/amd64"): one on the classic store, each one pulled
+    # on the containerd store.
+    platforms: tuple[str, ...] = ()
 
     @property
     def listed(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import posixpath
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -23,6 +23,7 @@ from workshop.engine.values import EngineAPI
 from workshop.errors import BadInput
 from workshop.inspection.explain import check_reference, what_it_is
 from workshop.inspection.layers import OPAQUE, WHITEOUT, Layer, read_layers
+from workshop.platforms import platform_read
 from workshop.units import docker_size
 
 __all__ = ["Change", "ImageDiff", "diff_images", "diff_layers", "final_tree"]
@@ -56,6 +57,8 @@ class ImageDiff:
     # Per changed binary: (section, bytes in A, bytes in B) for each section that differs.
     sections: Mapping[str, tuple[tuple[str, int, int], ...]]
     top: int = 15
+    # The platform read of A and of B.
+    platforms: tuple[str, str] = ("", "")
 
     def by_what(self) -> list[tuple[str, int, int]]:
         """(category, bytes added, bytes taken away), the largest movement first."""
@@ -70,9 +73,11 @@ class ImageDiff:
 
     def __rich__(self) -> RenderableType:
         net = self.b_bytes - self.a_bytes
+        on_a, on_b = (f", {platform}" if platform else "" for platform in self.platforms)
         head = Text(
-            f"{self.a} ({docker_size(self.a_bytes)} of files) → {self.b} "
-            f"({docker_size(self.b_bytes)}): {'+' if net >= 0 else '-'}{docker_size(abs(net))}, "
+            f"{self.a} ({docker_size(self.a_bytes)} of files{on_a}) → {self.b} "
+            f"({docker_size(self.b_bytes)}{on_b}): {'+' if net >= 0 else '-'}"
+            f"{docker_size(abs(net))}, "
             f"{len(self.changes):,} {'path' if len(self.changes) == 1 else 'paths'} changed.",
             style="bold",
         )
@@ -134,16 +139,22 @@ def final_tree(layers: Sequence[Layer]) -> dict[str, tuple[int, str, int]]:
     return tree
 
 
-def diff_images(engine: EngineAPI, a: str, b: str, *, top: int = 15) -> ImageDiff:
-    """What changed from image `a` to image `b`."""
-    ids = {}
+def diff_images(
+    engine: EngineAPI, a: str, b: str, *, top: int = 15, platform: str = ""
+) -> ImageDiff:
+    """What changed from image `a` to image `b`; `platform`, the one to read of each
+    (platforms.platform_read)."""
+    ids, read = {}, {}
     for reference in (a, b):
         image = engine.image(check_reference(reference))
         if image is None:
             raise BadInput(f"There is no image {reference!r} on the engine. Build it first.")
         ids[reference] = image.id
+        own = engine.info.platform
+        read[reference] = platform_read(reference, image.platforms, wanted=platform, own=own)
     layers = {reference: read_layers(engine, image_id) for reference, image_id in ids.items()}
-    return diff_layers(engine, (a, ids[a], layers[a]), (b, ids[b], layers[b]), top=top)
+    found = diff_layers(engine, (a, ids[a], layers[a]), (b, ids[b], layers[b]), top=top)
+    return replace(found, platforms=(read[a], read[b]))
 
 
 def diff_layers(

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from workshop.engine.values import EngineAPI, HistoryEntry, ImageFile
 from workshop.errors import BadInput
+from workshop.platforms import platform_read
 from workshop.units import docker_size, ratio
 
 __all__ = [
@@ -106,6 +107,8 @@ class Explanation:
     file_bytes: int
     wasted: int
     seconds: float
+    # The platform read ("linux/amd64"); "" where the engine said none.
+    platform: str = ""
 
     @property
     def base_bytes(self) -> int:
@@ -148,8 +151,8 @@ class Explanation:
         )
         return Group(
             Text(
-                f"{self.reference} ({self.image_id.removeprefix('sha256:')[:12]}) is "
-                f"{docker_size(self.size)}",
+                f"{self.reference} ({self.image_id.removeprefix('sha256:')[:12]}"
+                f"{', ' + self.platform if self.platform else ''}) is {docker_size(self.size)}",
                 style="bold",
             ),
             Text(f"{base}; {docker_size(own)} from its own Dockerfile."),
@@ -166,15 +169,22 @@ class Explanation:
 
 
 def explain(
-    engine: EngineAPI, reference: str, *, known_bases: Mapping[str, str] | None = None, top: int = 8
+    engine: EngineAPI,
+    reference: str,
+    *,
+    known_bases: Mapping[str, str] | None = None,
+    top: int = 8,
+    platform: str = "",
 ) -> Explanation:
-    """Explain `reference`. `known_bases` maps image ids to references (the size log's bases)."""
+    """Explain `reference`. `known_bases` maps image ids to references (the size log's bases);
+    `platform`, the one to read (platforms.platform_read)."""
     started = time.monotonic()
     image = engine.image(check_reference(reference))
     if image is None:
         raise BadInput(
             f"There is no image {reference!r} on the engine. Build it first (invoke all)."
         )
+    read = platform_read(reference, image.platforms, wanted=platform, own=engine.info.platform)
     layers, base = _layers(engine.history(image.id), known_bases or {})
     with engine.files(image.id) as members:
         files = [
@@ -203,6 +213,7 @@ def explain(
         file_bytes=file_bytes,
         wasted=max(0, sum(layer.size for layer in layers) - file_bytes),
         seconds=time.monotonic() - started,
+        platform=read,
     )
 
 
