@@ -6,6 +6,7 @@ logged apart, and shown side by side."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ from elftools.elf.elffile import ELFFile
 
 from tests.support.images import app_of, docker
 from tests.support.leftovers import RUN_PREFIX
-from tests.support.running import WorkshopRun, invoke
+from tests.support.running import WorkshopRun, invoke, verify_cli
 from tests.support.shrinking import Ladder, shrink
 from workshop.engine.client import Engine
 from workshop.engine.values import BuildRequest
@@ -191,3 +192,30 @@ def test_explain_and_diff_say_which_platform_they_read_and_refuse_one_an_image_l
     diffed = invoke("diff", arm[6].tag, arm[7].tag, "--platform", "linux/arm64", env=env)
     assert diffed.returncode == 0, diffed.stderr
     assert "of files, linux/arm64) →" in " ".join(diffed.stdout.split())
+
+
+def test_a_budget_for_arm64_holds_the_arm64_images_and_skips_the_others(
+    both: Ladder, tmp_path: Path
+) -> None:
+    arm = SizeLog(both.folder / "linux-arm64" / "sizes.json").read()
+    amd = SizeLog(both.folder / "linux-amd64" / "sizes.json").read()
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(
+        f'[[budget]]\nimages = ["{amd[7].tag}", "{arm[7].tag}"]\nplatform = "linux/arm64"\n'
+        f"size = {max(arm[7].size, amd[7].size)}\n"
+    )
+    report = tmp_path / "budgets.json"
+    checked = verify_cli("--budgets", str(budgets), "--json", str(report))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    results = {(r["image"], r["rule"]): r for r in json.loads(report.read_text())["results"]}
+    assert results[(f"{arm[7].tag}:latest", "size")]["platform"] == "linux/arm64"
+    assert results[(f"{arm[7].tag}:latest", "size")]["verdict"] == "pass"
+    skipped = results[(f"{amd[7].tag}:latest", "platform")]
+    assert (skipped["verdict"], skipped["platform"]) == ("skipped", "linux/amd64")
+    # --platform holds every budget to one platform: amd64's image is checked this time.
+    again = verify_cli(
+        "--budgets", str(budgets), "--platform", "linux/amd64", "--json", str(report)
+    )
+    assert again.returncode == 0, again.stdout
+    rules = {(r["image"], r["rule"]) for r in json.loads(report.read_text())["results"]}
+    assert (f"{amd[7].tag}:latest", "size") in rules

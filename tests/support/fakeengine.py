@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from workshop.engine.values import (
@@ -64,6 +64,7 @@ class FakeEngine:
         size: int = 1000,
         labels: dict[str, str] | None = None,
         created: str = "",
+        platforms: tuple[str, ...] = (),
     ) -> ImageInfo:
         image = ImageInfo(
             id=f"sha256:{len(self.images) + 1:064x}",
@@ -73,6 +74,7 @@ class FakeEngine:
             else (),
             labels=labels or {},
             created=created,
+            platforms=platforms,
         )
         self.images[image.id] = image
         if reference:
@@ -108,22 +110,15 @@ class FakeEngine:
         name = reference if ":" in reference else f"{reference}:latest"
         self.untag(name)
         image = self.images[image_id]
-        self.images[image_id] = ImageInfo(
-            image.id,
-            image.size,
-            (*image.tags, name) if name not in image.tags else image.tags,
-            image.labels,
-            image.created,
-        )
+        tags = (*image.tags, name) if name not in image.tags else image.tags
+        self.images[image_id] = replace(image, tags=tags)
 
     def untag(self, reference: str) -> None:
         name = reference if ":" in reference else f"{reference}:latest"
         for image_id, image in list(self.images.items()):
             if name in image.tags:
                 tags = tuple(tag for tag in image.tags if tag != name)
-                self.images[image_id] = ImageInfo(
-                    image.id, image.size, tags, image.labels, image.created
-                )
+                self.images[image_id] = replace(image, tags=tags)
 
     def build(
         self, request: BuildRequest, *, on_line: Callable[[str], None] = lambda line: None

@@ -139,6 +139,31 @@ def test_images_are_checked_and_reported_in_every_format(tmp_path: Path) -> None
     assert len(suite.findall("testcase")) == 6
 
 
+def test_a_budget_for_one_platform_holds_only_its_images_and_says_which_it_read(
+    tmp_path: Path,
+) -> None:
+    engine = FakeEngine()
+    for name, platform in (("go-amd", "linux/amd64"), ("go-arm", "linux/arm64")):
+        image = engine.add(name, size=100, platforms=(platform,))
+        engine.archives[image.id] = saved_archive({"app": 100})
+    path = write(
+        tmp_path,
+        "budgets.toml",
+        '[[budget]]\nimages = ["go-*"]\nplatform = "linux/arm64"\nsize = 200\n',
+    )
+    report = check_budgets(engine, load_budgets(path), names=engine.image_names())
+    found = {(r.image, r.rule): (r.verdict, r.platform) for r in report.results}
+    assert found == {
+        ("go-amd:latest", "platform"): ("skipped", "linux/amd64"),
+        ("go-arm:latest", "size"): ("pass", "linux/arm64"),
+    }
+    jsonschema.validate(report.to_json(), read_schema())
+    with pytest.raises(DataFileError, match="'linux/s390x' is not one of"):
+        load_budgets(
+            write(tmp_path, "b.toml", '[[budget]]\nimages = ["a"]\nplatform = "linux/s390x"\n')
+        )
+
+
 def test_a_name_no_image_has_is_exit_2(tmp_path: Path) -> None:
     engine = FakeEngine()
     path = write(tmp_path, "budgets.toml", '[[budget]]\nimages = ["myapp"]\nsize = "1MB"\n')

@@ -10,6 +10,7 @@ FILE is a TOML file of `[[budget]]` tables (or `[[tool.workshop.budget]]` in pyp
     size = "300MB"                       # docker's units (powers of 1000) or binary ("300MiB")
     pull_size = "120MB"                  # needs --registry: measured by pushing, never guessed
     layers = 12
+    platform = "linux/arm64"             # only images of this platform (default: every one)
     lowest_efficiency = 0.95             # dive's rules (see workshop/efficiency.py)
     highest_wasted_bytes = "20MB"
     highest_user_wasted_percent = 0.2
@@ -29,7 +30,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from workshop.files import parse_toml
 from workshop.inspection.efficiency import measure
 from workshop.inspection.layers import read_layers
 from workshop.markdown import markdown_text
+from workshop.platforms import PLATFORMS, platform_read
 from workshop.records.datafile import read_text
 from workshop.units import docker_size
 
@@ -121,6 +123,8 @@ class Budget:
     wasted_floor: Limit = field(
         default_factory=lambda: Limit(1_000_000, "1MB", "docker's units, powers of 1000")
     )
+    # The platform whose images it holds to its limits; "" for every platform present.
+    platform: str = ""
 
 
 def load_budgets(path: Path, images: Sequence[str] = ()) -> tuple[Budget, ...]:
@@ -155,17 +159,17 @@ def load_budgets(path: Path, images: Sequence[str] = ()) -> tuple[Budget, ...]:
 
 
 def _limits_of(budget: Budget) -> dict[str, Any]:
-    return {name: getattr(budget, name) for name in (*RULES, "wasted_floor")}
+    return {name: getattr(budget, name) for name in (*RULES, "wasted_floor", "platform")}
 
 
 def _budget(entry: object, where: str) -> Budget:
     if not isinstance(entry, dict):
         raise DataFileError(f"{where} is not a table.")
-    unknown = sorted(set(entry) - {"images", "wasted_floor", *RULES})
+    unknown = sorted(set(entry) - {"images", "wasted_floor", "platform", *RULES})
     if unknown:
         raise DataFileError(
             f"{where}: unknown keys {', '.join(unknown)}; the keys are images, "
-            f"{', '.join(RULES)}, wasted_floor."
+            f"{', '.join(RULES)}, wasted_floor, platform."
         )
     patterns = entry.get("images")
     if (
@@ -186,6 +190,13 @@ def _budget(entry: object, where: str) -> Budget:
     for name in ("lowest_efficiency", "highest_user_wasted_percent"):
         if name in entry:
             values[name] = _share(entry[name], f"{where}, {name}")
+    if "platform" in entry:
+        platform = entry["platform"]
+        if platform not in PLATFORMS:
+            raise DataFileError(
+                f"{where}, platform: {platform!r} is not one of {', '.join(PLATFORMS)}."
+            )
+        values["platform"] = platform
     return Budget(tuple(patterns), where, **values)
 
 
@@ -235,6 +246,8 @@ class Result:
     found: str
     limit: str
     message: str
+    # The platform of the image that was read ("linux/arm64").
+    platform: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,7 +265,7 @@ class BudgetReport:
         styles = {PASS: "green", FAIL: "bold red", SKIPPED: "yellow"}
         for result in self.results:
             table.add_row(
-                result.image,
+                f"{result.image} ({result.platform})" if result.platform else result.image,
                 result.rule,
                 result.found,
                 result.limit,
@@ -311,7 +324,7 @@ class BudgetReport:
         rows, size = [], sum(len(line) + 1 for line in head)
         for number, result in enumerate(ordered):
             cells = (
-                result.image,
+                f"{result.image} ({result.platform})" if result.platform else result.image,
                 result.rule,
                 result.found,
                 result.limit,
@@ -359,16 +372,32 @@ def check_budgets(
                 f"The image {name!r} went from the engine while its budget was checked. Build "
                 "it again, then check again."
             )
-        size = image.size
+        held = image.platforms
+        if budget.platform and held and budget.platform not in held:
+            results.append(
+                Result(
+                    name,
+                    "platform",
+                    SKIPPED,
+                    ", ".join(held),
+                    budget.platform,
+                    f"{name} holds {', '.join(held)} here, and {budget.where} is for "
+                    f"{budget.platform} images: it does not apply.",
+                    ", ".join(held),
+                )
+            )
+            continue
+        read = platform_read(name, held, wanted=budget.platform, own=engine.info.platform)
         layers = read_layers(engine, image.id)
         measures = measure(layers)
-        results += _judge(
+        judged = _judge(
             budget,
             name,
-            size,
+            image.size,
             measures,
             _pull_size(engine, registry, image.id, name) if budget.pull_size else None,
         )
+        results += [replace(result, platform=read) for result in judged]
     return BudgetReport(tuple(results))
 
 

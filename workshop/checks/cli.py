@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,6 +28,7 @@ from workshop.engine.client import Engine
 from workshop.engine.registry import Registry
 from workshop.engine.values import EngineAPI
 from workshop.errors import BadInput, DataFileError, EngineUnavailable
+from workshop.platforms import parse_platforms
 from workshop.records.datafile import check_output, write_atomic
 from workshop.records.history import History
 from workshop.records.sizelog import SizeLog
@@ -62,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--image", action="append", default=[], help="an image for the budgets (again for more)"
     )
     parser.add_argument("--registry", help="push to this registry to measure pull sizes")
+    parser.add_argument(
+        "--platform",
+        default="",
+        help="hold only this platform's images to the budgets (default: each budget's own)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write a Markdown summary")
     parser.add_argument(
         "--trends", action="store_true", help="check the run history for images that grew"
@@ -121,6 +128,11 @@ def _check_budgets(arguments: argparse.Namespace) -> int:
     """The budgets mode: images on the engine against FILE's limits."""
 
     budgets = load_budgets(arguments.budgets, arguments.image)
+    if arguments.platform:
+        (platform, *more) = parse_platforms(arguments.platform, what="--platform") or ("",)
+        if more:
+            raise BadInput(f"--platform {arguments.platform}: the budgets take one platform.")
+        budgets = tuple(replace(budget, platform=platform) for budget in budgets)
     registry = Registry.parse(arguments.registry) if arguments.registry else None
     if registry is not None:
         registry.check()
