@@ -24,3 +24,7 @@ def test_only_a_new_engine_with_the_containerd_store_builds_reproducibly(
     why = why_not_reproducible(version, store)
     assert (why == "") == (said == "")
     assert said in why
+
+
+def test_without_buildx_it_says_what_to_install() -> None:
+    assert "docker-buildx" in why_not_reproducible("28.5.2", "containerd", buildx=False)

@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from functools import cache
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +26,7 @@ from workshop.engine.failures import LOST_CONNECTION, TIMEOUTS, translated_error
 from workshop.engine.values import LOG_TAIL, BuildRequest, BuildResult
 from workshop.errors import BadInput, StepFailed, TimedOut
 
-__all__ = ["build_with_buildkit", "build_with_sdk"]
+__all__ = ["build_with_buildkit", "build_with_sdk", "buildx_installed"]
 
 # The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f".
 _LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
@@ -149,6 +150,20 @@ def _remove_unfinished(
         if not (tagged and layer_id == image_id):
             with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
                 client.api.remove_image(layer_id, noprune=True)
+
+
+@cache
+def buildx_installed() -> bool:
+    """Whether the docker CLI and its buildx plugin, which BuildKit builds go through, are here."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        found = subprocess.run(
+            ["docker", "buildx", "version"], capture_output=True, check=False, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0
 
 
 def build_with_buildkit(

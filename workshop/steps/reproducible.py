@@ -27,8 +27,9 @@ __all__ = ["REWRITE_SINCE", "why_not_reproducible"]
 REWRITE_SINCE = 26
 
 
-def why_not_reproducible(engine_version: str, image_store: str) -> str:
-    """Why two clean builds can't give one image id on this engine; "" where they can."""
+def why_not_reproducible(engine_version: str, image_store: str, *, buildx: bool = True) -> str:
+    """Why two clean builds can't give one image id on this engine; "" where they can.
+    `buildx`: whether the docker CLI's buildx plugin is installed, which BuildKit needs."""
     major = re.match(r"\d+", engine_version)
     if major is None or int(major.group()) < REWRITE_SINCE:
         return (
@@ -39,5 +40,10 @@ def why_not_reproducible(engine_version: str, image_store: str) -> str:
         return (
             "the classic image store keeps each file's time as the build made it (it can't "
             "load BuildKit's rewritten OCI export); the containerd image store can"
+        )
+    if not buildx:
+        return (
+            "the docker CLI's buildx plugin, which BuildKit needs, is not installed here "
+            "(Debian packages it as docker-buildx)"
         )
     return ""

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.catalogue import Step
+from workshop.engine.builders import buildx_installed
 from workshop.engine.registry import Registry
 from workshop.engine.values import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
 from workshop.errors import StepFailed, WorkshopError
@@ -189,7 +190,9 @@ def smallest_pull_line(record: SizeRecord) -> str:
 def same_digest_line(record: SizeRecord) -> str:
     """Whether two clean builds of `record`'s image gave one image id, or why it can't."""
     if not record.rebuilt_image_id:
-        why = why_not_reproducible(record.engine_version, record.image_store)
+        why = why_not_reproducible(
+            record.engine_version, record.image_store, buildx=buildx_installed()
+        )
         return f"Not built twice: {why}."
     first, second = record.image_id[:19], record.rebuilt_image_id[:19]
     how = "with BuildKit, SOURCE_DATE_EPOCH=0 and rewrite-timestamp"
@@ -248,7 +251,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
     resolved = [plan.bases.resolve(role) for role in step.roles]
     twice = step.builds_twice and not why_not_reproducible(
-        engine.info.version, engine.info.image_store
+        engine.info.version, engine.info.image_store, buildx=buildx_installed()
     )
     request = BuildRequest(
         context=plan.workspace.context((step.dockerfile, *step.sources)),
