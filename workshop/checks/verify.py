@@ -356,7 +356,9 @@ def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
         )
     if claim.kind == "same-id" and not records[int(claim.params["step"])].rebuilt_image_id:
         record = records[int(claim.params["step"])]
-        why = why_not_reproducible(record.engine_version, record.image_store)
+        why = why_not_reproducible(record.engine_version, record.image_store) or (
+            "the buildx plugin, which BuildKit needs, was not installed where it was built"
+        )
         return Check(
             id=claim.id,
             kind="claim",
