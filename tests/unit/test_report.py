@@ -60,7 +60,7 @@ def test_history_keeps_the_last_runs(tmp_path: Path) -> None:
     runs = history.read()
     assert len(runs) == 3 and runs[-1].sizes[9] == records[9].size
     document = json.loads((tmp_path / "history.json").read_text())
-    assert document["schema"] == 2
+    assert document["schema"] == 3
 
 
 def test_text_from_files_is_escaped_in_html_and_markdown(tmp_path: Path) -> None:

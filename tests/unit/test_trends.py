@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,32 @@ def test_a_later_baseline_by_number_or_commit_forgives_what_came_before() -> Non
     assert find_trends(RUNS, share=0.05, baseline="03c0ff", engine=None).exit_code == 0
     with pytest.raises(DataFileError, match="No run kept in the history is 'beef'"):
         find_trends(RUNS, share=0.05, baseline="beef", engine=None)
+
+
+def test_runs_for_another_platform_are_never_set_against_the_baseline() -> None:
+    arm = replace(run(5, 2_000_000), platform="linux/arm64")
+    amd = [replace(each, platform="linux/amd64") for each in RUNS[:2]]
+    # An arm64 run twice the size between two amd64 runs: no growth, and the amd64 run after it
+    # is compared with the amd64 run before it.
+    assert (
+        find_trends([*amd[:1], arm, *amd[1:]], share=0.05, baseline="", engine=None).exit_code == 0
+    )
+    grown = replace(RUNS[2], platform="linux/amd64")
+    (growth,) = find_trends([amd[0], arm, grown], share=0.05, baseline="", engine=None).growths
+    assert growth.before is amd[0] and growth.grown is grown
+
+
+def test_the_platform_is_kept_in_the_history_and_an_older_one_reads_without(
+    tmp_path: Path,
+) -> None:
+    history = History(tmp_path / "history.json", keep=5)
+    history.add(replace(run(1, 784_600), platform="linux/arm64"))
+    assert history.read()[0].platform == "linux/arm64"
+    document = json.loads((tmp_path / "history.json").read_text())
+    document["schema"] = 2
+    del document["runs"][0]["platform"]
+    (tmp_path / "history.json").write_text(json.dumps(document))
+    assert history.read()[0].platform == ""
 
 
 def test_an_older_history_reads_with_its_images_by_name(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ class Growth:
 
 def _run_name(run: Run) -> str:
     where = f"commit {run.commit[:10]} on {run.branch}" if run.commit else "no git commit"
-    return f"the run of {run.timestamp} ({where})"
+    on = f", {run.platform}" if run.platform else ""
+    return f"the run of {run.timestamp} ({where}{on})"
 
 
 @dataclass(frozen=True)
@@ -146,20 +147,24 @@ def find_trends(
         )
     start = find_baseline(runs, baseline)
     base = runs[start]
+    # Only runs for the baseline's platform are set against it: an arm64 image is not an amd64
+    # one grown (a history of schema 1 or 2 names none, and reads as one platform).
+    alike = [index for index, run in enumerate(runs) if run.platform == base.platform]
     growths = []
     for name, image in base.images.items():
-        later = list(enumerate(runs))[start + 1 :]
+        later = [index for index in alike if index > start]
         over = next(
             (
                 index
-                for index, run in later
-                if name in run.images and run.images[name].size > image.size * (1 + share)
+                for index in later
+                if name in runs[index].images
+                and runs[index].images[name].size > image.size * (1 + share)
             ),
             None,
         )
         if over is None:
             continue
-        grown, before = runs[over], runs[over - 1]
+        grown, before = runs[over], runs[max(index for index in alike if index < over)]
         files, why = _files(engine, before, grown, name)
         growths.append(Growth(name, base, grown, before, files, why))
     return Trends(tuple(runs), start, share, tuple(growths))

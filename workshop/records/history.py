@@ -20,8 +20,9 @@ from workshop.records.sizelog import MAX_SIZE, SizeRecord
 
 __all__ = ["History", "ImageSize", "Run", "git_revision"]
 
-# 2 added the git commit and branch, and each image by name with its id (trends, diffs).
-SCHEMA = 2
+# 2 added the git commit and branch, and each image by name with its id (trends, diffs); 3 the
+# platform its images were built for.
+SCHEMA = 3
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Run:
     images: Mapping[str, ImageSize] = field(default_factory=dict)
     commit: str = ""
     branch: str = ""
+    # The platform its images were built for ("linux/arm64"); "" in a history of schema 1 or 2.
+    platform: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -55,12 +58,21 @@ class Run:
             },
             "commit": self.commit,
             "branch": self.branch,
+            "platform": self.platform,
         }
 
     @classmethod
     def from_json(cls, data: object) -> Run:
         run = JsonObject(data, "a run").only(
-            "timestamp", "engine", "go_version", "bases", "sizes", "images", "commit", "branch"
+            "timestamp",
+            "engine",
+            "go_version",
+            "bases",
+            "sizes",
+            "images",
+            "commit",
+            "branch",
+            "platform",
         )
         sizes = run.object("sizes")
         steps = {}
@@ -89,6 +101,7 @@ class Run:
             images=images,
             commit=run.text("commit") if "commit" in run.data else "",
             branch=run.text("branch") if "branch" in run.data else "",
+            platform=run.text("platform") if "platform" in run.data else "",
         )
 
     @classmethod
@@ -110,6 +123,7 @@ class Run:
             },
             commit=commit,
             branch=branch,
+            platform=first.platform,
         )
 
 
@@ -140,7 +154,7 @@ def _runs(document: JsonObject) -> list[Run]:
 class History:
     def __init__(self, path: Path, *, keep: int) -> None:
         self.file = DataFile(
-            path, schema=SCHEMA, kind="run history", setting="history", reads=(1,), parser=_runs
+            path, schema=SCHEMA, kind="run history", setting="history", reads=(1, 2), parser=_runs
         )
         self.keep = keep
 
