@@ -81,3 +81,13 @@ def test_text_from_files_is_escaped_in_html_and_markdown(tmp_path: Path) -> None
     text = made.markdown()
     assert "[x](http" not in text and "<script>" not in text
     assert "\\[x\\](http://evil.example)\\|" in text
+
+
+def test_the_floors_smallest_pull_is_shown_part_by_part(tmp_path: Path) -> None:
+    made = report(tmp_path)
+    parts = {"manifest": 344, "config": 177, "layer": 110}
+    floor = replace(made.records[9], step=12, tag="go-floor", smallest_pull=parts, pull_size=874)
+    with_floor = replace(made, records={**made.records, 12: floor})
+    expected = "874B; by hand: 631 bytes (manifest 344, config 177, layer 110)"
+    assert expected in with_floor.markdown()
+    assert expected in with_floor.html()

@@ -101,7 +101,7 @@ class Report:
                 docker_size(record.size),
                 documented.documented if documented else "",
                 deviation,
-                docker_size(record.pull_size) if record.pull_size else "not measured",
+                _pull(record),
             )
             lines.append("| " + " | ".join(markdown_text(cell) for cell in cells) + " |")
         lines.append("")
@@ -200,7 +200,7 @@ class Report:
                     deviation,
                     bases,
                     record.go_version,
-                    docker_size(record.pull_size) if record.pull_size else "not measured",
+                    _pull(record),
                 )
             )
         head = _row(
@@ -448,3 +448,14 @@ def write_report(
                 f"({summary_file}): {error.strerror}."
             ) from None
     return f"Wrote {targets[0]} and {targets[1]}."
+
+
+def _pull(record: SizeRecord) -> str:
+    """What a pull of `record`'s image downloads, and of the smallest image around its program
+    (the floor's, pushed by hand), where measured."""
+    pulled = docker_size(record.pull_size) if record.pull_size else "not measured"
+    parts = record.smallest_pull
+    if not parts:
+        return pulled
+    listed = ", ".join(f"{part} {size:,}" for part, size in parts.items())
+    return f"{pulled}; by hand: {sum(parts.values()):,} bytes ({listed})"
