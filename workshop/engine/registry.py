@@ -20,7 +20,7 @@ import requests
 
 from workshop.errors import RegistryError
 
-__all__ = ["MANIFEST_TYPES", "Registry"]
+__all__ = ["MANIFEST_TYPES", "Registry", "content_digest"]
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
@@ -36,6 +36,11 @@ ANSWER_LIMIT = 4 * 1024 * 1024
 # The largest size a blob can have (the size log's own bound).
 MAX_SIZE = 2**63 - 1
 _ADDRESS = re.compile(r"(?:(https?)://)?([A-Za-z0-9.-]+(?::[0-9]{1,5})?)/?")
+
+
+def content_digest(blob: bytes) -> str:
+    """The digest a registry names `blob` by: sha256:HEX."""
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class Registry:
     def push_blob(self, name: str, blob: bytes) -> str:
         """Upload `blob` to repository `name` in one request (POST, then PUT with its digest);
         its digest."""
-        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        digest = content_digest(blob)
         started = self._send("POST", f"/v2/{name}/blobs/uploads/", b"")
         location = started.headers.get("Location", "")
         if started.status_code != 202 or not location:
@@ -125,7 +130,7 @@ class Registry:
         done = self._send("PUT", path, manifest, **{"Content-Type": media_type})
         if done.status_code != 201:
             raise self._error(f"PUT {path} answered {done.status_code}: {done.text[:200]}")
-        return "sha256:" + hashlib.sha256(manifest).hexdigest()
+        return content_digest(manifest)
 
     def manifest_bytes(self, name: str, reference: str) -> tuple[bytes, str]:
         """NAME:REFERENCE's manifest as the registry stores it, and its media type."""

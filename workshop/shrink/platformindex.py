@@ -12,7 +12,6 @@ would resolve it, and refuses a size that is not the one logged for that platfor
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 
-from workshop.engine.registry import Registry
+from workshop.engine.registry import Registry, content_digest
 from workshop.errors import RegistryError
 from workshop.platforms import slug
 from workshop.records.sizelog import SizeRecord
@@ -48,7 +47,7 @@ def index_document(manifests: Sequence[tuple[str, bytes, str]]) -> bytes:
         entries.append(
             {
                 "mediaType": media_type,
-                "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+                "digest": content_digest(manifest),
                 "size": len(manifest),
                 "platform": {"architecture": architecture, "os": os_name},
             }
@@ -89,7 +88,7 @@ def push_indexes(
             manifest, media_type = registry.manifest_bytes(source, "latest")
             for digest in _blobs(manifest, f"{registry.address}/{source}"):
                 registry.mount_blob(name, digest, source)
-            digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+            digest = content_digest(manifest)
             registry.push_manifest(name, digest, manifest, media_type)
             listed.append((record.platform, manifest, media_type))
         registry.push_manifest(name, "latest", index_document(listed), INDEX_TYPE)

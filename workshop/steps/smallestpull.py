@@ -19,11 +19,10 @@ checked, measured (manifest, config and layer bytes) and removed from the engine
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from dataclasses import dataclass
 
-from workshop.engine.registry import Registry
+from workshop.engine.registry import Registry, content_digest
 from workshop.engine.values import EngineAPI
 from workshop.errors import StepFailed
 
@@ -86,21 +85,23 @@ def smallest_image(program: bytes, *, platform: str, name: str = "app") -> Small
             "architecture": architecture,
             "os": os_name,
             "config": {"Cmd": [f"/{name}"]},
-            "rootfs": {"type": "layers", "diff_ids": [_digest(tar)]},
+            "rootfs": {"type": "layers", "diff_ids": [content_digest(tar)]},
         }
     )
     manifest = _compact(
         {
             "schemaVersion": 2,
-            "config": {"mediaType": CONFIG_TYPE, "digest": _digest(config), "size": len(config)},
-            "layers": [{"mediaType": LAYER_TYPE, "digest": _digest(layer), "size": len(layer)}],
+            "config": {
+                "mediaType": CONFIG_TYPE,
+                "digest": content_digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": LAYER_TYPE, "digest": content_digest(layer), "size": len(layer)}
+            ],
         }
     )
     return SmallestImage(manifest=manifest, config=config, layer=layer)
-
-
-def _digest(blob: bytes) -> str:
-    return "sha256:" + hashlib.sha256(blob).hexdigest()
 
 
 def pulled_and_run(
