@@ -22,7 +22,7 @@ from workshop.engine.values import CONTAINERD
 from workshop.errors import DataFileError
 from workshop.records.sizelog import SizeRecord
 from workshop.steps.figures import Claim, DocumentedImage, Figures
-from workshop.steps.reproducible import why_not_reproducible
+from workshop.steps.reproducible import why_built_once
 from workshop.units import docker_size, ratio, times
 
 __all__ = ["Check", "Verdict", "verify"]
@@ -317,61 +317,41 @@ def _figure(
     )
 
 
+def _not_gated(claim: Claim, records: Mapping[int, SizeRecord], needed: set[int]) -> str:
+    """Why `claim` is shown rather than checked on `records`; "" where it is checked."""
+    if missing := sorted(needed - set(records)):
+        # Only steps beyond the workshop can be missing here: verify() requires steps 4 to 9.
+        steps = " ".join(f"step-{step}" for step in missing)
+        return f"not run: the log has no {steps} (invoke beyond measures them)."
+    if claim.params.get("measure") == "pull_size" and not all(
+        records[step].pull_size for step in needed
+    ):
+        return "not measured: no registry was set (INVOKE_WORKSHOP_REGISTRY=HOST:PORT)."
+    record = records.get(int(claim.params.get("step", 0)))
+    only_on = str(claim.params.get("platform", ""))
+    if record is not None and only_on and record.platform and record.platform != only_on:
+        return f"not for {record.platform}: the claim is about {only_on}'s program."
+    if record is not None and claim.kind == "same-id" and not record.rebuilt_image_id:
+        why = why_built_once(record.engine_version, record.image_store)
+        return f"not checked: {record.tag} was built once, as {why}."
+    return ""
+
+
 def _claim(claim: Claim, records: Mapping[int, SizeRecord]) -> Check:
     needed = {
         int(claim.params[key]) for key in ("step", "against", "minus_step") if key in claim.params
     }
     needed |= {int(step) for step in claim.params.get("steps", ())}
-    if missing := sorted(needed - set(records)):
-        # Only steps beyond the workshop can be missing here: verify() requires steps 4 to 9.
-        steps = " ".join(f"step-{step}" for step in missing)
-        return Check(
-            id=claim.id,
-            kind="claim",
-            verdict=SHOWN,
-            message=f"not run: the log has no {steps} (invoke beyond measures them).",
-            quote=claim.quote,
-            reason=claim.reason,
-        )
-    pulls = claim.params.get("measure") == "pull_size"
-    if pulls and not all(records[step].pull_size for step in needed):
-        return Check(
-            id=claim.id,
-            kind="claim",
-            verdict=SHOWN,
-            message="not measured: no registry was set (INVOKE_WORKSHOP_REGISTRY=HOST:PORT).",
-            quote=claim.quote,
-            reason=claim.reason,
-        )
-    only_on = str(claim.params.get("platform", ""))
-    measured_on = records[int(claim.params["step"])].platform if only_on else ""
-    if only_on and measured_on and measured_on != only_on:
-        return Check(
-            id=claim.id,
-            kind="claim",
-            verdict=SHOWN,
-            message=f"not for {measured_on}: the claim is about {only_on}'s program.",
-            quote=claim.quote,
-            reason=claim.reason,
-        )
-    if claim.kind == "same-id" and not records[int(claim.params["step"])].rebuilt_image_id:
-        record = records[int(claim.params["step"])]
-        why = why_not_reproducible(record.engine_version, record.image_store) or (
-            "the buildx plugin, which BuildKit needs, was not installed where it was built"
-        )
-        return Check(
-            id=claim.id,
-            kind="claim",
-            verdict=SHOWN,
-            message=f"not checked: {record.tag} was built once, as {why}.",
-            quote=claim.quote,
-            reason=claim.reason,
-        )
-    holds, message = _CLAIMS[claim.kind](claim.params, records)
+    shown = _not_gated(claim, records, needed)
+    if shown:
+        verdict, message = SHOWN, shown
+    else:
+        holds, message = _CLAIMS[claim.kind](claim.params, records)
+        verdict = PASS if holds else FAIL
     return Check(
         id=claim.id,
         kind="claim",
-        verdict=PASS if holds else FAIL,
+        verdict=verdict,
         message=message,
         quote=claim.quote,
         reason=claim.reason,

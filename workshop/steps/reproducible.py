@@ -21,7 +21,7 @@ import re
 
 from workshop.engine.values import CONTAINERD
 
-__all__ = ["REWRITE_SINCE", "why_not_reproducible"]
+__all__ = ["REWRITE_SINCE", "why_built_once", "why_not_reproducible"]
 
 # Docker 26 is the first to ship BuildKit 0.13, whose exporters take rewrite-timestamp.
 REWRITE_SINCE = 26
@@ -47,3 +47,11 @@ def why_not_reproducible(engine_version: str, image_store: str, *, buildx: bool 
             "(Debian packages it as docker-buildx)"
         )
     return ""
+
+
+def why_built_once(engine_version: str, image_store: str) -> str:
+    """Why a step that builds twice was built once, read from its record: the engine's reason,
+    or, where the engine could have, the buildx plugin that was missing."""
+    return why_not_reproducible(engine_version, image_store) or (
+        "the buildx plugin, which BuildKit needs, was not installed where it was built"
+    )

@@ -24,7 +24,7 @@ from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
-from workshop.steps.reproducible import why_not_reproducible
+from workshop.steps.reproducible import why_built_once, why_not_reproducible
 from workshop.steps.smallestpull import pulled_and_run, smallest_image
 from workshop.steps.startup import time_startup
 from workshop.steps.workspace import Workspace, Written
@@ -190,10 +190,7 @@ def smallest_pull_line(record: SizeRecord) -> str:
 def same_digest_line(record: SizeRecord) -> str:
     """Whether two clean builds of `record`'s image gave one image id, or why it can't."""
     if not record.rebuilt_image_id:
-        why = why_not_reproducible(
-            record.engine_version, record.image_store, buildx=buildx_installed()
-        )
-        return f"Not built twice: {why}."
+        return f"Not built twice: {why_built_once(record.engine_version, record.image_store)}."
     first, second = record.image_id[:19], record.rebuilt_image_id[:19]
     how = "with BuildKit, SOURCE_DATE_EPOCH=0 and rewrite-timestamp"
     if record.image_id == record.rebuilt_image_id:
