@@ -82,17 +82,28 @@ def manifest_bytes(registry: Any, name: str) -> int:
     return int(manifest["config"]["size"]) + sum(int(layer["size"]) for layer in manifest["layers"])
 
 
+def with_registry(
+    task: str,
+    name: str,
+    registry: Any,
+    workshop_run: WorkshopRun,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> WorkshopRun:
+    """`invoke TASK` on the main engine in a folder of its own, with the registry set."""
+    folder = tmp_path_factory.mktemp(name)
+    env = workshop_run.own(name, folder, INVOKE_WORKSHOP_REGISTRY=registry.address)
+    result = invoke(task, env=env)
+    assert result.returncode == 0, result.stderr
+    prefix = env["INVOKE_WORKSHOP_TAG_PREFIX"]
+    return WorkshopRun(env=env, prefix=prefix, log=folder / "sizes.json", result=result)
+
+
 @pytest.fixture(scope="module")
 def pulled_run(
     registry: Any, workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory
 ) -> WorkshopRun:
     """`invoke all` on the main engine with the registry set: every step's pull size measured."""
-    folder = tmp_path_factory.mktemp("pull-size")
-    env = workshop_run.own("pull", folder, INVOKE_WORKSHOP_REGISTRY=registry.address)
-    result = invoke("all", env=env)
-    assert result.returncode == 0, result.stderr
-    prefix = env["INVOKE_WORKSHOP_TAG_PREFIX"]
-    return WorkshopRun(env=env, prefix=prefix, log=folder / "sizes.json", result=result)
+    return with_registry("all", "pull", registry, workshop_run, tmp_path_factory)
 
 
 def test_every_pull_size_is_what_the_registry_stores(
@@ -280,12 +291,7 @@ def floor_pulled(
     registry: Any, workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory
 ) -> WorkshopRun:
     """Step 12 with the registry set: the smallest image around the floor pushed by hand."""
-    folder = tmp_path_factory.mktemp("floor-pull")
-    env = workshop_run.own("floor-pull", folder, INVOKE_WORKSHOP_REGISTRY=registry.address)
-    result = invoke("step-12", env=env)
-    assert result.returncode == 0, result.stderr
-    prefix = env["INVOKE_WORKSHOP_TAG_PREFIX"]
-    return WorkshopRun(env=env, prefix=prefix, log=folder / "sizes.json", result=result)
+    return with_registry("step-12", "floor-pull", registry, workshop_run, tmp_path_factory)
 
 
 def smallest_manifest(registry: Any, run: WorkshopRun) -> tuple[bytes, dict[str, Any]]:
