@@ -52,32 +52,26 @@ step_14 = _step(14, pre=[step_9])
 step_15 = _step(15, pre=[step_9])
 
 
-@task(pre=[step_3])
-def build_ahead(c: Context) -> None:
-    """Start steps 4 to 9 side by side; each step then shows its own result, in order."""
-    from workshop.app import steps
-
-    steps.start_builds(c)
-
-
-# build_ahead is a pre-task of `all` only, and not listed: alone it would show nothing.
-@task(
-    name="all",
-    pre=[step_1, step_2, step_3, build_ahead, step_4, step_5, step_6, step_7, step_8, step_9],
+PLATFORM_HELP = (
+    "Platforms to build, run and measure the steps for: linux/amd64,linux/arm64 (default: the "
+    "engine's own)."
 )
-def all_(c: Context) -> None:
+
+
+@task(name="all", help={"platform": PLATFORM_HELP})
+def all_(c: Context, platform: str | None = None) -> None:
     """Run the whole workshop, steps 1 to 9, then sum it up."""
     from workshop.app import steps
 
-    steps.summary(c)
+    steps.run_all(c, platform=platform)
 
 
-@task(pre=[step_10, step_11, step_12, step_13, step_14, step_15])
-def beyond(c: Context) -> None:
+@task(help={"platform": PLATFORM_HELP})
+def beyond(c: Context, platform: str | None = None) -> None:
     """Go beyond the workshop: steps 10 to 15, then sum them up."""
     from workshop.app import steps
 
-    steps.beyond(c)
+    steps.beyond(c, platform=platform)
 
 
 @task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})

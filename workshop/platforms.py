@@ -18,6 +18,7 @@ __all__ = [
     "parse_platforms",
     "platform_read",
     "slug",
+    "suffix",
 ]
 
 # The platforms the project builds, runs and measures; Go's GOARCH for each.
@@ -77,6 +78,12 @@ def platform_read(reference: str, held: tuple[str, ...], *, wanted: str, own: st
 def slug(platform: str) -> str:
     """`linux-arm64`: a platform in a tag or a folder's name."""
     return platform.replace("/", "-")
+
+
+def suffix(platform: str) -> str:
+    """What the names of a foreign platform's images end in ("-arm64"); "" for the engine's
+    own platform (""), whose names are the workshop's."""
+    return f"-{PLATFORMS[platform]}" if platform else ""
 
 
 def emulation_problem(platform: str, *, native: str, binfmt: Path = BINFMT) -> str:

@@ -34,21 +34,18 @@ class Progress:
 
     @contextmanager
     def activity(self, title: str) -> Iterator[Callable[[str], None]]:
-        """Show `title` while the block runs; the callable it yields takes each output line."""
+        """Show `title` while the block runs; the callable it yields takes each output line.
+        Where the work was told to stop, it raises Stopped at the next line: raising out of a
+        build's output stream closes it, and the engine cancels it; a command is killed."""
         if self.silent:
-
-            def stoppable(line: str) -> None:
-                # Raising out of a build's output stream closes it, and the engine cancels it.
-                self.checkpoint()
-
-            yield stoppable
+            yield self._stoppable(lambda line: None)
             return
         if self.verbose or not self.console.is_terminal:
             self.console.print(Text(title, style="bold"))
             if self.verbose:
-                yield lambda line: self.console.print(Text(f"  {line}"))
+                yield self._stoppable(lambda line: self.console.print(Text(f"  {line}")))
             else:
-                yield lambda line: None
+                yield self._stoppable(lambda line: None)
             return
         with self.console.status(Text(title)) as status:
 
@@ -56,7 +53,14 @@ class Progress:
                 if line.strip():
                     status.update(Text(title) + Text(f" · {line.strip()[:100]}", style="dim"))
 
-            yield show
+            yield self._stoppable(show)
+
+    def _stoppable(self, show: Callable[[str], None]) -> Callable[[str], None]:
+        def each_line(line: str) -> None:
+            self.checkpoint()
+            show(line)
+
+        return each_line
 
     def note(self, text: str) -> None:
         """Say `text` once per run, however often it is noted."""

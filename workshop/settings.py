@@ -59,7 +59,8 @@ class Settings:
     no_cache: bool = False
     # legacy: the engine's builder, through the Docker SDK; buildkit: `docker buildx build --load`.
     builder: str = "legacy"
-    # The platforms `invoke shrink` builds for (linux/amd64,linux/arm64); empty: the engine's own.
+    # The platforms `invoke all`, `beyond` and `shrink` build for (linux/amd64,linux/arm64), and
+    # verify checks; empty: the engine's own.
     platform: str = ""
     # Put before every step's tag (tests use one, to leave the workshop's own images alone).
     tag_prefix: str = ""

@@ -95,13 +95,17 @@ class FakeEngine:
         return self._find(reference)
 
     def pull(
-        self, reference: str, *, on_line: Callable[[str], None] = lambda line: None
+        self,
+        reference: str,
+        *,
+        on_line: Callable[[str], None] = lambda line: None,
+        platform: str = "",
     ) -> ImageInfo | None:
-        self.pulls.append(reference)
+        self.pulls.append(f"{reference} for {platform}" if platform else reference)
         if reference not in self.pullable:
             return None
         on_line("abc123: Pull complete")
-        return self.add(reference)
+        return self.add(reference, platforms=(platform,) if platform else ())
 
     def push(self, image_id: str, remote: str) -> None:
         self.pushes.append((image_id, remote))

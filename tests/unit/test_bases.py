@@ -115,3 +115,50 @@ def test_a_role_needs_only_its_own_stand_in(console: Console) -> None:
     bases = BaseResolver(engine=engine, progress=Progress(console), mode="local")
     assert bases.resolve("golang-alpine").reference == "workshop-base/golang:1.19-busybox"
     assert engine.builds == []
+
+
+def test_a_foreign_platforms_stand_ins_are_named_for_its_architecture() -> None:
+    arm64 = Standins.for_go("1.19", platform="linux/arm64")
+    assert arm64.all() == (
+        "workshop-base/debian:bookworm-arm64",
+        "workshop-base/golang:1.19-bookworm-arm64",
+        "workshop-base/busybox:bookworm-arm64",
+        "workshop-base/golang:1.19-busybox-arm64",
+    )
+    # The engine's own platform keeps the names it always had.
+    assert Standins.for_go("1.19").debian == "workshop-base/debian:bookworm"
+
+
+def test_a_foreign_platforms_stand_ins_have_recipes_of_their_own() -> None:
+    progress = Progress(Console(file=None))
+    own = BaseResolver(engine=FakeEngine(), progress=progress).recipes()
+    arm64 = BaseResolver(engine=FakeEngine(), progress=progress, platform="linux/arm64")
+    recipes = arm64.recipes()
+    # Every stand-in's recipe differs, down the chain from the root filesystem.
+    assert set(recipes.values()).isdisjoint(own.values())
+    # The arm64 golang stand-in is built from the arm64 Debian, named in its build args.
+    assert arm64._buildargs("Dockerfile.golang")["DEBIAN_IMAGE"].endswith("bookworm-arm64")
+
+
+def test_for_a_foreign_platform_an_image_of_another_is_not_used(console: Console) -> None:
+    engine = standin_engine()
+    engine.add("golang:1.10", platforms=("linux/amd64",))
+    engine.pullable.add("golang:1.10")
+    bases = BaseResolver(engine=engine, progress=Progress(console), platform="linux/arm64")
+    resolved = bases.resolve("golang")
+    # The amd64 image present was passed over; the arm64 one was pulled.
+    assert engine.pulls == ["golang:1.10 for linux/arm64"]
+    assert engine.image(resolved.reference).platforms == ("linux/arm64",)  # type: ignore[union-attr]
+
+
+def test_a_foreign_platform_with_nothing_pullable_gets_its_own_stand_in(console: Console) -> None:
+    engine = standin_engine()
+    engine.add("golang:1.10", platforms=("linux/amd64",))
+    recipes = BaseResolver(
+        engine=engine, progress=Progress(Console(file=None)), platform="linux/arm64"
+    ).recipes()
+    for reference in Standins.for_go("1.19", platform="linux/arm64").all():
+        engine.add(reference, labels={RECIPE_LABEL: recipes[reference]})
+    bases = BaseResolver(engine=engine, progress=Progress(console), platform="linux/arm64")
+    assert bases.resolve("golang").reference == "workshop-base/golang:1.19-bookworm-arm64"
+    assert "neither present nor pullable for linux/arm64" in said(console)

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from workshop.console import make_console
 from workshop.errors import StepFailed
+from workshop.progress import Progress, Stopped
 from workshop.signals import command
 
 HOSTILE = "last words\x1b]0;TITLE\x07\x1b[2J\rgone"
@@ -38,3 +39,18 @@ def test_an_error_message_is_shown_not_acted_on() -> None:
         raise StepFailed(f"The program said: {HOSTILE}")
     assert ending.code == 1
     assert "\x1b" not in ending.message and "\\x1b]0;TITLE" in ending.message
+
+
+@pytest.mark.parametrize(("verbose", "terminal"), [(False, False), (True, False), (False, True)])
+def test_work_told_to_stop_stops_at_its_next_line_however_it_is_shown(
+    verbose: bool, terminal: bool
+) -> None:
+    # A stand-in built in a thread that Ctrl-C does not reach: before, only silent progress
+    # stopped it, and the process went on to debootstrap after saying it was interrupted.
+    console = make_console(file=io.StringIO(), force_terminal=terminal)
+    progress = Progress(console, verbose=verbose)
+    with progress.activity("debootstrap") as on_line:
+        on_line("I: Retrieving InRelease")
+        progress.stop.set()
+        with pytest.raises(Stopped):
+            on_line("I: Retrieving Packages")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from workshop.errors import SizeLogError
-from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
+from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord, platform_log
 
 
 def make_record(step: int, size: int = 1000) -> SizeRecord:
@@ -324,3 +324,9 @@ def test_a_write_that_fails_undoes_what_was_published(
         size_log.record(make_record(5), publish=publish)
     assert events == ["published", "undone"]
     assert not size_log.path.exists()
+
+
+def test_a_foreign_platforms_log_lies_beside_the_setting() -> None:
+    log = Path("/srv/build/sizes.json")
+    assert platform_log(log, "linux/arm64") == Path("/srv/build/sizes-arm64.json")
+    assert platform_log(log, "") == log

@@ -8,7 +8,7 @@ from tests.support.paths import REAL_RUN
 from tests.support.rendering import render
 from workshop.records.sizelog import SizeLog
 from workshop.steps.figures import load_figures
-from workshop.steps.summary import Summary
+from workshop.steps.summary import Summary, by_platform, workshop_summary
 
 
 def test_the_headline_and_bars_from_a_real_run() -> None:
@@ -24,3 +24,24 @@ def test_an_app_or_a_tag_that_looks_like_markup_is_shown_as_it_is() -> None:
     records[9] = replace(records[9], tag="[/bogus]")
     shown = render(Summary(records, load_figures()), width=160)
     assert "[blink red]EVIL[/]" in shown and "[/bogus]" in shown
+
+
+def test_two_platforms_side_by_side_with_their_ratio() -> None:
+    amd64 = SizeLog(REAL_RUN).read()
+    arm64 = {
+        step: replace(
+            record, tag=f"{record.tag}-arm64", size=record.size // 2, platform="linux/arm64"
+        )
+        for step, record in amd64.items()
+    }
+    amd64 = {step: replace(record, platform="linux/amd64") for step, record in amd64.items()}
+    summaries = {
+        "": workshop_summary(amd64),
+        "linux/arm64": workshop_summary(arm64),
+    }
+    shown = render(by_platform(summaries), width=160)
+    assert "linux/amd64" in shown and "linux/arm64" in shown and "arm64 ÷ amd64" in shown
+    assert shown.count("0.50") == 6
+    assert "linux/arm64: go-big-arm64" in shown
+    # One platform: the summary as it always was.
+    assert isinstance(by_platform({"": summaries[""]}), Summary)

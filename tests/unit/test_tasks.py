@@ -183,3 +183,14 @@ def test_what_invokes_own_parser_refuses_exits_1_as_documented(
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("task", ["all", "beyond"])
+def test_an_unknown_platform_stops_all_and_beyond_before_anything_is_written(
+    tmp_path: Path, task: str
+) -> None:
+    result = invoke(task, "--platform", "linux/s390x", env=settings(tmp_path))
+    assert result.returncode == 64, result.stderr
+    assert "--platform names the platform 'linux/s390x'" in result.stderr
+    assert "choose from linux/amd64, linux/arm64" in result.stderr
+    assert not (tmp_path / "workspace").exists()

@@ -369,3 +369,69 @@ def test_the_checks_read_the_same_settings_as_the_tasks(
     monkeypatch.setenv("INVOKE_WORKSHOP_SIZE_LOG", str(log))
     assert main([]) == 2
     assert str(log) in "".join(capsys.readouterr().err.split())
+
+
+def on_platform(platform: str, then: Edit | None = None) -> Edit:
+    def edit(records: dict[int, dict[str, Any]]) -> None:
+        if then is not None:
+            then(records)
+        for record in records.values():
+            record["platform"] = platform
+
+    return edit
+
+
+def test_the_amd64_figures_never_gate_an_arm64_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def far_off(records: dict[int, dict[str, Any]]) -> None:
+        on_workshop_bases(records)
+        records[5]["size"] = 440_000_000
+
+    log = crafted(tmp_path, on_platform("linux/arm64", far_off))
+    code, out, _ = run(capsys, "--log", str(log), "--strict")
+    assert code == 0
+    assert "built for linux/arm64, and the workshop measured linux/amd64 images" in out
+    # On amd64 the same sizes fail.
+    code, _, _ = run(capsys, "--log", str(crafted(tmp_path, on_platform("linux/amd64", far_off))))
+    assert code == 1
+
+
+def test_each_platforms_log_is_verified_and_one_failing_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arm64_dir = tmp_path / "arm64"
+    arm64_dir.mkdir()
+    arm64 = crafted(arm64_dir, on_platform("linux/arm64", set_size(8, 1_900_000)))
+    log = crafted(tmp_path, on_platform("linux/amd64"))
+    arm64.rename(tmp_path / "sizes-arm64.json")
+    code, out, _ = run(
+        capsys,
+        *("--log", str(log), "--platform", "linux/amd64,linux/arm64"),
+        *("--junit", str(tmp_path / "v.xml"), "--json", str(tmp_path / "v.json")),
+    )
+    assert code == 1
+    assert "On linux/amd64" in out and "On linux/arm64" in out
+    report = json.loads((tmp_path / "v.json").read_text())
+    assert report["passed"] is False
+    assert report["platforms"]["linux/amd64"]["passed"] is True
+    assert report["platforms"]["linux/arm64"]["log"].endswith("sizes-arm64.json")
+    suite = ElementTree.parse(tmp_path / "v.xml").getroot()  # noqa: S314 - our own output
+    failed = {
+        f"{case.get('classname')} {case.get('name')}"
+        for case in suite.iter("testcase")
+        if case.find("failure") is not None
+    }
+    assert failed == {
+        "linux/arm64.verify.claim each-smaller",
+        "linux/arm64.verify.claim strip-saves-a-share",
+    }
+
+
+def test_a_platform_with_no_log_exits_2_naming_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = crafted(tmp_path, on_platform("linux/amd64"))
+    code, _, err = run(capsys, "--log", str(log), "--platform", "linux/arm64")
+    assert code == 2
+    assert "no size log at" in err and "sizes-arm64.json" in err and "--platform" in err

@@ -12,12 +12,14 @@ from invoke import Context
 
 from workshop.console import get_console
 from workshop.engine.client import Engine
+from workshop.engine.emulation import require_platforms
 from workshop.engine.registry import Registry
 from workshop.engine.values import Timeouts
+from workshop.platforms import parse_platforms
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder
 from workshop.records.history import History
-from workshop.records.sizelog import SizeLog
+from workshop.records.sizelog import SizeLog, platform_log
 from workshop.settings import Settings
 from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import BuildPlan
@@ -31,11 +33,14 @@ class Session:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
-        self._bases: BaseResolver | None = None
+        # One base resolver per platform ("" for the engine's own).
+        self._bases: dict[str, BaseResolver] = {}
         self._progress: Progress | None = None
         self._checked: set[str] = set()
-        # Builds `invoke all` started side by side, for the step tasks to collect.
-        self.side_by_side: SideBySide | None = None
+        # Builds `invoke all` started side by side, per platform, for the step tasks to collect.
+        self.side_by_side: dict[str, SideBySide] = {}
+        # The steps this process has run, for `invoke all beyond` to run each once.
+        self.done: set[int] = set()
 
     @property
     def engine(self) -> Engine:
@@ -53,7 +58,7 @@ class Session:
     def forget_engine(self) -> None:
         """Connect again on next use (an engine was just started)."""
         self._engine = None
-        self._bases = None
+        self._bases = {}
 
     @property
     def progress(self) -> Progress:
@@ -63,16 +68,35 @@ class Session:
 
     @property
     def bases(self) -> BaseResolver:
-        """The run's one base resolver: each role is resolved, and noted, once."""
-        if self._bases is None:
-            self._bases = BaseResolver(
+        """The run's base resolver for the engine's own platform."""
+        return self.bases_for("")
+
+    def bases_for(self, platform: str) -> BaseResolver:
+        """The run's one base resolver for `platform` ("" for the engine's own): each role is
+        resolved, and noted, once."""
+        if platform not in self._bases:
+            self._bases[platform] = BaseResolver(
                 engine=self.engine,
                 progress=self.progress,
                 mode=self.settings.bases,
                 go=self.settings.go,
                 mirror=self.settings.debian_mirror,
+                platform=platform,
             )
-        return self._bases
+        return self._bases[platform]
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """The platforms the steps are built for, in order, each once: "" for the engine's own
+        (the setting's default), a foreign platform by its name. Asks the engine only where a
+        platform is set."""
+        wanted = parse_platforms(self.settings.platform)
+        own = self.engine.info.platform if wanted else ""
+        return tuple(dict.fromkeys("" if p == own else p for p in wanted)) or ("",)
+
+    def require_platforms(self) -> None:
+        """Before the first build: each platform's programs run here (natively or emulated)."""
+        require_platforms(self.engine, tuple(p for p in self.platforms if p))
 
     @property
     def workspace(self) -> Workspace:
@@ -82,21 +106,28 @@ class Session:
     def size_log(self) -> SizeLog:
         return SizeLog(self.settings.size_log)
 
+    def size_log_for(self, platform: str) -> SizeLog:
+        """The size log of `platform`'s steps: the setting's for the engine's own (""), beside
+        it with the platform's architecture in its name for a foreign one (sizes-arm64.json)."""
+        return SizeLog(platform_log(self.settings.size_log, platform))
+
     @property
     def history(self) -> History:
         return History(self.settings.history, keep=self.settings.history_keep)
 
-    def plan(self, progress: Progress | None = None) -> BuildPlan:
-        """What every build of this run shares; `progress` for builds in the background."""
+    def plan(self, progress: Progress | None = None, *, platform: str = "") -> BuildPlan:
+        """What every build of this run for `platform` ("" for the engine's own) shares;
+        `progress` for builds in the background."""
         return BuildPlan(
             engine=self.engine,
-            bases=self.bases,
+            bases=self.bases_for(platform),
             workspace=self.workspace,
-            size_log=self.size_log,
+            size_log=self.size_log_for(platform),
             progress=progress or self.progress,
             nocache=self.settings.no_cache,
             tag_prefix=self.settings.tag_prefix,
             registry=self.registry,
+            platform=platform,
         )
 
     @property
@@ -113,7 +144,8 @@ class Session:
         (Each build checks its own log again, as the sweep's logs are others.)"""
         if "build" not in self._checked:
             check_folder(self.settings.workspace, what="the workspace", setting="workspace")
-            self.size_log.check_writable()
+            for platform in self.platforms:
+                self.size_log_for(platform).check_writable()
             self._checked.add("build")
         if history and "history" not in self._checked:
             self.history.check_writable()
@@ -122,6 +154,9 @@ class Session:
         if registry is not None and "registry" not in self._checked:
             registry.check()
             self._checked.add("registry")
+        if "platforms" not in self._checked:
+            self.require_platforms()
+            self._checked.add("platforms")
 
 
 _sessions: dict[Settings, Session] = {}

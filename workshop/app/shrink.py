@@ -12,11 +12,12 @@ from rich.text import Text
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
+from workshop.engine.emulation import require_platforms
 from workshop.errors import BadInput, StepFailed
 from workshop.platforms import parse_platforms
 from workshop.records.sizelog import SizeRecord
 from workshop.shrink.appcheck import CheckFlags
-from workshop.shrink.climb import ShrinkResult, find_targets, require_platforms
+from workshop.shrink.climb import ShrinkResult, find_targets
 from workshop.shrink.climb import shrink as climb_ladder
 from workshop.shrink.platformindex import index_table, push_indexes
 from workshop.units import docker_size

@@ -1,70 +1,113 @@
-"""The workshop's steps as tasks: each step, the builds `invoke all` starts side by side, and
-the tables `all` and `beyond` end with."""
+"""The workshop's steps as tasks: each step, the builds `invoke all` starts side by side, the
+runs of `all` and `beyond`, and the tables they end with.
+
+Each build step is built for every platform of the run: the engine's own unless the setting
+`platform` (or `--platform`) names others, a foreign one under its own names and size log.
+"""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
 
 from invoke import Context
+from rich.console import Group, RenderableType
 
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.catalogue import STEPS, WORKSHOP_BUILD_STEPS
 from workshop.console import show
+from workshop.platforms import parse_platforms
 from workshop.progress import Progress
 from workshop.records.history import Run
-from workshop.steps.runner import compared, run_build_step, run_file_step
-from workshop.steps.sidebyside import SideBySide
-from workshop.steps.summary import Summary, beyond_summary, workshop_summary
+from workshop.steps.runner import BuildStepResult, compared, run_build_step, run_file_step
+from workshop.steps.sidebyside import SideBySide, stop_threads
+from workshop.steps.summary import beyond_summary, by_platform, workshop_summary
 
-__all__ = ["beyond", "start_builds", "step", "summary"]
+__all__ = ["beyond", "run_all", "step"]
+
+# What `invoke all` and `invoke beyond` run, in order: beyond needs steps 7 to 9's images and
+# app.go (step 1), as `invoke step-10` would bring them in.
+ALL_STEPS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
+BEYOND_STEPS = (1, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 
 def step(c: Context, number: int) -> None:
     with reported():
-        show(_step(session(c), number))
+        _show_step(session(c), number)
 
 
-def start_builds(c: Context) -> None:
+def run_all(c: Context, *, platform: str | None = None) -> None:
+    """`invoke all`: steps 1 to 9 (4 to 9 built side by side), then the summary."""
     with reported():
-        _start_builds(session(c))
+        current = _with_platform(session(c), platform)
+        for number in ALL_STEPS[:3]:
+            _show_step(current, number)
+        _start_builds(current)
+        for number in ALL_STEPS[3:]:
+            _show_step(current, number)
+        show(_summary(current))
 
 
-def summary(c: Context) -> None:
+def beyond(c: Context, *, platform: str | None = None) -> None:
+    """`invoke beyond`: steps 10 to 15, and the steps they build on, then their summary."""
     with reported():
-        show(_summary(session(c)))
+        current = _with_platform(session(c), platform)
+        for number in BEYOND_STEPS:
+            _show_step(current, number)
+        show(_beyond(current))
 
 
-def beyond(c: Context) -> None:
-    with reported():
-        show(_beyond(session(c)))
+def _with_platform(current: Session, platform: str | None) -> Session:
+    """The session of `--platform`, where given, over the setting."""
+    if platform is None:
+        return current
+    parse_platforms(platform, what="--platform")
+    return Session(replace(current.settings, platform=platform))
 
 
-def _step(session: Session, number: int) -> object:
-    """Run step `number`, or collect it where `invoke all` started it side by side."""
+def _show_step(session: Session, number: int) -> None:
+    """Show step `number`, once per process: `invoke all beyond` runs step 7 once."""
+    if number not in session.done:
+        show(_step(session, number))
+        session.done.add(number)
+
+
+def _step(session: Session, number: int) -> RenderableType:
+    """Run step `number` for each platform, or collect it where `invoke all` started it."""
     step = STEPS[number]
     if not step.builds:
         return run_file_step(workspace=session.workspace, step=step)
-    side_by_side = session.side_by_side
-    pending = side_by_side.take(number) if side_by_side else None
-    if pending is None:
-        session.check_outputs()
-        result = run_build_step(session.plan(), step)
-    else:
-        assert side_by_side is not None
-        try:
-            with session.progress.activity(
-                f"Step {number}: building {session.settings.tag(step.tag)}"
-            ):
-                result = pending.result()
-        except BaseException:
-            side_by_side.cancel()
-            raise
-    return compared(result, session.size_log)
+    results = []
+    for platform in session.platforms:
+        side_by_side = session.side_by_side.get(platform)
+        pending = side_by_side.take(number) if side_by_side else None
+        if pending is None:
+            session.check_outputs()
+            result = run_build_step(session.plan(platform=platform), step)
+        else:
+            result = _collected(session, pending, number)
+        results.append(compared(result, session.size_log_for(platform)))
+    return results[0] if len(results) == 1 else Group(*results)
+
+
+def _collected(session: Session, pending: Future[BuildStepResult], number: int) -> BuildStepResult:
+    """The result of a build started side by side; on any failure, every other one stops."""
+    try:
+        with session.progress.activity(
+            f"Step {number}: building {session.settings.tag(STEPS[number].tag)}"
+        ):
+            return pending.result()
+    except BaseException:
+        for started in session.side_by_side.values():
+            started.cancel()
+        raise
 
 
 def _start_builds(session: Session) -> None:
-    """Start steps 4 to 9 side by side; each step task then collects its own, in order.
+    """Start steps 4 to 9 side by side, for each platform; each step then collects its own,
+    in order.
 
     Every output location is checked first, then every base is resolved (the roles side by
     side; a stand-in is built and noted once, under the resolver's lock). With verbose output
@@ -73,30 +116,46 @@ def _start_builds(session: Session) -> None:
     session.check_outputs(history=True)
     if session.settings.verbose:
         return
-    resolver = session.bases
     roles = dict.fromkeys(role for step in WORKSHOP_BUILD_STEPS.values() for role in step.roles)
-    with ThreadPoolExecutor(max_workers=len(roles) + 1) as pool:
-        # The engine's version and storage driver, asked once here rather than by every build
-        # at once (`docker info` is one of the engine's slower answers).
-        pool.submit(lambda: session.engine.info)
-        list(pool.map(resolver.resolve, roles))
+    pool = ThreadPoolExecutor(max_workers=len(roles) + 1)
+    # The engine's version and storage driver, asked once here rather than by every build at
+    # once (`docker info` is one of the engine's slower answers).
+    started: list[Future[Any]] = [pool.submit(lambda: session.engine.info)]
+    started += [
+        pool.submit(session.bases_for(platform).resolve, role)
+        for platform in session.platforms
+        for role in roles
+    ]
+    try:
+        for future in started:
+            future.result()
+    except BaseException:
+        # A stand-in may be building in another thread: Ctrl-C reaches only this one.
+        stop_threads(session.progress, session.engine, started, pool)
+        raise
+    pool.shutdown()
     background = Progress(session.progress.console, silent=True)
-    plan = session.plan(progress=background)
-    session.side_by_side = SideBySide(
-        lambda step: run_build_step(plan, step),
-        WORKSHOP_BUILD_STEPS.values(),
-        progress=background,
-        engine=plan.engine,
+    for platform in session.platforms:
+        plan = session.plan(progress=background, platform=platform)
+        session.side_by_side[platform] = SideBySide(
+            lambda step, plan=plan: run_build_step(plan, step),  # type: ignore[misc]
+            WORKSHOP_BUILD_STEPS.values(),
+            progress=background,
+            engine=plan.engine,
+        )
+
+
+def _summary(session: Session) -> RenderableType:
+    """`invoke all`'s closing table, side by side where there are several platforms; each
+    platform's run joins the history."""
+    summaries = {p: workshop_summary(session.size_log_for(p).read()) for p in session.platforms}
+    for summary in summaries.values():
+        if summary.records:
+            session.history.add(Run.of(summary.records))
+    return by_platform(summaries)
+
+
+def _beyond(session: Session) -> RenderableType:
+    return by_platform(
+        {p: beyond_summary(session.size_log_for(p).read()) for p in session.platforms}
     )
-
-
-def _summary(session: Session) -> Summary:
-    """`invoke all`'s closing table; the run joins the history."""
-    summary = workshop_summary(session.size_log.read())
-    if summary.records:
-        session.history.add(Run.of(summary.records))
-    return summary
-
-
-def _beyond(session: Session) -> Summary:
-    return beyond_summary(session.size_log.read())

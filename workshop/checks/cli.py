@@ -22,7 +22,7 @@ from rich.text import Text
 
 from workshop.checks.budgets import check_budgets, load_budgets
 from workshop.checks.trends import find_trends
-from workshop.checks.verify import verify
+from workshop.checks.verify import Verdict, Verdicts, verify
 from workshop.console import get_console, get_err_console
 from workshop.engine.client import Engine
 from workshop.engine.registry import Registry
@@ -31,7 +31,7 @@ from workshop.errors import BadInput, DataFileError, EngineUnavailable
 from workshop.platforms import parse_platforms
 from workshop.records.datafile import check_output, write_atomic
 from workshop.records.history import History
-from workshop.records.sizelog import SizeLog
+from workshop.records.sizelog import SizeLog, platform_log
 from workshop.settings import Settings
 from workshop.signals import command
 from workshop.steps.figures import load_figures
@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--platform",
         default="",
-        help="hold only this platform's images to the budgets (default: each budget's own)",
+        help=(
+            "verify each platform's size log (linux/amd64,linux/arm64; default: the setting "
+            "platform, else the log alone); with --budgets, hold only this platform's images "
+            "to them (default: each budget's own)"
+        ),
     )
     parser.add_argument("--markdown", type=Path, help="also write a Markdown summary")
     parser.add_argument(
@@ -104,14 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_budgets(arguments)
         if arguments.trends:
             return _check_trends(arguments)
-        log = SizeLog(arguments.log)
-        records = log.read()
-        if not records and not arguments.log.exists():
-            raise DataFileError(
-                f"There is no size log at {arguments.log}. Run `invoke all` to build and "
-                "measure the workshop's images, or pass --log PATH, then verify again."
-            )
-        verdict = verify(records, load_figures(), log=arguments.log, strict=arguments.strict)
+        platforms = parse_platforms(arguments.platform or settings.platform, what="--platform")
+        verdicts = {
+            platform: _verified(path, strict=arguments.strict)
+            for platform, path in _platform_logs(arguments.log, platforms).items()
+        }
+        verdict = next(iter(verdicts.values())) if len(verdicts) == 1 else Verdicts(verdicts)
         if arguments.junit is not None:
             write_atomic(arguments.junit, verdict.to_junit() + "\n", what="JUnit report")
         if arguments.json is not None:
@@ -122,6 +124,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Text, not markup: a message may quote a file name or a tag.
     get_err_console().print(Text(ending.message, style="bold red"))
     return ending.code
+
+
+def _verified(log: Path, *, strict: bool) -> Verdict:
+    """The verdict on the size log `log`."""
+    records = SizeLog(log).read()
+    if not records and not log.exists():
+        raise DataFileError(
+            f"There is no size log at {log}. Run `invoke all` to build and measure the "
+            "workshop's images (with --platform for another platform's), or pass --log PATH, "
+            "then verify again."
+        )
+    return verify(records, load_figures(), log=log, strict=strict)
+
+
+def _platform_logs(log: Path, platforms: tuple[str, ...]) -> dict[str, Path]:
+    """The size log of each of `platforms`: `log` where its steps were built for it (the
+    engine's own platform), else the one beside it that `invoke all --platform` writes
+    (sizes-arm64.json). No platforms: `log` alone."""
+    if not platforms:
+        return {"": log}
+    held = {record.platform for record in SizeLog(log).read().values()}
+    return {p: log if p in held else platform_log(log, p) for p in platforms}
 
 
 def _check_budgets(arguments: argparse.Namespace) -> int:

@@ -67,6 +67,7 @@ def build_with_sdk(
             labels=dict(request.labels),
             nocache=request.nocache,
             network_mode=request.network or None,
+            platform=request.platform or None,
             rm=True,
             forcerm=True,
             decode=True,

@@ -166,14 +166,21 @@ class Engine:
         return _image_info(answer.json(), manifests=True)
 
     def pull(
-        self, reference: str, *, on_line: Callable[[str], None] = lambda line: None
+        self,
+        reference: str,
+        *,
+        on_line: Callable[[str], None] = lambda line: None,
+        platform: str = "",
     ) -> ImageInfo | None:
-        """Pull `reference`, each layer's progress to `on_line`; None when no registry gives
-        it to us."""
+        """Pull `reference` (its `platform`, where given), each layer's progress to `on_line`;
+        None when no registry gives it to us."""
         repository, tag = _split_reference(reference)
         with self.translated_errors(f"pulling {reference}", bound=self.timeouts.build):
             try:
-                for event in self.client.api.pull(repository, tag=tag, stream=True, decode=True):
+                events = self.client.api.pull(
+                    repository, tag=tag, stream=True, decode=True, platform=platform or None
+                )
+                for event in events:
                     if "error" in event:
                         return None
                     layer, status = event.get("id", ""), event.get("status", "")

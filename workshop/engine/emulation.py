@@ -14,10 +14,11 @@ import subprocess
 from pathlib import Path
 
 from workshop.engine.dockerd import install
-from workshop.errors import WorkshopError
+from workshop.engine.values import EngineAPI
+from workshop.errors import BadInput, WorkshopError
 from workshop.platforms import BINFMT, EMULATORS, PLATFORMS, emulation_problem
 
-__all__ = ["emulation_status", "set_up_emulation"]
+__all__ = ["emulation_status", "require_platforms", "set_up_emulation"]
 
 CONFIGS = Path("/usr/lib/binfmt.d")
 
@@ -72,3 +73,14 @@ def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONF
     if still:
         return f"Emulation of {', '.join(still)} was registered but is not enabled in {binfmt}."
     return f"Emulation set up: {', '.join(foreign)} programs run here (qemu-user-static)."
+
+
+def require_platforms(engine: EngineAPI, platforms: tuple[str, ...]) -> None:
+    """Before the first build: every platform's programs can run here (natively, or emulated
+    through binfmt_misc where the engine is on this machine); BadInput saying how otherwise."""
+    info = engine.info
+    if info.host and not info.host.startswith("unix://"):
+        return  # Another machine's kernel runs them: its emulation can't be read from here.
+    for platform in platforms:
+        if problem := emulation_problem(platform, native=info.platform):
+            raise BadInput(problem)

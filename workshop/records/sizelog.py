@@ -14,10 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from workshop.engine.values import CLASSIC, CONTAINERD
-from workshop.platforms import PLATFORMS
+from workshop.platforms import PLATFORMS, suffix
 from workshop.records.datafile import DataFile, JsonObject
 
-__all__ = ["OUTPUT_KEPT", "SCHEMA", "BaseUsed", "SizeLog", "SizeRecord", "evidence"]
+__all__ = [
+    "OUTPUT_KEPT",
+    "SCHEMA",
+    "BaseUsed",
+    "SizeLog",
+    "SizeRecord",
+    "evidence",
+    "platform_log",
+]
 
 # 2 added what `docker image ls` shows, the image store, the engine's context and host, and the
 # pull size; a schema 1 log reads as the classic store's, where the two sizes are one. 3 added
@@ -48,6 +56,12 @@ class BaseUsed:
             size=base.integer("size"),
             standin=base.flag("standin"),
         )
+
+
+def platform_log(path: Path, platform: str) -> Path:
+    """Where the size log `path` keeps a foreign `platform`'s steps: beside it, the platform's
+    architecture in its name (build/sizes-arm64.json); `path` itself for the engine's own ("")."""
+    return path.with_name(f"{path.stem}{suffix(platform)}{path.suffix}") if platform else path
 
 
 # How much of what a program printed a record keeps: its first and last halves of this.

@@ -30,7 +30,7 @@ from workshop.engine.buildcontext import tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
-from workshop.platforms import PLATFORMS, emulation_problem, slug
+from workshop.platforms import PLATFORMS, slug
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
@@ -55,7 +55,6 @@ __all__ = [
     "discard_unnamed",
     "find_target",
     "find_targets",
-    "require_platforms",
     "shrink",
 ]
 
@@ -249,17 +248,6 @@ def _checked_outputs(folder: Path) -> SizeLog:
     check_output(folder / "Dockerfile", what="Dockerfile", setting="shrink_dir")
     size_log.check_writable()
     return size_log
-
-
-def require_platforms(engine: EngineAPI, platforms: tuple[str, ...]) -> None:
-    """Before the first build: every platform's programs can run here (natively, or emulated
-    through binfmt_misc where the engine is on this machine); BadInput saying how otherwise."""
-    info = engine.info
-    if info.host and not info.host.startswith("unix://"):
-        return  # Another machine's kernel runs them: its emulation can't be read from here.
-    for platform in platforms:
-        if problem := emulation_problem(platform, native=info.platform):
-            raise BadInput(problem)
 
 
 def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:

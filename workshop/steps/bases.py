@@ -22,11 +22,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from workshop.engine.buildcontext import tar_context
+from workshop.engine.buildcontext import tar_context, tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import BadInput, BaseUnavailable, TimedOut
 from workshop.labels import LABEL
 from workshop.paths import BASES_DIR
+from workshop.platforms import PLATFORMS, suffix
 from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed
 from workshop.releases import GO_RELEASES, GoRelease
@@ -38,6 +39,8 @@ __all__ = ["ROLES", "BaseResolver", "Role", "Standins", "StandinsTable"]
 # What a stand-in was built from; one built from another recipe is built again.
 RECIPE_LABEL = f"{LABEL}.recipe"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# How a foreign platform's root filesystem becomes an image (Docker 20.10 imports it mislabelled).
+ROOTFS_DOCKERFILE = "Dockerfile.rootfs"
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,18 @@ ROLES = {
 
 @dataclass(frozen=True)
 class Standins:
-    """The stand-in images for one of Debian's Go releases."""
+    """The stand-in images for one of Debian's Go releases, on the engine's own platform or on
+    a foreign one (`platform`), whose names end in its architecture (bookworm-arm64)."""
 
     release: GoRelease
+    platform: str = ""
 
     @classmethod
-    def for_go(cls, go: str) -> Standins:
+    def for_go(cls, go: str, *, platform: str = "") -> Standins:
         if go not in GO_RELEASES:
             known = ", ".join(GO_RELEASES)
             raise BadInput(f"Go {go!r} has no Debian stand-in here; choose one of: {known}.")
-        return cls(GO_RELEASES[go])
+        return cls(GO_RELEASES[go], platform)
 
     @property
     def go(self) -> str:
@@ -84,19 +89,19 @@ class Standins:
 
     @property
     def debian(self) -> str:
-        return f"workshop-base/debian:{self.suite}"
+        return f"workshop-base/debian:{self.suite}{suffix(self.platform)}"
 
     @property
     def busybox(self) -> str:
-        return f"workshop-base/busybox:{self.suite}"
+        return f"workshop-base/busybox:{self.suite}{suffix(self.platform)}"
 
     @property
     def golang(self) -> str:
-        return f"workshop-base/golang:{self.go}-{self.suite}"
+        return f"workshop-base/golang:{self.go}-{self.suite}{suffix(self.platform)}"
 
     @property
     def golang_busybox(self) -> str:
-        return f"workshop-base/golang:{self.go}-busybox"
+        return f"workshop-base/golang:{self.go}-busybox{suffix(self.platform)}"
 
     def for_role(self, role: Role) -> str:
         return {
@@ -122,6 +127,8 @@ class BaseResolver:
     mirror: str = DEFAULT_MIRROR
     # Other images to try first in a role, by role name (the sweep's golang:1.21, say).
     images: dict[str, str] = field(default_factory=dict)
+    # A platform other than the engine's own to resolve (and build stand-ins) for; "": its own.
+    platform: str = ""
     # One resolution per role, and one `go version` per image id, for the session.
     _resolved: dict[str, BaseUsed] = field(default_factory=dict)
     _go_versions: dict[str, str] = field(default_factory=dict)
@@ -129,7 +136,7 @@ class BaseResolver:
 
     def __post_init__(self) -> None:
         # The mode and mirror were checked with the settings; the Go release may be a sweep's.
-        self.standins = Standins.for_go(self.go)
+        self.standins = Standins.for_go(self.go, platform=self.platform)
 
     @classmethod
     def for_release(
@@ -161,9 +168,13 @@ class BaseResolver:
         wanted = self.images.get(role.name, role.workshop_image)
         if self.mode != "local":
             image = self.engine.image(wanted)
+            if image is not None and self.platform and self.platform not in image.platforms:
+                image = None  # another platform's: its own is pulled, where a registry has it
             if image is None:
                 with self.progress.activity(f"Pulling {wanted}") as on_line:
-                    image = self.engine.pull(wanted, on_line=on_line)
+                    image = self.engine.pull(wanted, on_line=on_line, platform=self.platform)
+            if image is not None and self.platform and self.platform not in image.platforms:
+                image = None
             if image is not None:
                 # What the image is decides, not the name it was pulled by: a stand-in pushed
                 # as golang:1.10 and pulled back still carries its recipe.
@@ -187,8 +198,9 @@ class BaseResolver:
                 "alpine": "Debian's static busybox",
                 "debian": f"Debian {self.standins.suite}, debootstrapped",
             }.get(role.name, f"Debian's Go {self.go}")
+            which = f" for {self.platform}" if self.platform else ""
             self.progress.note(
-                f"{wanted} is neither present nor pullable: using the local stand-in "
+                f"{wanted} is neither present nor pullable{which}: using the local stand-in "
                 f"{reference} ({made_of}). Sizes will differ from the workshop's."
             )
         return BaseUsed(role.name, reference, image.id, image.size, standin=True)
@@ -244,7 +256,12 @@ class BaseResolver:
         """Each stand-in's recipe, in the order they are built."""
         standins = self.standins
         debian = _digest(
-            "debootstrap --variant=minbase", standins.suite, self.mirror, BASES_DIR / "docker-clean"
+            "debootstrap --variant=minbase",
+            standins.suite,
+            self.mirror,
+            BASES_DIR / "docker-clean",
+            # The engine's own platform has no name here, as before platforms were built.
+            *([self.platform, BASES_DIR / ROOTFS_DOCKERFILE] if self.platform else []),
         )
         recipes = {standins.debian: debian}
         for reference, parents in self._parents().items():
@@ -291,6 +308,7 @@ class BaseResolver:
                     buildargs=self._buildargs(dockerfile),
                     labels=labels,
                     tag=reference,
+                    platform=self.platform,
                 ),
                 on_line=on_line,
             )
@@ -306,9 +324,12 @@ class BaseResolver:
             raise BaseUnavailable(f"Building {reference} runs debootstrap, which needs root.")
         with tempfile.TemporaryDirectory(prefix="workshop-rootfs-") as scratch:
             rootfs = Path(scratch) / "rootfs"
+            # A foreign architecture's second stage runs under emulation (binfmt_misc, QEMU).
+            arch = [f"--arch={PLATFORMS[self.platform]}"] if self.platform else []
             command = [
                 "debootstrap",
                 "--variant=minbase",
+                *arch,
                 self.standins.suite,
                 str(rootfs),
                 self.mirror,
@@ -333,23 +354,55 @@ class BaseResolver:
             # As Debian's own images do: apt keeps no .debs or package caches in the layers built
             # on this base (without it, 216 MB of them stayed in the golang stand-in).
             shutil.copy(BASES_DIR / "docker-clean", rootfs / "etc/apt/apt.conf.d/docker-clean")
-            with self.progress.activity(f"Importing {reference}"):
-                tar = subprocess.Popen(
-                    ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+            if self.platform:
+                self._build_rootfs(rootfs, reference, labels)
+            else:
+                self._import_rootfs(rootfs, reference, labels)
+
+    def _import_rootfs(self, rootfs: Path, reference: str, labels: dict[str, str]) -> None:
+        with self.progress.activity(f"Importing {reference}"):
+            tar = subprocess.Popen(
+                ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+            )
+            assert tar.stdout is not None
+            try:
+                self.engine.import_rootfs(
+                    tar.stdout,
+                    reference=reference,
+                    changes=[
+                        'CMD ["bash"]',
+                        *(f"LABEL {key}={value}" for key, value in labels.items()),
+                    ],
                 )
-                assert tar.stdout is not None
-                try:
-                    self.engine.import_rootfs(
-                        tar.stdout,
-                        reference=reference,
-                        changes=[
-                            'CMD ["bash"]',
-                            *(f"LABEL {key}={value}" for key, value in labels.items()),
-                        ],
-                    )
-                finally:
-                    tar.stdout.close()
-                    tar.wait()
+            finally:
+                tar.stdout.close()
+                tar.wait()
+
+    def _build_rootfs(self, rootfs: Path, reference: str, labels: dict[str, str]) -> None:
+        """A foreign platform's root filesystem, built into an image of that platform."""
+        folder = rootfs.parent
+        subprocess.run(
+            ["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(folder / "rootfs.tar"), "."],
+            check=True,
+            timeout=self.engine.timeouts.build,
+        )
+        shutil.copy(BASES_DIR / ROOTFS_DOCKERFILE, folder / ROOTFS_DOCKERFILE)
+        context = tar_context_file(
+            folder, (ROOTFS_DOCKERFILE, "rootfs.tar"), written={}, path=folder / "context.tar"
+        )
+        (folder / "rootfs.tar").unlink()
+        with self.progress.activity(f"Building {reference} from it") as on_line:
+            self.engine.build(
+                BuildRequest(
+                    context=context,
+                    dockerfile=ROOTFS_DOCKERFILE,
+                    buildargs={},
+                    labels=labels,
+                    tag=reference,
+                    platform=self.platform,
+                ),
+                on_line=on_line,
+            )
 
 
 def _digest(*parts: object) -> str:

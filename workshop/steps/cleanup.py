@@ -24,6 +24,7 @@ from rich.text import Text
 from workshop.catalogue import BUILD_STEPS
 from workshop.engine.values import OWNER_LABEL, ContainerInfo, EngineAPI
 from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.platforms import PLATFORMS, suffix
 from workshop.releases import GO_RELEASES
 from workshop.steps.bases import Standins
 
@@ -54,8 +55,10 @@ class Cleaned:
 
 
 def our_tags(prefix: str) -> set[str]:
-    """Every name a configuration with `prefix` gives an image: steps, and the sweep's."""
-    names = {step.tag for step in BUILD_STEPS.values()}
+    """Every name a configuration with `prefix` gives an image: steps (a foreign platform's
+    too), and the sweep's."""
+    steps = {step.tag for step in BUILD_STEPS.values()}
+    names = {f"{name}{suffix(platform)}" for name in steps for platform in ("", *PLATFORMS)}
     swept = {f"go{release}-{name}" for release in GO_RELEASES for name in names}
     return {f"{prefix}{name}:latest" for name in names | swept}
 
@@ -66,7 +69,8 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
         mine |= {
             f"{reference}" if ":" in reference else f"{reference}:latest"
             for go in GO_RELEASES
-            for reference in Standins.for_go(go).all()
+            for platform in ("", *PLATFORMS)
+            for reference in Standins.for_go(go, platform=platform).all()
         }
     in_use = engine.images_in_use()
     removed: list[str] = []

@@ -47,6 +47,8 @@ class Figures:
     source: str
     headline: str
     workshop_bases: tuple[str, ...]
+    # The platform the workshop measured on.
+    platform: str
     figure_tolerance: float
     figure_tolerance_reason: str
     images: Mapping[int, DocumentedImage]
@@ -75,6 +77,7 @@ def load_figures() -> Figures:
         source=data["source"],
         headline=data["headline"],
         workshop_bases=tuple(data["workshop_bases"]),
+        platform=data["platform"],
         figure_tolerance=float(data["figure_tolerance"]),
         figure_tolerance_reason=" ".join(data["figure_tolerance_reason"].split()),
         images=images,

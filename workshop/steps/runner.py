@@ -18,6 +18,7 @@ from workshop.engine.registry import Registry
 from workshop.engine.values import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
 from workshop.errors import StepFailed, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL, STEP_LABEL
+from workshop.platforms import suffix
 from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.settings import check_tag
@@ -100,9 +101,12 @@ class BuildStepResult:
     record: SizeRecord
     written: tuple[tuple[str, Written], ...]
     comparison: Comparison | None = None
+    # A foreign platform it was built for, named in its heading; "" for the engine's own.
+    platform: str = ""
 
     def __rich__(self) -> RenderableType:
         record = self.record
+        where = f" on {self.platform}" if self.platform else ""
         ls = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("REPOSITORY", "TAG", "IMAGE ID", "SIZE"):
             ls.add_column(column)
@@ -113,7 +117,7 @@ class BuildStepResult:
             docker_size(record.listed),
         )
         parts: list[RenderableType] = [
-            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
+            Text(f"Step {self.step.number}{where}: {self.step.title}", style="bold")
         ]
         parts += [Text(f"{name}: {written.value}", style="dim") for name, written in self.written]
         parts += [
@@ -230,7 +234,8 @@ class BuildPlan:
     tag_prefix: str = ""
     # Where each image is pushed to measure its pull size; None: not measured.
     registry: Registry | None = None
-    # The platform its images are built for; "" for the engine's own.
+    # The platform its images are built for, where it is not the engine's own (their names
+    # end in its architecture: go-big-arm64); "" for the engine's own.
     platform: str = ""
 
 
@@ -242,7 +247,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     still names the image its log record names.
     """
     engine, progress = plan.engine, plan.progress
-    tag = check_tag(f"{plan.tag_prefix}{step.tag}")
+    tag = check_tag(f"{plan.tag_prefix}{step.tag}{suffix(plan.platform)}")
     plan.size_log.check_writable()
     written = tuple((name, plan.workspace.write(name)) for name in step.writes)
     plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
@@ -258,6 +263,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         nocache=plan.nocache or twice,
         name=tag,
         reproducible=twice,
+        platform=plan.platform,
     )
     with progress.activity(f"Step {step.number}: building {tag}") as on_line:
         built = engine.build(request, on_line=on_line)
@@ -271,7 +277,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             engine.remove_image(rebuilt)
         progress.checkpoint()
     with progress.activity(f"Step {step.number}: running {tag}"):
-        ran = engine.run(built.image_id, fetch="/app")
+        ran = engine.run(built.image_id, fetch="/app", platform=plan.platform)
     if ran.exit_code != 0 or ran.output != EXPECTED_OUTPUT:
         raise StepFailed(
             f"{tag} (image {built.image_id[:19]}) printed {ran.output[:500]!r} and exited "
@@ -305,7 +311,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         ),
         what=f"Step {step.number}",
     )
-    return BuildStepResult(step=step, record=record, written=written)
+    return BuildStepResult(step=step, record=record, written=written, platform=plan.platform)
 
 
 def _smallest_pull(plan: BuildPlan, registry: Registry, tag: str, program: bytes) -> dict[str, int]:

@@ -17,7 +17,7 @@ from workshop.records.sizelog import SizeRecord
 from workshop.steps.figures import Figures, load_figures
 from workshop.units import docker_size, ratio, times
 
-__all__ = ["Summary", "beyond_summary", "workshop_summary"]
+__all__ = ["PlatformsSummary", "Summary", "beyond_summary", "by_platform", "workshop_summary"]
 
 BAR_WIDTH = 20
 BEYOND_SHOWN = (4, 8, 9, 10, 11, 12, 13, 14)
@@ -88,3 +88,67 @@ def beyond_summary(records: Mapping[int, SizeRecord]) -> Summary:
     """Steps 10 on, set against go-big, go-stripped and go-smaller."""
     shown = {step: records[step] for step in BEYOND_SHOWN if step in records}
     return Summary(shown, load_figures(), title="Beyond the workshop", quote_workshop=False)
+
+
+@dataclass(frozen=True)
+class PlatformsSummary:
+    """One run's summaries on several platforms, their sizes side by side."""
+
+    summaries: tuple[Summary, ...]
+
+    def __rich__(self) -> RenderableType:
+        named = [(_platform(summary), summary) for summary in self.summaries]
+        steps = sorted({step for _, summary in named for step in summary.records})
+        first_name, first = named[0]
+        table = Table(title=f"{first.title}, platform by platform", title_style="bold")
+        table.add_column("step", justify="right")
+        table.add_column("image", no_wrap=True)
+        for name, _ in named:
+            table.add_column(name, justify="right")
+        for name, _ in named[1:]:
+            table.add_column(f"{_arch(name)} ÷ {_arch(first_name)}", justify="right")
+        table.add_column("workshop", justify="right")
+        for step in steps:
+            records = [summary.records.get(step) for _, summary in named]
+            base = records[0]
+            shares = [
+                f"{record.size / base.size:.2f}" if record and base else "—"
+                for record in records[1:]
+            ]
+            documented = first.figures.images.get(step)
+            table.add_row(
+                str(step),
+                next(record.tag for record in records if record),
+                *(record.size_human if record else "—" for record in records),
+                *shares,
+                documented.documented if documented else "",
+            )
+        parts: list[RenderableType] = [table]
+        for name, summary in named:
+            logged = list(summary.records.values())
+            if len(logged) > 1:
+                big = logged[0]
+                small = min(logged, key=lambda record: record.size)
+                parts.append(
+                    Text(
+                        f"{name}: {big.tag} ({big.size_human}) is "
+                        f"{times(ratio(big.size, small.size))} times {small.tag} "
+                        f"({small.size_human}).",
+                        style="bold",
+                    )
+                )
+        return Group(*parts)
+
+
+def _platform(summary: Summary) -> str:
+    return next((record.platform for record in summary.records.values()), "") or "?"
+
+
+def _arch(platform: str) -> str:
+    return platform.rpartition("/")[2]
+
+
+def by_platform(summaries: Mapping[str, Summary]) -> Summary | PlatformsSummary:
+    """The summary of a run on one platform, or of a run on several side by side."""
+    found = tuple(summaries.values())
+    return found[0] if len(found) == 1 else PlatformsSummary(found)

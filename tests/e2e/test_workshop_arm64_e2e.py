@@ -1,0 +1,108 @@
+"""`invoke all --platform linux/amd64,linux/arm64` on a real engine: the workshop as an Apple
+Silicon attendee runs it, steps 4 to 9 compiled inside arm64 Go images (stand-ins debootstrapped
+for arm64, their second stage and every RUN emulated by QEMU), each image run under emulation,
+measured and logged apart from amd64's, and shown side by side; verify checks both."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from tests.support.images import TAGS, binary, docker
+from tests.support.running import WorkshopRun, invoke, verify_cli
+from workshop.records.sizelog import SizeLog, SizeRecord
+
+pytestmark = pytest.mark.engine
+
+
+@dataclass(frozen=True)
+class PlatformsRun:
+    run: WorkshopRun
+    folder: Path
+    stdout: str
+
+    def tag(self, name: str) -> str:
+        return f"{self.run.prefix}arm-{name}"
+
+    def records(self, log: str) -> dict[int, SizeRecord]:
+        return SizeLog(self.folder / log).read()
+
+
+@pytest.fixture(scope="module")
+def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> PlatformsRun:
+    folder = tmp_path_factory.mktemp("arm64-workshop")
+    env = workshop_run.own("arm", folder)
+    result = invoke("all", "--platform", "linux/amd64,linux/arm64", env=env, timeout=3600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return PlatformsRun(workshop_run, folder, " ".join(result.stdout.split()))
+
+
+def test_each_platform_is_logged_apart_under_its_own_names(both: PlatformsRun) -> None:
+    amd64, arm64 = both.records("sizes.json"), both.records("sizes-arm64.json")
+    assert sorted(amd64) == sorted(arm64) == sorted(TAGS)
+    for step, name in TAGS.items():
+        assert (amd64[step].tag, amd64[step].platform) == (both.tag(name), "linux/amd64")
+        assert (arm64[step].tag, arm64[step].platform) == (both.tag(f"{name}-arm64"), "linux/arm64")
+        inspected = docker(
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}} {{.Size}} {{.Os}}/{{.Architecture}}",
+            arm64[step].tag,
+        ).split()
+        assert inspected == [arm64[step].image_id, str(arm64[step].size), "linux/arm64"]
+
+
+def test_every_arm64_image_was_built_on_arm64_stand_ins(both: PlatformsRun) -> None:
+    for record in both.records("sizes-arm64.json").values():
+        for base in record.bases:
+            assert base.standin and base.reference.endswith("-arm64"), base
+            shown = docker("image", "inspect", "--format", "{{.Architecture}}", base.reference)
+            assert shown.strip() == "arm64"
+
+
+@pytest.mark.parametrize("step", sorted(TAGS))
+def test_every_arm64_image_says_hello_under_emulation(both: PlatformsRun, step: int) -> None:
+    tag = both.records("sizes-arm64.json")[step].tag
+    ran = subprocess.run(
+        ["docker", "run", "--rm", "--platform", "linux/arm64", tag], capture_output=True, text=True
+    )
+    # println writes to stderr, as `docker run -ti` shows.
+    assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
+    assert both.records("sizes-arm64.json")[step].output == "Hello world!\n"
+
+
+def test_the_arm64_programs_are_aarch64_and_shrink_as_on_amd64(both: PlatformsRun) -> None:
+    arm64 = both.records("sizes-arm64.json")
+    assert binary(arm64[7].tag)["e_machine"] == "EM_AARCH64"
+    assert binary(arm64[7].tag).get_section_by_name(".symtab") is not None
+    assert binary(arm64[8].tag).get_section_by_name(".symtab") is None
+    sizes = [arm64[step].size for step in sorted(TAGS)]
+    assert all(later < earlier for earlier, later in pairwise(sizes)), sizes
+
+
+def test_the_summary_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
+    assert "The workshop, measured, platform by platform" in both.stdout
+    assert "arm64 ÷ amd64" in both.stdout
+    assert "Step 4 on linux/arm64:" in both.stdout
+    for record in both.records("sizes-arm64.json").values():
+        assert record.size_human in both.stdout
+
+
+def test_verify_checks_every_claim_on_each_platform(both: PlatformsRun, tmp_path: Path) -> None:
+    report = tmp_path / "verify.json"
+    log = both.folder / "sizes.json"
+    result = verify_cli(
+        "--log", str(log), "--platform", "linux/amd64,linux/arm64", "--json", str(report)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = json.loads(report.read_text())["platforms"]
+    assert verdicts["linux/arm64"]["log"] == str(both.folder / "sizes-arm64.json")
+    claims = [c for c in verdicts["linux/arm64"]["checks"] if c["kind"] == "claim"]
+    assert {c["id"] for c in claims if c["verdict"] == "pass"} >= {"each-smaller"}
+    assert "built for linux/arm64" in verdicts["linux/arm64"]["why_not_gating"]
