@@ -88,7 +88,7 @@ def test_the_arm64_programs_are_aarch64_and_shrink_as_on_amd64(both: PlatformsRu
 
 def test_the_summary_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
     assert "The workshop, measured, platform by platform" in both.stdout
-    assert "arm64 ÷ amd64" in both.stdout
+    assert "arm64 ÷ amd64" in both.stdout and "amd64 arm64" in both.stdout
     assert "Step 4 on linux/arm64:" in both.stdout
     for record in both.records("sizes-arm64.json").values():
         assert record.size_human in both.stdout
@@ -106,3 +106,12 @@ def test_verify_checks_every_claim_on_each_platform(both: PlatformsRun, tmp_path
     claims = [c for c in verdicts["linux/arm64"]["checks"] if c["kind"] == "claim"]
     assert {c["id"] for c in claims if c["verdict"] == "pass"} >= {"each-smaller"}
     assert "built for linux/arm64" in verdicts["linux/arm64"]["why_not_gating"]
+
+
+def test_the_report_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
+    result = invoke("report", env=both.run.own("arm", both.folder))
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (both.folder / "report" / "report.md").read_text()
+    assert "| step | image | linux/amd64 | linux/arm64 | arm64 ÷ amd64 |" in text
+    arm64 = both.records("sizes-arm64.json")
+    assert f"| 4 | {both.tag('go-big')} |" in text and arm64[4].size_human in text

@@ -91,3 +91,21 @@ def test_the_floors_smallest_pull_is_shown_part_by_part(tmp_path: Path) -> None:
     expected = "874B; by hand: 631 bytes (manifest 344, config 177, layer 110)"
     assert expected in with_floor.markdown()
     assert expected in with_floor.html()
+
+
+def test_another_platforms_sizes_are_set_beside_this_logs(tmp_path: Path) -> None:
+    shown = report(tmp_path)
+    assert "This log's platform only" in shown.html()
+    arm64 = {
+        step: replace(record, size=record.size * 3 // 4, platform="linux/arm64")
+        for step, record in shown.records.items()
+        if step != 9
+    }
+    amd64 = {
+        step: replace(record, platform="linux/amd64") for step, record in shown.records.items()
+    }
+    both = replace(shown, records=amd64, platforms={"linux/arm64": arm64})
+    page, text = both.html(), both.markdown()
+    assert "<th>arm64 ÷ amd64</th>" in page and page.count("<td>0.75</td>") == 5
+    assert "| step | image | linux/amd64 | linux/arm64 | arm64 ÷ amd64 |" in text
+    assert "| 9 | go-smaller | 785kB | — | — |" in text

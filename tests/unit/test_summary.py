@@ -9,6 +9,7 @@ from tests.support.rendering import render
 from workshop.records.sizelog import SizeLog
 from workshop.steps.figures import load_figures
 from workshop.steps.summary import Summary, by_platform, workshop_summary
+from workshop.units import docker_size
 
 
 def test_the_headline_and_bars_from_a_real_run() -> None:
@@ -30,7 +31,11 @@ def test_two_platforms_side_by_side_with_their_ratio() -> None:
     amd64 = SizeLog(REAL_RUN).read()
     arm64 = {
         step: replace(
-            record, tag=f"{record.tag}-arm64", size=record.size // 2, platform="linux/arm64"
+            record,
+            tag=f"{record.tag}-arm64",
+            size=record.size // 2,
+            size_human=docker_size(record.size // 2),
+            platform="linux/arm64",
         )
         for step, record in amd64.items()
     }
@@ -39,8 +44,9 @@ def test_two_platforms_side_by_side_with_their_ratio() -> None:
         "": workshop_summary(amd64),
         "linux/arm64": workshop_summary(arm64),
     }
-    shown = render(by_platform(summaries), width=160)
-    assert "linux/amd64" in shown and "linux/arm64" in shown and "arm64 ÷ amd64" in shown
+    shown = " ".join(render(by_platform(summaries), width=80).split())
+    assert "┃ step ┃ image ┃ amd64 ┃ arm64 ┃ arm64 ÷ amd64 ┃ workshop ┃" in shown
+    assert "│ 4 │ go-big │ 1.07GB │ 535MB │ 0.50 │ 796MB │" in shown
     assert shown.count("0.50") == 6
     assert "linux/arm64: go-big-arm64" in shown
     # One platform: the summary as it always was.

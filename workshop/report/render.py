@@ -11,7 +11,7 @@ import html
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
@@ -23,9 +23,10 @@ from workshop.inspection.diff import ImageDiff, diff_layers
 from workshop.inspection.explain import Explanation, explain
 from workshop.inspection.layers import read_layers
 from workshop.markdown import markdown_text
+from workshop.platforms import PLATFORMS
 from workshop.records.datafile import check_folder, write_atomic
 from workshop.records.history import History, Run
-from workshop.records.sizelog import SizeLog, SizeRecord
+from workshop.records.sizelog import SizeLog, SizeRecord, platform_log
 from workshop.steps.figures import Figures, load_figures
 from workshop.steps.sweep import Sweep, read_sweep
 from workshop.units import docker_size, ratio, times
@@ -53,6 +54,8 @@ class Report:
     sweep: Sweep | None = None
     # What changed from each step to the next, where both images are on the engine.
     diffs: Sequence[ImageDiff] = ()
+    # Other platforms' steps, from their size logs beside this one (`invoke all --platform`).
+    platforms: Mapping[str, Mapping[int, SizeRecord]] = field(default_factory=dict)
 
     def html(self) -> str:
         made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -72,6 +75,8 @@ class Report:
             self._history(),
             "<h2>By Go release</h2>",
             self._sweep(),
+            "<h2>By platform</h2>",
+            self._platforms(),
         ]
         return _PAGE.format(
             style=_asset("report.css"), script=_asset("report.js"), body="\n".join(sections)
@@ -114,6 +119,10 @@ class Report:
             ]
         else:
             lines.append(f"**Verify:** {markdown_text(self.verify_note)}")
+        if self.platforms:
+            head, rows = self._platform_rows()
+            lines += ["", "| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)]
+            lines += ["| " + " | ".join(markdown_text(cell) for cell in row) + " |" for row in rows]
         lines += ["", f"History: {len(self.runs)} runs kept."]
         return "\n".join(lines) + "\n"
 
@@ -319,6 +328,35 @@ class Report:
         bases = "; ".join(f"Go {r}: {sweep.bases[r]}" for r in sweep.releases)
         return f"<table>{head}{''.join(rows)}</table><p class=note>{html.escape(bases)} ({html.escape(sweep.timestamp)}).</p>"
 
+    def _platform_rows(self) -> tuple[list[str], list[list[str]]]:
+        """Each step's size on this log's platform and on each other one, and their ratio."""
+        own = next((record.platform for record in self.records.values()), "") or "this log"
+        others = list(self.platforms)
+        arch = {name: name.rpartition("/")[2] for name in (own, *others)}
+        head = ["step", "image", own, *others, *(f"{arch[o]} ÷ {arch[own]}" for o in others)]
+        rows = []
+        for step, record in sorted(self.records.items()):
+            found = [self.platforms[other].get(step) for other in others]
+            rows.append(
+                [
+                    str(step),
+                    record.tag,
+                    docker_size(record.size),
+                    *(docker_size(each.size) if each else "—" for each in found),
+                    *(f"{each.size / record.size:.2f}" if each else "—" for each in found),
+                ]
+            )
+        return head, rows
+
+    def _platforms(self) -> str:
+        if not self.platforms:
+            return (
+                "<p>This log's platform only: <code>invoke all --platform "
+                "linux/amd64,linux/arm64</code> builds the steps for both.</p>"
+            )
+        head, rows = self._platform_rows()
+        return f"<table>{_row(*head, cell='th')}{''.join(_row(*row) for row in rows)}</table>"
+
     def _trend_charts(self) -> str:
         """Each image's size over the kept runs: a line of its own, on its own scale."""
         names = list(dict.fromkeys(name for run in self.runs for name in run.images))
@@ -397,6 +435,12 @@ def write_report(
     targets = [folder / "report.html", folder / "report.md"]
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     records = size_log.read()
+    own = {record.platform for record in records.values()}
+    others = {
+        platform: SizeLog(platform_log(size_log.path, platform)).read()
+        for platform in PLATFORMS
+        if platform not in own and platform_log(size_log.path, platform).exists()
+    }
     figures = load_figures()
     known = {base.image_id: base.reference for record in records.values() for base in record.bases}
     explanations = {}
@@ -435,6 +479,7 @@ def write_report(
         history.read(),
         read_sweep(sweep_dir),
         diffs,
+        {platform: logged for platform, logged in others.items() if logged},
     )
     write_atomic(targets[0], report.html(), what="HTML report", setting="report_dir")
     write_atomic(targets[1], report.markdown(), what="Markdown report", setting="report_dir")

@@ -102,12 +102,13 @@ class PlatformsSummary:
         first_name, first = named[0]
         table = Table(title=f"{first.title}, platform by platform", title_style="bold")
         table.add_column("step", justify="right")
-        table.add_column("image", no_wrap=True)
+        table.add_column("image")
+        # Every platform here is linux's: its architecture names it, and the table stays narrow.
         for name, _ in named:
-            table.add_column(name, justify="right")
+            table.add_column(_arch(name), justify="right", no_wrap=True)
         for name, _ in named[1:]:
-            table.add_column(f"{_arch(name)} ÷ {_arch(first_name)}", justify="right")
-        table.add_column("workshop", justify="right")
+            table.add_column(f"{_arch(name)} ÷ {_arch(first_name)}", justify="right", no_wrap=True)
+        table.add_column("workshop", justify="right", no_wrap=True)
         for step in steps:
             records = [summary.records.get(step) for _, summary in named]
             base = records[0]
