@@ -435,3 +435,23 @@ def test_a_platform_with_no_log_exits_2_naming_where_it_looked(
     code, _, err = run(capsys, "--log", str(log), "--platform", "linux/arm64")
     assert code == 2
     assert "no size log at" in err and "sizes-arm64.json" in err and "--platform" in err
+
+
+def test_the_headline_ratio_is_amd64s_and_on_arm64_is_shown_measured_not_gated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def arm64_sizes(records: dict[int, dict[str, Any]]) -> None:
+        set_size(4, 852_000_000)(records)
+        set_size(9, 866_000)(records)
+
+    log = crafted(tmp_path, on_platform("linux/arm64", arm64_sizes))
+    code, _, _ = run(capsys, "--log", str(log), "--json", str(tmp_path / "v.json"))
+    checks = {c["id"]: c for c in json.loads((tmp_path / "v.json").read_text())["checks"]}
+    assert code == 0
+    assert checks["thousandfold"]["verdict"] == "shown"
+    assert checks["thousandfold"]["message"].startswith("not for linux/arm64: the claim's bound")
+    assert "Measured here:" in checks["thousandfold"]["message"]
+    assert "expected more than 1,000" in checks["thousandfold"]["message"]
+    # On amd64 the same sizes fail it.
+    log = crafted(tmp_path, on_platform("linux/amd64", arm64_sizes))
+    assert run(capsys, "--log", str(log))[0] == 1
