@@ -24,7 +24,7 @@ pytestmark = pytest.mark.engine
 class PlatformsRun:
     run: WorkshopRun
     folder: Path
-    stdout: str
+    stdout: str  # as printed, its lines kept
 
     def tag(self, name: str) -> str:
         return f"{self.run.prefix}arm-{name}"
@@ -39,7 +39,7 @@ def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) ->
     env = workshop_run.own("arm", folder)
     result = invoke("all", "--platform", "linux/amd64,linux/arm64", env=env, timeout=3600)
     assert result.returncode == 0, result.stdout + result.stderr
-    return PlatformsRun(workshop_run, folder, " ".join(result.stdout.split()))
+    return PlatformsRun(workshop_run, folder, result.stdout)
 
 
 def test_each_platform_is_logged_apart_under_its_own_names(both: PlatformsRun) -> None:
@@ -87,11 +87,14 @@ def test_the_arm64_programs_are_aarch64_and_shrink_as_on_amd64(both: PlatformsRu
 
 
 def test_the_summary_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
-    assert "The workshop, measured, platform by platform" in both.stdout
-    assert "arm64 ÷ amd64" in both.stdout and "amd64 arm64" in both.stdout
-    assert "Step 4 on linux/arm64:" in both.stdout
-    for record in both.records("sizes-arm64.json").values():
-        assert record.size_human in both.stdout
+    said = " ".join(both.stdout.split())
+    assert "The workshop, measured, platform by platform" in said
+    assert "Step 4 on linux/arm64:" in said
+    amd64, arm64 = both.records("sizes.json"), both.records("sizes-arm64.json")
+    for step in TAGS:
+        ratio = f"{arm64[step].size / amd64[step].size:.2f}"
+        row = f" {amd64[step].size_human} │ {arm64[step].size_human} │ {ratio} │"
+        assert any(row in " ".join(line.split()) for line in both.stdout.splitlines()), row
 
 
 def test_verify_checks_every_claim_on_each_platform(both: PlatformsRun, tmp_path: Path) -> None:
