@@ -81,9 +81,9 @@ def slug(platform: str) -> str:
 
 
 def suffix(platform: str) -> str:
-    """What the names of a foreign platform's images end in ("-arm64"); "" for the engine's
-    own platform (""), whose names are the workshop's."""
-    return f"-{PLATFORMS[platform]}" if platform else ""
+    """What the names of a foreign platform's images and logs end in ("-linux-arm64", as
+    shrink's); "" for the engine's own platform (""), whose names are the workshop's."""
+    return f"-{slug(platform)}" if platform else ""
 
 
 def emulation_problem(platform: str, *, native: str, binfmt: Path = BINFMT) -> str:

@@ -43,11 +43,14 @@ def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_each_platform_is_logged_apart_under_its_own_names(both: PlatformsRun) -> None:
-    amd64, arm64 = both.records("sizes.json"), both.records("sizes-arm64.json")
+    amd64, arm64 = both.records("sizes.json"), both.records("sizes-linux-arm64.json")
     assert sorted(amd64) == sorted(arm64) == sorted(TAGS)
     for step, name in TAGS.items():
         assert (amd64[step].tag, amd64[step].platform) == (both.tag(name), "linux/amd64")
-        assert (arm64[step].tag, arm64[step].platform) == (both.tag(f"{name}-arm64"), "linux/arm64")
+        assert (arm64[step].tag, arm64[step].platform) == (
+            both.tag(f"{name}-linux-arm64"),
+            "linux/arm64",
+        )
         inspected = docker(
             "image",
             "inspect",
@@ -59,26 +62,26 @@ def test_each_platform_is_logged_apart_under_its_own_names(both: PlatformsRun) -
 
 
 def test_every_arm64_image_was_built_on_arm64_stand_ins(both: PlatformsRun) -> None:
-    for record in both.records("sizes-arm64.json").values():
+    for record in both.records("sizes-linux-arm64.json").values():
         for base in record.bases:
-            assert base.standin and base.reference.endswith("-arm64"), base
+            assert base.standin and base.reference.endswith("-linux-arm64"), base
             shown = docker("image", "inspect", "--format", "{{.Architecture}}", base.reference)
             assert shown.strip() == "arm64"
 
 
 @pytest.mark.parametrize("step", sorted(TAGS))
 def test_every_arm64_image_says_hello_under_emulation(both: PlatformsRun, step: int) -> None:
-    tag = both.records("sizes-arm64.json")[step].tag
+    tag = both.records("sizes-linux-arm64.json")[step].tag
     ran = subprocess.run(
         ["docker", "run", "--rm", "--platform", "linux/arm64", tag], capture_output=True, text=True
     )
     # println writes to stderr, as `docker run -ti` shows.
     assert (ran.returncode, ran.stdout + ran.stderr) == (0, "Hello world!\n")
-    assert both.records("sizes-arm64.json")[step].output == "Hello world!\n"
+    assert both.records("sizes-linux-arm64.json")[step].output == "Hello world!\n"
 
 
 def test_the_arm64_programs_are_aarch64_and_shrink_as_on_amd64(both: PlatformsRun) -> None:
-    arm64 = both.records("sizes-arm64.json")
+    arm64 = both.records("sizes-linux-arm64.json")
     assert binary(arm64[7].tag)["e_machine"] == "EM_AARCH64"
     assert binary(arm64[7].tag).get_section_by_name(".symtab") is not None
     assert binary(arm64[8].tag).get_section_by_name(".symtab") is None
@@ -90,7 +93,7 @@ def test_the_summary_sets_the_platforms_side_by_side(both: PlatformsRun) -> None
     said = " ".join(both.stdout.split())
     assert "The workshop, measured, platform by platform" in said
     assert "Step 4 on linux/arm64:" in said
-    amd64, arm64 = both.records("sizes.json"), both.records("sizes-arm64.json")
+    amd64, arm64 = both.records("sizes.json"), both.records("sizes-linux-arm64.json")
     for step in TAGS:
         ratio = f"{arm64[step].size / amd64[step].size:.2f}"
         row = f" {amd64[step].size_human} │ {arm64[step].size_human} │ {ratio} │"
@@ -105,7 +108,7 @@ def test_verify_checks_every_claim_on_each_platform(both: PlatformsRun, tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     verdicts = json.loads(report.read_text())["platforms"]
-    assert verdicts["linux/arm64"]["log"] == str(both.folder / "sizes-arm64.json")
+    assert verdicts["linux/arm64"]["log"] == str(both.folder / "sizes-linux-arm64.json")
     claims = [c for c in verdicts["linux/arm64"]["checks"] if c["kind"] == "claim"]
     assert {c["id"] for c in claims if c["verdict"] == "pass"} >= {"each-smaller"}
     assert "built for linux/arm64" in verdicts["linux/arm64"]["why_not_gating"]
@@ -116,5 +119,5 @@ def test_the_report_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     text = (both.folder / "report" / "report.md").read_text()
     assert "| step | image | linux/amd64 | linux/arm64 | arm64 ÷ amd64 |" in text
-    arm64 = both.records("sizes-arm64.json")
+    arm64 = both.records("sizes-linux-arm64.json")
     assert f"| 4 | {both.tag('go-big')} |" in text and arm64[4].size_human in text

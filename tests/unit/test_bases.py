@@ -120,10 +120,10 @@ def test_a_role_needs_only_its_own_stand_in(console: Console) -> None:
 def test_a_foreign_platforms_stand_ins_are_named_for_its_architecture() -> None:
     arm64 = Standins.for_go("1.19", platform="linux/arm64")
     assert arm64.all() == (
-        "workshop-base/debian:bookworm-arm64",
-        "workshop-base/golang:1.19-bookworm-arm64",
-        "workshop-base/busybox:bookworm-arm64",
-        "workshop-base/golang:1.19-busybox-arm64",
+        "workshop-base/debian:bookworm-linux-arm64",
+        "workshop-base/golang:1.19-bookworm-linux-arm64",
+        "workshop-base/busybox:bookworm-linux-arm64",
+        "workshop-base/golang:1.19-busybox-linux-arm64",
     )
     # The engine's own platform keeps the names it always had.
     assert Standins.for_go("1.19").debian == "workshop-base/debian:bookworm"
@@ -137,7 +137,7 @@ def test_a_foreign_platforms_stand_ins_have_recipes_of_their_own() -> None:
     # Every stand-in's recipe differs, down the chain from the root filesystem.
     assert set(recipes.values()).isdisjoint(own.values())
     # The arm64 golang stand-in is built from the arm64 Debian, named in its build args.
-    assert arm64._buildargs("Dockerfile.golang")["DEBIAN_IMAGE"].endswith("bookworm-arm64")
+    assert arm64._buildargs("Dockerfile.golang")["DEBIAN_IMAGE"].endswith("bookworm-linux-arm64")
 
 
 def test_for_a_foreign_platform_an_image_of_another_is_not_used(console: Console) -> None:
@@ -160,5 +160,5 @@ def test_a_foreign_platform_with_nothing_pullable_gets_its_own_stand_in(console:
     for reference in Standins.for_go("1.19", platform="linux/arm64").all():
         engine.add(reference, labels={RECIPE_LABEL: recipes[reference]})
     bases = BaseResolver(engine=engine, progress=Progress(console), platform="linux/arm64")
-    assert bases.resolve("golang").reference == "workshop-base/golang:1.19-bookworm-arm64"
+    assert bases.resolve("golang").reference == "workshop-base/golang:1.19-bookworm-linux-arm64"
     assert "neither present nor pullable for linux/arm64" in said(console)

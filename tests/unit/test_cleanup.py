@@ -161,10 +161,10 @@ def test_an_image_two_of_our_names_share_goes_with_both() -> None:
 
 def test_clean_takes_a_foreign_platforms_images_and_with_bases_its_stand_ins() -> None:
     engine = FakeEngine()
-    engine.add("hunt-go-big-arm64", labels={LABEL: "step", PREFIX_LABEL: "hunt-"})
-    engine.add("workshop-base/golang:1.19-busybox-arm64", labels={LABEL: "base"})
+    engine.add("hunt-go-big-linux-arm64", labels={LABEL: "step", PREFIX_LABEL: "hunt-"})
+    engine.add("workshop-base/golang:1.19-busybox-linux-arm64", labels={LABEL: "base"})
     clean_images(engine, prefix="hunt-", bases=False)
-    assert engine.image("hunt-go-big-arm64") is None
-    assert engine.image("workshop-base/golang:1.19-busybox-arm64") is not None
+    assert engine.image("hunt-go-big-linux-arm64") is None
+    assert engine.image("workshop-base/golang:1.19-busybox-linux-arm64") is not None
     clean_images(engine, prefix="hunt-", bases=True)
-    assert engine.image("workshop-base/golang:1.19-busybox-arm64") is None
+    assert engine.image("workshop-base/golang:1.19-busybox-linux-arm64") is None

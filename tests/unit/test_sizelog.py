@@ -328,5 +328,5 @@ def test_a_write_that_fails_undoes_what_was_published(
 
 def test_a_foreign_platforms_log_lies_beside_the_setting() -> None:
     log = Path("/srv/build/sizes.json")
-    assert platform_log(log, "linux/arm64") == Path("/srv/build/sizes-arm64.json")
+    assert platform_log(log, "linux/arm64") == Path("/srv/build/sizes-linux-arm64.json")
     assert platform_log(log, "") == log

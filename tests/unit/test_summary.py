@@ -32,7 +32,7 @@ def test_two_platforms_side_by_side_with_their_ratio() -> None:
     arm64 = {
         step: replace(
             record,
-            tag=f"{record.tag}-arm64",
+            tag=f"{record.tag}-linux-arm64",
             size=record.size // 2,
             size_human=docker_size(record.size // 2),
             platform="linux/arm64",
@@ -48,6 +48,6 @@ def test_two_platforms_side_by_side_with_their_ratio() -> None:
     assert "┃ step ┃ image ┃ amd64 ┃ arm64 ┃ arm64 ÷ amd64 ┃ workshop ┃" in shown
     assert "│ 4 │ go-big │ 1.07GB │ 535MB │ 0.50 │ 796MB │" in shown
     assert shown.count("0.50") == 6
-    assert "linux/arm64: go-big-arm64" in shown
+    assert "linux/arm64: go-big-linux-arm64" in shown
     # One platform: the summary as it always was.
     assert isinstance(by_platform({"": summaries[""]}), Summary)

@@ -404,7 +404,7 @@ def test_each_platforms_log_is_verified_and_one_failing_fails_the_run(
     arm64_dir.mkdir()
     arm64 = crafted(arm64_dir, on_platform("linux/arm64", set_size(8, 1_900_000)))
     log = crafted(tmp_path, on_platform("linux/amd64"))
-    arm64.rename(tmp_path / "sizes-arm64.json")
+    arm64.rename(tmp_path / "sizes-linux-arm64.json")
     code, out, _ = run(
         capsys,
         *("--log", str(log), "--platform", "linux/amd64,linux/arm64"),
@@ -415,7 +415,7 @@ def test_each_platforms_log_is_verified_and_one_failing_fails_the_run(
     report = json.loads((tmp_path / "v.json").read_text())
     assert report["passed"] is False
     assert report["platforms"]["linux/amd64"]["passed"] is True
-    assert report["platforms"]["linux/arm64"]["log"].endswith("sizes-arm64.json")
+    assert report["platforms"]["linux/arm64"]["log"].endswith("sizes-linux-arm64.json")
     suite = ElementTree.parse(tmp_path / "v.xml").getroot()  # noqa: S314 - our own output
     failed = {
         f"{case.get('classname')} {case.get('name')}"
@@ -434,7 +434,7 @@ def test_a_platform_with_no_log_exits_2_naming_where_it_looked(
     log = crafted(tmp_path, on_platform("linux/amd64"))
     code, _, err = run(capsys, "--log", str(log), "--platform", "linux/arm64")
     assert code == 2
-    assert "no size log at" in err and "sizes-arm64.json" in err and "--platform" in err
+    assert "no size log at" in err and "sizes-linux-arm64." in err and "--platform" in err
 
 
 def test_the_headline_ratio_is_amd64s_and_on_arm64_is_shown_measured_not_gated(

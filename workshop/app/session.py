@@ -108,7 +108,7 @@ class Session:
 
     def size_log_for(self, platform: str) -> SizeLog:
         """The size log of `platform`'s steps: the setting's for the engine's own (""), beside
-        it with the platform's architecture in its name for a foreign one (sizes-arm64.json)."""
+        it, the platform in its name, for a foreign one (sizes-linux-arm64.json)."""
         return SizeLog(platform_log(self.settings.size_log, platform))
 
     @property

@@ -141,7 +141,7 @@ def _verified(log: Path, *, strict: bool) -> Verdict:
 def _platform_logs(log: Path, platforms: tuple[str, ...]) -> dict[str, Path]:
     """The size log of each of `platforms`: `log` where its steps were built for it (the
     engine's own platform), else the one beside it that `invoke all --platform` writes
-    (sizes-arm64.json). No platforms: `log` alone."""
+    (sizes-linux-arm64.json). No platforms: `log` alone."""
     if not platforms:
         return {"": log}
     held = {record.platform for record in SizeLog(log).read().values()}

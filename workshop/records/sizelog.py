@@ -60,7 +60,7 @@ class BaseUsed:
 
 def platform_log(path: Path, platform: str) -> Path:
     """Where the size log `path` keeps a foreign `platform`'s steps: beside it, the platform's
-    architecture in its name (build/sizes-arm64.json); `path` itself for the engine's own ("")."""
+    platform in its name (build/sizes-linux-arm64.json); `path` itself for the engine's own ("")."""
     return path.with_name(f"{path.stem}{suffix(platform)}{path.suffix}") if platform else path
 
 

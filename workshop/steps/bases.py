@@ -67,7 +67,7 @@ ROLES = {
 @dataclass(frozen=True)
 class Standins:
     """The stand-in images for one of Debian's Go releases, on the engine's own platform or on
-    a foreign one (`platform`), whose names end in its architecture (bookworm-arm64)."""
+    a foreign one (`platform`), whose names end in the platform (bookworm-linux-arm64)."""
 
     release: GoRelease
     platform: str = ""

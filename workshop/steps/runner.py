@@ -235,7 +235,7 @@ class BuildPlan:
     # Where each image is pushed to measure its pull size; None: not measured.
     registry: Registry | None = None
     # The platform its images are built for, where it is not the engine's own (their names
-    # end in its architecture: go-big-arm64); "" for the engine's own.
+    # end in the platform: go-big-linux-arm64); "" for the engine's own.
     platform: str = ""
 
 
