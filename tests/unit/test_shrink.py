@@ -14,17 +14,23 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from tests.support.fakeengine import FakeEngine
 from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
+from workshop.progress import Progress
+from workshop.records.sizelog import SizeLog
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
-from workshop.shrink.climb import RungResult, _reason, discard_unnamed, find_target
+from workshop.shrink.climb import RungResult, _Climb, _reason, discard_unnamed, find_target
 from workshop.shrink.goapp import find_app
-from workshop.shrink.ladder import RUNGS, STATIC, dockerfile
+from workshop.shrink.goenv import NO_GO_ENV
+from workshop.shrink.ladder import RUNGS, STATIC, dockerfile, roles
 from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
-from workshop.steps.workspace import DOCKERFILES
+from workshop.steps.bases import RECIPE_LABEL, BaseResolver
+from workshop.steps.runner import BuildPlan
+from workshop.steps.workspace import DOCKERFILES, Workspace
 
 
 def test_a_single_file_is_built_as_the_workshop_builds_app_go() -> None:
@@ -482,3 +488,55 @@ def test_only_files_built_on_linux_make_a_program_cgo(
     _write(tmp_path / "main.go", MAIN)
     _write(tmp_path / name, f'{header}package main\n\nimport "C"\n')
     assert find_app(tmp_path).uses_cgo is built
+
+
+def foreign_climb(tmp_path: Path, *, mode: str, arm64_built: bool) -> tuple[_Climb, BaseResolver]:
+    """A climb for linux/arm64 on an amd64 engine holding amd64 stand-ins (and, where said,
+    arm64 ones), with the bases mode `mode`."""
+    engine = FakeEngine()
+    progress = Progress(Console(file=None))
+    bases = BaseResolver(engine=engine, progress=progress, mode=mode)
+    arm64 = bases.for_platform("linux/arm64")
+    for resolver in (bases, arm64) if arm64_built else (bases,):
+        recipes = resolver.recipes()
+        for reference in resolver.standins.all():
+            engine.add(reference, labels={RECIPE_LABEL: recipes[reference]})
+    shutil.copy(DOCKERFILES / "app.go", tmp_path / "app.go")
+    app = find_app(tmp_path / "app.go")
+    plan = BuildPlan(
+        engine=engine,
+        bases=bases,
+        workspace=Workspace(tmp_path / "workspace"),
+        size_log=SizeLog(tmp_path / "sizes.json"),
+        progress=progress,
+        platform="linux/arm64",
+    )
+    check = load_check(tmp_path, tmp_path)
+    return _Climb(plan, app, check, NO_GO_ENV, ship_bases=arm64), bases
+
+
+def test_rungs_1_to_3_for_a_foreign_platform_ship_on_its_own_stand_in(tmp_path: Path) -> None:
+    climb, bases = foreign_climb(tmp_path, mode="local", arm64_built=True)
+    for key, shipped in (("1", "golang"), ("3", "alpine")):
+        resolved = [bases.resolve(role) for role in roles(key, climb.app)]
+        used, skipped = climb._shipped_on_platform(key, resolved)
+        assert skipped == ""
+        assert used[-1].reference.endswith("-linux-arm64") and used[-1].role == shipped
+        # The build stage stays on the build platform's image: it cross-compiles.
+        assert used[:-1] == resolved[:-1]
+    # Rung 4 and on compile on the build platform and ship FROM scratch.
+    resolved = [bases.resolve(role) for role in roles("4", climb.app)]
+    assert climb._shipped_on_platform("4", resolved) == (resolved, "")
+
+
+def test_where_a_foreign_platforms_stand_in_cant_be_had_the_rung_says_why(
+    tmp_path: Path,
+) -> None:
+    climb, bases = foreign_climb(tmp_path, mode="auto", arm64_built=False)
+    assert climb.ship_bases is not None
+    climb.ship_bases.mode = "workshop"  # no stand-ins: as where nothing is pullable
+    resolved = [bases.resolve("golang")]
+    used, skipped = climb._shipped_on_platform("1", resolved)
+    assert used == resolved
+    assert skipped.startswith("not built: it ships on workshop-base/golang:1.19-bookworm,")
+    assert "linux/arm64's could not be had: golang:1.10 is neither present nor pullable" in skipped

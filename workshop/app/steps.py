@@ -18,7 +18,7 @@ from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.catalogue import STEPS, WORKSHOP_BUILD_STEPS
 from workshop.console import show
-from workshop.platforms import parse_platforms
+from workshop.platforms import parse_platforms, suffix
 from workshop.progress import Progress
 from workshop.records.history import Run
 from workshop.steps.runner import BuildStepResult, compared, run_build_step, run_file_step
@@ -87,17 +87,18 @@ def _step(session: Session, number: int) -> RenderableType:
             session.check_outputs()
             result = run_build_step(session.plan(platform=platform), step)
         else:
-            result = _collected(session, pending, number)
+            result = _collected(session, pending, number, platform)
         results.append(compared(result, session.size_log_for(platform)))
     return results[0] if len(results) == 1 else Group(*results)
 
 
-def _collected(session: Session, pending: Future[BuildStepResult], number: int) -> BuildStepResult:
+def _collected(
+    session: Session, pending: Future[BuildStepResult], number: int, platform: str
+) -> BuildStepResult:
     """The result of a build started side by side; on any failure, every other one stops."""
+    tag = f"{session.settings.tag(STEPS[number].tag)}{suffix(platform)}"
     try:
-        with session.progress.activity(
-            f"Step {number}: building {session.settings.tag(STEPS[number].tag)}"
-        ):
+        with session.progress.activity(f"Step {number}: building {tag}"):
             return pending.result()
     except BaseException:
         for started in session.side_by_side.values():

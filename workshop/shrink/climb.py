@@ -28,7 +28,7 @@ from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context_file
 from workshop.engine.values import BuildRequest, EngineAPI
-from workshop.errors import BadInput, StepFailed, TimedOut, WorkshopError
+from workshop.errors import BadInput, BaseUnavailable, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, slug
 from workshop.progress import Progress
@@ -305,6 +305,10 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
             )
         )
     climb = _Climb(plan, app, check, target.go_env)
+    if target.platform and target.platform != engine.info.platform:
+        # Rungs 1 to 3 ship on a base of the target platform: where that is a stand-in, the
+        # target platform's own.
+        climb.ship_bases = bases.for_platform(target.platform)
     try:
         # Rungs 1 to 4 are independent: built side by side, as `invoke all` builds its steps.
         results = climb.side_by_side([("1", ()), ("2", ()), ("3", ()), ("4", ())])
@@ -401,6 +405,8 @@ class _Climb:
     trimpath: bool = True
     # Images of rungs that broke: shown, measured, then removed.
     broken: list[str] = field(default_factory=list)
+    # For a foreign platform, the resolver of its own stand-ins, which rungs 1 to 3 ship on.
+    ship_bases: BaseResolver | None = None
 
     def rung(
         self, key: str, *, extras: tuple[str, ...] = (), startup_against: RungResult | None = None
@@ -423,7 +429,8 @@ class _Climb:
         result = RungResult(rung=rung, dockerfile=text)
         suffix = f"-{slug(plan.platform)}" if plan.platform else ""
         tag = check_tag(f"{plan.tag_prefix}shrink-{app.key}-{key}{suffix}")
-        if skipped := self._not_for_platform(key, resolved):
+        resolved, skipped = self._shipped_on_platform(key, resolved)
+        if skipped:
             return replace(result, skipped=skipped)
         try:
             with (
@@ -524,21 +531,26 @@ class _Climb:
         )
         return replace(result, size=record.size, record=record, startup=startup)
 
-    def _not_for_platform(self, key: str, resolved: list[BaseUsed]) -> str:
-        """Why rung `key` can't be built for a foreign platform here: the image it ships on is a
-        local stand-in, built for this machine's platform only; "" where it can."""
-        platform = self.plan.platform
-        native = self.plan.engine.info.platform
-        if not platform or platform == native or key not in ("1", "2", "3"):
-            return ""
+    def _shipped_on_platform(
+        self, key: str, resolved: list[BaseUsed]
+    ) -> tuple[list[BaseUsed], str]:
+        """Rung `key`'s bases for its platform, and why it can't be built where it can't.
+
+        Rungs 1 to 3 ship on their last base, which runs on the target platform. The official
+        images are multi-platform; a local stand-in is one platform's, so for a foreign platform
+        that platform's own stand-in is used (built where missing, under emulation)."""
+        if self.ship_bases is None or key not in ("1", "2", "3") or not resolved[-1].standin:
+            return resolved, ""
         shipped = resolved[-1]
-        if not shipped.standin:
-            return ""
-        return (
-            f"not built: it ships on {shipped.reference}, a local stand-in for {native} only; "
-            f"where the {shipped.role} image can be pulled from a registry (the official one "
-            f"is multi-platform), this rung builds for {platform} too"
-        )
+        try:
+            own = self.ship_bases.resolve(shipped.role)
+        except BaseUnavailable as unavailable:
+            return resolved, (
+                f"not built: it ships on {shipped.reference}, a local stand-in for this "
+                f"machine's platform only, and {self.ship_bases.platform}'s could not be had: "
+                f"{unavailable.message}"
+            )
+        return [*resolved[:-1], own], ""
 
     @property
     def _as_built(self) -> bool:

@@ -159,6 +159,19 @@ class BaseResolver:
             images={"golang": f"golang:{release}", "golang-alpine": f"golang:{release}-alpine"},
         )
 
+    def for_platform(self, platform: str) -> BaseResolver:
+        """A resolver like this one for `platform` (a foreign one, or "" for the engine's own),
+        with nothing resolved yet."""
+        return BaseResolver(
+            engine=self.engine,
+            progress=self.progress,
+            mode=self.mode,
+            go=self.go,
+            mirror=self.mirror,
+            images=dict(self.images),
+            platform=platform,
+        )
+
     def resolve(self, role_name: str) -> BaseUsed:
         if role_name not in self._resolved:
             self._resolved[role_name] = self._resolve(ROLES[role_name])
