@@ -74,12 +74,17 @@ def beyond(c: Context, platform: str | None = None) -> None:
     steps.beyond(c, platform=platform)
 
 
-@task(help={"go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24)."})
-def sweep(c: Context, go: str = "1.19,1.21,1.24") -> None:
+@task(
+    help={
+        "go": "Debian's Go releases to run, separated by commas (1.15, 1.19, 1.21-1.24).",
+        "platform": PLATFORM_HELP,
+    }
+)
+def sweep(c: Context, go: str = "1.19,1.21,1.24", platform: str | None = None) -> None:
     """Run steps 4 to 9 for several Go releases, and tabulate their sizes."""
     from workshop.app import sweep
 
-    sweep.sweep(c, go)
+    sweep.sweep(c, go, platform=platform)
 
 
 @task(
@@ -187,12 +192,17 @@ def engine(c: Context, start: bool = False) -> None:
     engine.engine(c, start=start)
 
 
-@task(help={"rebuild": "Build the stand-ins again even where they exist."})
-def bases(c: Context, rebuild: bool = False) -> None:
+@task(
+    help={
+        "rebuild": "Build the stand-ins again even where they exist.",
+        "platform": "Platforms to build them for: linux/amd64,linux/arm64 (default: the engine's).",
+    }
+)
+def bases(c: Context, rebuild: bool = False, platform: str | None = None) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
     from workshop.app import images
 
-    images.bases(c, rebuild=rebuild)
+    images.bases(c, rebuild=rebuild, platform=platform)
 
 
 @task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})

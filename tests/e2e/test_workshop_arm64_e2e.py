@@ -121,3 +121,31 @@ def test_the_report_sets_the_platforms_side_by_side(both: PlatformsRun) -> None:
     assert "| step | image | linux/amd64 | linux/arm64 | arm64 ÷ amd64 |" in text
     arm64 = both.records("sizes-linux-arm64.json")
     assert f"| 4 | {both.tag('go-big')} |" in text and arm64[4].size_human in text
+
+
+def test_bases_for_arm64_lists_the_stand_ins_the_run_built_on(both: PlatformsRun) -> None:
+    result = invoke("bases", "--platform", "linux/arm64", env=both.run.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = " ".join(result.stdout.split())
+    assert "Local stand-ins for Debian's Go 1.19, for linux/arm64" in said
+    used = {
+        base.reference for r in both.records("sizes-linux-arm64.json").values() for base in r.bases
+    }
+    for reference in used:
+        assert f"{reference} │" in said
+    # Their recipes are what the run built them from: none was built again.
+    assert "yes" not in said
+
+
+def test_a_sweep_sets_each_platform_beside_each_release(both: PlatformsRun, tmp_path: Path) -> None:
+    env = both.run.own("armsweep", tmp_path, INVOKE_WORKSHOP_SWEEP_DIR=str(tmp_path / "sweep"))
+    result = invoke("sweep", "--go", "1.19", "--platform", "linux/amd64,linux/arm64", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert table["releases"] == ["1.19", "1.19 linux/arm64"]
+    assert table["go_versions"]["1.19 linux/arm64"] == "go1.19.8 linux/arm64"
+    arm64 = SizeLog(tmp_path / "sweep" / "go1.19-linux-arm64.json").read()
+    assert {record.platform for record in arm64.values()} == {"linux/arm64"}
+    assert arm64[9].tag == f"{both.run.prefix}armsweep-go1.19-go-smaller-linux-arm64"
+    assert table["sizes"]["1.19 linux/arm64"]["9"] == arm64[9].size
+    assert table["sizes"]["1.19"]["9"] != arm64[9].size

@@ -9,15 +9,21 @@ from invoke import Context
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
+from workshop.platforms import parse_platforms
 from workshop.steps.bases import StandinsTable
 from workshop.steps.cleanup import Cleaned, clean_images, remove_leftover_containers
 
 __all__ = ["bases", "clean"]
 
 
-def bases(c: Context, *, rebuild: bool) -> None:
+def bases(c: Context, *, rebuild: bool, platform: str | None = None) -> None:
     with reported():
-        show(_build_standins(session(c), rebuild=rebuild))
+        current = session(c)
+        if platform is not None:
+            parse_platforms(platform, what="--platform")
+            current = Session(replace(current.settings, platform=platform))
+        for table in _build_standins(current, rebuild=rebuild):
+            show(table)
 
 
 def clean(c: Context, *, bases: bool) -> None:
@@ -25,10 +31,15 @@ def clean(c: Context, *, bases: bool) -> None:
         show(_clean(session(c), bases=bases))
 
 
-def _build_standins(session: Session, *, rebuild: bool) -> StandinsTable:
-    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`)."""
-    bases = session.bases
-    return StandinsTable.of(bases, bases.build_standins(rebuild=rebuild))
+def _build_standins(session: Session, *, rebuild: bool) -> list[StandinsTable]:
+    """`invoke bases`: build the stand-ins that are missing or stale (all with `rebuild`), for
+    each platform of the run (a foreign one's under emulation, checked first)."""
+    session.require_platforms()
+    tables = []
+    for platform in session.platforms:
+        bases = session.bases_for(platform)
+        tables.append(StandinsTable.of(bases, bases.build_standins(rebuild=rebuild)))
+    return tables
 
 
 def _clean(session: Session, *, bases: bool) -> Cleaned:

@@ -462,6 +462,8 @@ class StandinsTable:
 
     go: str
     rows: tuple[tuple[str, int | None, bool], ...]  # reference, size (None: missing), built now
+    # A foreign platform they are built for; "" for the engine's own.
+    platform: str = ""
 
     @classmethod
     def of(cls, bases: BaseResolver, built: list[str]) -> StandinsTable:
@@ -469,10 +471,12 @@ class StandinsTable:
         for reference in bases.standins.all():
             image = bases.engine.image(reference)
             rows.append((reference, image.size if image else None, reference in built))
-        return cls(go=bases.go, rows=tuple(rows))
+        return cls(go=bases.go, rows=tuple(rows), platform=bases.platform)
 
     def __rich__(self) -> Table:
-        table = Table(title=f"Local stand-ins for Debian's Go {self.go}", title_style="bold")
+        title = f"Local stand-ins for Debian's Go {self.go}"
+        title += f", for {self.platform}" if self.platform else ""
+        table = Table(title=title, title_style="bold")
         for column in ("image", "size", "built now"):
             table.add_column(column)
         for reference, size, built in self.rows:

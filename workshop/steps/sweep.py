@@ -17,6 +17,7 @@ from rich.table import Table
 
 from workshop.catalogue import STEPS, WORKSHOP_BUILD_STEPS
 from workshop.errors import BadInput
+from workshop.platforms import suffix
 from workshop.records.datafile import DataFile, JsonObject, check_folder
 from workshop.records.sizelog import MAX_SIZE, SizeLog
 from workshop.releases import GO_RELEASES
@@ -87,13 +88,19 @@ def _table(folder: Path) -> DataFile:
     return DataFile(folder / "sweep.json", schema=SCHEMA, kind="sweep table", setting="sweep_dir")
 
 
-def run_sweep(plan: BuildPlan, settings: Settings, releases_text: str) -> Sweep:
-    """`invoke sweep`: steps 4 to 9 for each release, each under its own tags and size log.
-    The workshop's own outputs are the caller's to check first."""
+def run_sweep(
+    plan: BuildPlan, settings: Settings, releases_text: str, platforms: tuple[str, ...] = ("",)
+) -> Sweep:
+    """`invoke sweep`: steps 4 to 9 for each release on each platform ("" for the engine's
+    own, a foreign one by name), each under its own tags and size log. Each is a column of the
+    table (go1.21.13, go1.21.13 linux/arm64). The workshop's own outputs are the caller's to
+    check first."""
     releases = parse_versions(releases_text)
     folder = settings.sweep_dir
+    columns = [(release, platform) for release in releases for platform in platforms]
     logs = {
-        release: SizeLog(folder / f"go{release}.json", setting="sweep_dir") for release in releases
+        column: SizeLog(folder / f"go{column[0]}{suffix(column[1])}.json", setting="sweep_dir")
+        for column in columns
     }
     # Every output location is checked before the first build.
     check_folder(folder, what="the sweep folder", setting="sweep_dir")
@@ -106,24 +113,34 @@ def run_sweep(plan: BuildPlan, settings: Settings, releases_text: str) -> Sweep:
             for name in step.writes:
                 plan.workspace.write(name)
     go_versions, bases_used, sizes = {}, {}, {}
-    for release in releases:
-        bases = BaseResolver.for_release(plan.engine, plan.progress, settings, release=release)
+    for release, platform in columns:
+        key = f"{release} {platform}" if platform else release
+        bases = BaseResolver.for_release(
+            plan.engine, plan.progress, settings, release=release
+        ).for_platform(platform)
+        log = logs[release, platform]
         release_plan = replace(
-            plan, bases=bases, size_log=logs[release], tag_prefix=f"{plan.tag_prefix}go{release}-"
+            plan,
+            bases=bases,
+            size_log=log,
+            tag_prefix=f"{plan.tag_prefix}go{release}-",
+            platform=platform,
         )
         for step in WORKSHOP_BUILD_STEPS.values():
             record = run_build_step(release_plan, step).record
+            on = f" on {platform}" if platform else ""
             plan.progress.console.print(
-                f"Go {release}, step {step.number}: {record.tag} is {record.size_human}"
+                f"Go {release}{on}, step {step.number}: {record.tag} is {record.size_human}"
             )
-        records = logs[release].read()
-        go_versions[release] = records[4].go_version
-        bases_used[release] = ", ".join(
+        records = log.read()
+        go_versions[key] = f"{records[4].go_version}{f' {platform}' if platform else ''}"
+        bases_used[key] = ", ".join(
             sorted({b.reference for r in records.values() for b in r.bases})
         )
-        sizes[release] = {
+        sizes[key] = {
             step: record.size for step, record in records.items() if step in WORKSHOP_BUILD_STEPS
         }
+    releases = tuple(sizes)
     sweep = Sweep(
         releases=releases,
         go_versions=go_versions,
