@@ -149,3 +149,21 @@ def test_a_sweep_sets_each_platform_beside_each_release(both: PlatformsRun, tmp_
     assert arm64[9].tag == f"{both.run.prefix}armsweep-go1.19-go-smaller-linux-arm64"
     assert table["sizes"]["1.19 linux/arm64"]["9"] == arm64[9].size
     assert table["sizes"]["1.19"]["9"] != arm64[9].size
+
+
+@pytest.mark.root
+def test_without_emulation_all_stops_before_the_first_build_saying_how(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    assert entry.read_text().startswith("enabled"), "engine --start did not set up emulation"
+    entry.write_text("0")  # disabled for this test only, on a machine the tests own
+    try:
+        result = invoke("all", "--platform", "linux/arm64", env=workshop_run.own("noemu", tmp_path))
+    finally:
+        entry.write_text("1")
+    errors = " ".join(result.stderr.split())
+    assert result.returncode == 64, result.stdout + errors
+    assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
+    assert "Step 4" not in result.stdout and "debootstrap" not in result.stdout
+    assert not (tmp_path / "sizes-linux-arm64.json").exists()
