@@ -10,8 +10,10 @@ import subprocess
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from tests.support.images import TAGS, binary, docker
 from tests.support.running import WorkshopRun, invoke, verify_cli
@@ -167,3 +169,30 @@ def test_without_emulation_all_stops_before_the_first_build_saying_how(
     assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
     assert "Step 4" not in result.stdout and "debootstrap" not in result.stdout
     assert not (tmp_path / "sizes-linux-arm64.json").exists()
+
+
+def test_with_a_registry_each_step_is_pushed_as_one_index_of_both_platforms(
+    both: PlatformsRun, registry: Any, tmp_path: Path
+) -> None:
+    env = both.run.own("armreg", tmp_path, INVOKE_WORKSHOP_REGISTRY=registry.address)
+    result = invoke("all", "--platform", "linux/amd64,linux/arm64", env=env, timeout=3600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Pulled as a multi-platform index" in result.stdout
+    amd64 = SizeLog(tmp_path / "sizes.json").read()
+    arm64 = SizeLog(tmp_path / "sizes-linux-arm64.json").read()
+    for step in TAGS:
+        answer = requests.get(
+            f"{registry.url}/v2/{amd64[step].tag}/manifests/latest",
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+            timeout=30,
+        )
+        entries = {e["platform"]["architecture"]: e for e in answer.json()["manifests"]}
+        assert sorted(entries) == ["amd64", "arm64"]
+        for architecture, records in (("amd64", amd64), ("arm64", arm64)):
+            manifest = requests.get(
+                f"{registry.url}/v2/{amd64[step].tag}/manifests/{entries[architecture]['digest']}",
+                headers={"Accept": entries[architecture]["mediaType"]},
+                timeout=30,
+            ).json()
+            pulled = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
+            assert pulled == records[step].pull_size > 0

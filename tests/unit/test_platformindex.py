@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from workshop.shrink.platformindex import INDEX_TYPE, index_document
+from workshop.steps.platformindex import INDEX_TYPE, index_document
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 

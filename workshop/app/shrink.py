@@ -19,7 +19,7 @@ from workshop.records.sizelog import SizeRecord
 from workshop.shrink.appcheck import CheckFlags
 from workshop.shrink.climb import ShrinkResult, find_targets
 from workshop.shrink.climb import shrink as climb_ladder
-from workshop.shrink.platformindex import index_table, push_indexes
+from workshop.steps.platformindex import index_table, push_indexes
 from workshop.units import docker_size
 
 __all__ = ["shrink"]

@@ -21,6 +21,7 @@ from workshop.console import show
 from workshop.platforms import parse_platforms, suffix
 from workshop.progress import Progress
 from workshop.records.history import Run
+from workshop.steps.platformindex import index_table, push_indexes
 from workshop.steps.runner import BuildStepResult, compared, run_build_step, run_file_step
 from workshop.steps.sidebyside import SideBySide, stop_threads
 from workshop.steps.summary import beyond_summary, by_platform, workshop_summary
@@ -48,6 +49,7 @@ def run_all(c: Context, *, platform: str | None = None) -> None:
         for number in ALL_STEPS[3:]:
             _show_step(current, number)
         show(_summary(current))
+        _show_indexes(current, ALL_STEPS)
 
 
 def beyond(c: Context, *, platform: str | None = None) -> None:
@@ -57,6 +59,26 @@ def beyond(c: Context, *, platform: str | None = None) -> None:
         for number in BEYOND_STEPS:
             _show_step(current, number)
         show(_beyond(current))
+        _show_indexes(current, BEYOND_STEPS[BEYOND_STEPS.index(10) :])
+
+
+def _show_indexes(session: Session, numbers: tuple[int, ...]) -> None:
+    """With a registry and several platforms: each step's images, built on every platform,
+    pushed as one multi-platform index under the workshop's name, each platform's pull size
+    read back through it."""
+    registry = session.registry
+    if registry is None or len(session.platforms) < 2:
+        return
+    logs = [session.size_log_for(platform).read() for platform in session.platforms]
+    steps = [
+        (str(number), [log[number] for log in logs])
+        for number in numbers
+        if STEPS[number].builds and all(number in log for log in logs)
+    ]
+    with session.progress.activity(f"Pushing each step as one index to {registry.address}"):
+        indexes = push_indexes(registry, steps)
+    if indexes:
+        show(index_table(indexes, what="Step"))
 
 
 def _with_platform(current: Session, platform: str | None) -> Session:

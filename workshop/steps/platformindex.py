@@ -1,13 +1,14 @@
-"""One multi-platform image index per rung that works on every platform, and each platform's
-pull size read back through it.
+"""One multi-platform image index per image built on every platform (a workshop step's, or a
+shrink rung's), and each platform's pull size read back through it.
 
-`shrink --platform linux/amd64,linux/arm64` with a registry pushes each platform's image of
-each rung under its own name (the tag, ending `-linux-arm64`). For a rung that works on every
-platform, this module then makes the name people would pull (the tag without the platform)
-an OCI image index: it mounts each platform's blobs into that repository, puts each platform's
-manifest there by digest, and puts the index listing them, with their platforms, as `latest`.
-Then it reads each platform's pull size back through the index, as a client on that platform
-would resolve it, and refuses a size that is not the one logged for that platform's image.
+`invoke all` and `shrink` with `--platform linux/amd64,linux/arm64` and a registry push each
+platform's image under its own name (the tag, ending `-linux-arm64`; the engine's own
+platform's step keeps the workshop's name). For an image that works on every platform, this
+module then makes the name people would pull (the tag without the platform) an OCI image
+index: it mounts each platform's blobs into that repository, puts each platform's manifest
+there by digest, and puts the index listing them, with their platforms, as `latest`. Then it
+reads each platform's pull size back through the index, as a client on that platform would
+resolve it, and refuses a size that is not the one logged for that platform's image.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 
 @dataclass(frozen=True)
 class PlatformIndex:
-    """A rung's index: its reference and each platform's pull size, read through it."""
+    """An image's index: its reference and each platform's pull size, read through it."""
 
-    rung: str
+    rung: str  # the rung's key, or the step's number
     reference: str
     pull_sizes: dict[str, int]
 
@@ -99,20 +100,20 @@ def push_indexes(
         for record in records:
             if sizes[record.platform] != record.pull_size:
                 raise RegistryError(
-                    f"Through the index {registry.address}/{name}, a {record.platform} pull of "
-                    f"rung {rung} downloads {sizes[record.platform]:,} bytes, but its own image "
+                    f"Through the index {registry.address}/{name}, a {record.platform} pull "
+                    f"downloads {sizes[record.platform]:,} bytes, but its own image "
                     f"{record.tag} was logged at {record.pull_size:,}: the registry changed it "
-                    "in between. Run shrink again."
+                    "in between. Run the task again."
                 )
         pushed.append(PlatformIndex(rung, f"{registry.address}/{name}", sizes))
     return pushed
 
 
-def index_table(indexes: Sequence[PlatformIndex]) -> Table:
-    """Each rung's index and what a pull of it downloads on each platform."""
+def index_table(indexes: Sequence[PlatformIndex], *, what: str = "Rung") -> Table:
+    """Each rung's (or step's) index and what a pull of it downloads on each platform."""
     platforms = list(indexes[0].pull_sizes)
     table = Table(title="Pulled as a multi-platform index", header_style="bold")
-    table.add_column("Rung")
+    table.add_column(what)
     table.add_column("Index")
     for platform in platforms:
         table.add_column(f"pull on {platform}", justify="right")
