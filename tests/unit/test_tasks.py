@@ -185,8 +185,8 @@ def test_what_invokes_own_parser_refuses_exits_1_as_documented(
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("task", ["all", "beyond", "bases"])
-def test_an_unknown_platform_stops_all_beyond_and_bases_before_anything_is_written(
+@pytest.mark.parametrize("task", ["all", "beyond", "bases", "sweep"])
+def test_an_unknown_platform_stops_the_task_before_anything_is_written(
     tmp_path: Path, task: str
 ) -> None:
     result = invoke(task, "--platform", "linux/s390x", env=settings(tmp_path))

@@ -9,7 +9,6 @@ from invoke import Context
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
-from workshop.platforms import parse_platforms
 from workshop.steps.bases import StandinsTable
 from workshop.steps.cleanup import Cleaned, clean_images, remove_leftover_containers
 
@@ -18,11 +17,7 @@ __all__ = ["bases", "clean"]
 
 def bases(c: Context, *, rebuild: bool, platform: str | None = None) -> None:
     with reported():
-        current = session(c)
-        if platform is not None:
-            parse_platforms(platform, what="--platform")
-            current = Session(replace(current.settings, platform=platform))
-        for table in _build_standins(current, rebuild=rebuild):
+        for table in _build_standins(session(c).with_platform(platform), rebuild=rebuild):
             show(table)
 
 

@@ -8,6 +8,8 @@ nothing here can be set from invoke.yaml or the environment.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from invoke import Context
 
 from workshop.console import get_console
@@ -54,6 +56,14 @@ class Session:
             )
             self._engine = Engine.from_env(timeouts=timeouts, builder=settings.builder)
         return self._engine
+
+    def with_platform(self, flag: str | None) -> Session:
+        """The session of a task's `--platform` flag, where given, over the setting; BadInput
+        (exit 64) naming the platforms that work, where it names another."""
+        if flag is None:
+            return self
+        parse_platforms(flag, what="--platform")
+        return Session(replace(self.settings, platform=flag))
 
     def forget_engine(self) -> None:
         """Connect again on next use (an engine was just started)."""

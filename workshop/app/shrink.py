@@ -29,11 +29,7 @@ def shrink(c: Context, program: str, *, platform: str | None = None, **flags: st
     """`flags`: the check's flags as invoke gives them (see CheckFlags.parse); `platform`,
     the --platform flag, over the setting."""
     with reported():
-        current = session(c)
-        if platform is not None:
-            parse_platforms(platform, what="--platform")
-            current = Session(replace(current.settings, platform=platform))
-        _shrink(current, program, CheckFlags.parse(**flags))
+        _shrink(session(c).with_platform(platform), program, CheckFlags.parse(**flags))
 
 
 def _shrink(session: Session, program: str, flags: CheckFlags) -> None:

@@ -8,7 +8,6 @@ Each build step is built for every platform of the run: the engine's own unless 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from invoke import Context
@@ -18,7 +17,7 @@ from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.catalogue import STEPS, WORKSHOP_BUILD_STEPS
 from workshop.console import show
-from workshop.platforms import parse_platforms, suffix
+from workshop.platforms import suffix
 from workshop.progress import Progress
 from workshop.records.history import Run
 from workshop.steps.platformindex import index_table, push_indexes
@@ -42,7 +41,7 @@ def step(c: Context, number: int) -> None:
 def run_all(c: Context, *, platform: str | None = None) -> None:
     """`invoke all`: steps 1 to 9 (4 to 9 built side by side), then the summary."""
     with reported():
-        current = _with_platform(session(c), platform)
+        current = session(c).with_platform(platform)
         for number in ALL_STEPS[:3]:
             _show_step(current, number)
         _start_builds(current)
@@ -55,7 +54,7 @@ def run_all(c: Context, *, platform: str | None = None) -> None:
 def beyond(c: Context, *, platform: str | None = None) -> None:
     """`invoke beyond`: steps 10 to 15, and the steps they build on, then their summary."""
     with reported():
-        current = _with_platform(session(c), platform)
+        current = session(c).with_platform(platform)
         for number in BEYOND_STEPS:
             _show_step(current, number)
         show(_beyond(current))
@@ -79,14 +78,6 @@ def _show_indexes(session: Session, numbers: tuple[int, ...]) -> None:
         indexes = push_indexes(registry, steps)
     if indexes:
         show(index_table(indexes, what="Step"))
-
-
-def _with_platform(current: Session, platform: str | None) -> Session:
-    """The session of `--platform`, where given, over the setting."""
-    if platform is None:
-        return current
-    parse_platforms(platform, what="--platform")
-    return Session(replace(current.settings, platform=platform))
 
 
 def _show_step(session: Session, number: int) -> None:
