@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from elftools.elf.elffile import ELFFile
 
 from tests.support.images import app_of, docker
 from tests.support.leftovers import RUN_PREFIX
+from tests.support.platforms import emulation_off, index_pull_sizes
 from tests.support.running import WorkshopRun, invoke, verify_cli
 from tests.support.shrinking import Ladder, shrink
 from workshop.engine.client import Engine
@@ -88,16 +88,11 @@ def test_the_ladders_are_shown_side_by_side(both: Ladder) -> None:
 def test_without_emulation_shrink_stops_before_the_first_build_saying_how(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
-    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-    assert entry.read_text().startswith("enabled"), "engine --start did not set up emulation"
     program = tmp_path / "hello"
     program.mkdir()
     shutil.copy(DOCKERFILES / "app.go", program / "app.go")
-    entry.write_text("0")  # disabled for this test only, on a machine the tests own
-    try:
+    with emulation_off():
         ladder = shrink(workshop_run, tmp_path, "noemu", program, "--platform", "linux/arm64")
-    finally:
-        entry.write_text("1")
     errors = " ".join(ladder.result.stderr.split())
     assert ladder.result.returncode == 64, ladder.result.stdout + errors
     assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
@@ -139,23 +134,9 @@ def test_each_rung_built_on_both_is_pushed_as_an_index_and_each_platform_pulls_i
     assert "Pulled as a multi-platform index" in both.result.stdout
     for rung in sorted(set(arm) & set(amd)):
         name = amd[rung].tag.removesuffix("-linux-amd64")
-        answer = requests.get(
-            f"{registry.url}/v2/{name}/manifests/latest",
-            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
-            timeout=30,
-        )
-        index = answer.json()
-        assert answer.headers["Content-Type"] == "application/vnd.oci.image.index.v1+json"
-        platforms = {entry["platform"]["architecture"]: entry for entry in index["manifests"]}
-        assert sorted(platforms) == ["amd64", "arm64"]
-        for architecture, records in (("amd64", amd), ("arm64", arm)):
-            manifest = requests.get(
-                f"{registry.url}/v2/{name}/manifests/{platforms[architecture]['digest']}",
-                headers={"Accept": platforms[architecture]["mediaType"]},
-                timeout=30,
-            ).json()
-            pulled = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-            assert pulled == records[rung].pull_size > 0
+        sizes = index_pull_sizes(registry.url, name)
+        assert sizes == {"amd64": amd[rung].pull_size, "arm64": arm[rung].pull_size}
+        assert min(sizes.values()) > 0
     # A client on arm64 pulls the index and gets the arm64 image, which runs (emulated here).
     smallest = f"{registry.address}/{amd[7].tag.removesuffix('-linux-amd64')}"
     docker("pull", "--platform", "linux/arm64", smallest)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from tests.support.images import TAGS, binary, docker
+from tests.support.platforms import emulation_off, index_pull_sizes
 from tests.support.running import WorkshopRun, invoke, verify_cli
 from workshop.records.sizelog import SizeLog, SizeRecord
 
@@ -157,13 +157,8 @@ def test_a_sweep_sets_each_platform_beside_each_release(both: PlatformsRun, tmp_
 def test_without_emulation_all_stops_before_the_first_build_saying_how(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
-    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-    assert entry.read_text().startswith("enabled"), "engine --start did not set up emulation"
-    entry.write_text("0")  # disabled for this test only, on a machine the tests own
-    try:
+    with emulation_off():
         result = invoke("all", "--platform", "linux/arm64", env=workshop_run.own("noemu", tmp_path))
-    finally:
-        entry.write_text("1")
     errors = " ".join(result.stderr.split())
     assert result.returncode == 64, result.stdout + errors
     assert "linux/arm64 programs can't run here" in errors and "qemu-user-static" in errors
@@ -181,18 +176,6 @@ def test_with_a_registry_each_step_is_pushed_as_one_index_of_both_platforms(
     amd64 = SizeLog(tmp_path / "sizes.json").read()
     arm64 = SizeLog(tmp_path / "sizes-linux-arm64.json").read()
     for step in TAGS:
-        answer = requests.get(
-            f"{registry.url}/v2/{amd64[step].tag}/manifests/latest",
-            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
-            timeout=30,
-        )
-        entries = {e["platform"]["architecture"]: e for e in answer.json()["manifests"]}
-        assert sorted(entries) == ["amd64", "arm64"]
-        for architecture, records in (("amd64", amd64), ("arm64", arm64)):
-            manifest = requests.get(
-                f"{registry.url}/v2/{amd64[step].tag}/manifests/{entries[architecture]['digest']}",
-                headers={"Accept": entries[architecture]["mediaType"]},
-                timeout=30,
-            ).json()
-            pulled = manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])
-            assert pulled == records[step].pull_size > 0
+        sizes = index_pull_sizes(registry.url, amd64[step].tag)
+        assert sizes == {"amd64": amd64[step].pull_size, "arm64": arm64[step].pull_size}
+        assert min(sizes.values()) > 0

@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.table import Table
 
 from workshop.engine.buildcontext import tar_context, tar_context_file
-from workshop.engine.values import BuildRequest, EngineAPI
+from workshop.engine.values import BuildRequest, EngineAPI, ImageInfo
 from workshop.errors import BadInput, BaseUnavailable, TimedOut
 from workshop.labels import LABEL
 from workshop.paths import BASES_DIR
@@ -180,14 +180,12 @@ class BaseResolver:
     def _resolve(self, role: Role) -> BaseUsed:
         wanted = self.images.get(role.name, role.workshop_image)
         if self.mode != "local":
-            image = self.engine.image(wanted)
-            if image is not None and self.platform and self.platform not in image.platforms:
-                image = None  # another platform's: its own is pulled, where a registry has it
+            # Another platform's image is passed over: its own is pulled, where a registry has it.
+            image = self._for_platform(self.engine.image(wanted))
             if image is None:
                 with self.progress.activity(f"Pulling {wanted}") as on_line:
-                    image = self.engine.pull(wanted, on_line=on_line, platform=self.platform)
-            if image is not None and self.platform and self.platform not in image.platforms:
-                image = None
+                    pulled = self.engine.pull(wanted, on_line=on_line, platform=self.platform)
+                image = self._for_platform(pulled)
             if image is not None:
                 # What the image is decides, not the name it was pulled by: a stand-in pushed
                 # as golang:1.10 and pulled back still carries its recipe.
@@ -217,6 +215,12 @@ class BaseResolver:
                 f"{reference} ({made_of}). Sizes will differ from the workshop's."
             )
         return BaseUsed(role.name, reference, image.id, image.size, standin=True)
+
+    def _for_platform(self, image: ImageInfo | None) -> ImageInfo | None:
+        """`image`, where it is of the platform resolved for (any, for the engine's own)."""
+        if image is None or not self.platform or self.platform in image.platforms:
+            return image
+        return None
 
     def go_version(self, resolved: BaseUsed) -> str:
         """The Go release inside a Go base image, as `go version` tells it (go1.19.8)."""
