@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from workshop.system import nonblocking
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -25,7 +27,7 @@ def read_small_text(path: Path, *, limit: int) -> str:
     """The UTF-8 text of the regular file at `path`, at most `limit` bytes. FileNotFoundError
     where there is none; NotReadable for a FIFO, device, socket or directory (opened without
     blocking, so a FIFO never hangs the reader), a larger file, or bytes that are not UTF-8."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    descriptor = os.open(path, os.O_RDONLY | nonblocking)
     with os.fdopen(descriptor, "rb") as file:
         mode = os.fstat(file.fileno()).st_mode
         if not stat.S_ISREG(mode):

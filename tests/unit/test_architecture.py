@@ -35,3 +35,37 @@ def test_invoke_list_imports_no_docker_py() -> None:
     imported = {line.split("|")[-1].strip() for line in listed.stderr.splitlines() if "|" in line}
     assert "invoke" in imported  # importtime's report is what it should be
     assert not {name for name in imported if name.split(".")[0] in ("docker", "requests")}
+
+
+POSIX_ONLY = ("fcntl", "termios", "pwd", "grp", "resource")
+
+
+def test_every_module_imports_where_posix_only_modules_are_missing() -> None:
+    """As on Windows: `invoke --list` and every task's modules import without fcntl, termios,
+    pwd or grp (the libraries we use bring their own branch per platform, so they are imported
+    first), and the data files still lock and write."""
+    script = f"""
+import importlib, pkgutil, sys, tempfile, pathlib
+import invoke, docker, requests, rich, filelock, yaml
+for name in {POSIX_ONLY!r}:
+    sys.modules[name] = None
+import workshop
+names = [m.name for m in pkgutil.walk_packages(workshop.__path__, "workshop.")
+         if not m.name.endswith("__main__")]
+for name in names:
+    importlib.import_module(name)
+sys.path.insert(0, ".")
+import tasks
+from workshop.records.datafile import locked, write_atomic
+from workshop.system import user_name
+folder = pathlib.Path(tempfile.mkdtemp())
+with locked(folder / "log.json", what="log"):
+    write_atomic(folder / "log.json", "{{}}", what="log")
+print(len(names), user_name(0), (folder / "log.json").read_text())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    count, name, content = done.stdout.split()
+    assert int(count) > 70 and name == "0" and content == "{}"

@@ -27,6 +27,7 @@ from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.values import EngineInfo
 from workshop.errors import EngineUnavailable, WorkshopError
 from workshop.paths import PROJECT_ROOT
+from workshop.system import is_root
 
 __all__ = ["EngineStatus", "install", "start_local"]
 
@@ -62,7 +63,7 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
             f"machine's default socket ({DEFAULT_HOST}). Start that engine where it runs, or "
             "unset DOCKER_HOST / `docker context use default` to use a local one."
         )
-    if os.geteuid() != 0:
+    if not is_root():
         raise EngineUnavailable(
             "Starting a Docker Engine needs root. Run `sudo invoke engine --start`, or start one "
             "yourself: `sudo apt-get install docker.io && sudo systemctl start docker` (or "

@@ -9,7 +9,6 @@ the machine restarts. Root only; where it can't be done, the reason, in words.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from workshop.engine.dockerd import install
 from workshop.engine.values import EngineAPI
 from workshop.errors import BadInput, WorkshopError
 from workshop.platforms import BINFMT, EMULATORS, PLATFORMS, emulation_problem
+from workshop.system import is_root
 
 __all__ = ["emulation_status", "require_platforms", "set_up_emulation"]
 
@@ -46,7 +46,7 @@ def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONF
     if not foreign:
         others = ", ".join(p for p in PLATFORMS if p != native)
         return f"Emulation: {others} programs run here." if others else ""
-    if os.geteuid() != 0:
+    if not is_root():
         return (
             f"Emulation of {', '.join(foreign)} is not set up: that needs root (`sudo invoke "
             "engine --start`)."

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -23,7 +22,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from workshop.errors import DataFileError
+from workshop.system import is_root, nonblocking
 
 __all__ = [
     "MAX_BYTES",
@@ -37,6 +39,8 @@ __all__ = [
 
 # No data file of this project comes near this; a larger one is not what it claims to be.
 MAX_BYTES = 64 * 1024 * 1024
+# A writer holds the lock for one read and one write: a minute is far past any honest one.
+LOCK_TIMEOUT = 60.0
 
 
 def _where(setting: str) -> str:
@@ -55,7 +59,7 @@ def read_text(path: Path, *, what: str, setting: str = "") -> str | None:
         )
     try:
         # O_NONBLOCK: were a FIFO put there since the check, opening it must not hang.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(path, os.O_RDONLY | nonblocking)
         with os.fdopen(descriptor, "rb") as file:
             data = file.read(MAX_BYTES + 1)
         return data.decode("utf-8")
@@ -135,11 +139,11 @@ def write_atomic(path: Path, content: str | bytes, *, what: str, setting: str = 
             file.write(data)
             file.flush()
             if info is not None:
-                os.fchmod(file.fileno(), stat.S_IMODE(info.st_mode))
-                if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (0, 0):
+                _set_mode(file.fileno(), stat.S_IMODE(info.st_mode))
+                if is_root() and (info.st_uid, info.st_gid) != (0, 0):
                     os.fchown(file.fileno(), info.st_uid, info.st_gid)
             else:
-                os.fchmod(file.fileno(), 0o666 & ~_umask())
+                _set_mode(file.fileno(), 0o666 & ~_umask())
             os.fsync(file.fileno())
         os.replace(temporary, target)
         temporary = ""
@@ -154,6 +158,12 @@ def write_atomic(path: Path, content: str | bytes, *, what: str, setting: str = 
                 os.unlink(temporary)
 
 
+def _set_mode(descriptor: int, mode: int) -> None:
+    # Windows keeps no POSIX mode (and Python before 3.13 has no os.fchmod there).
+    if hasattr(os, "fchmod"):
+        os.fchmod(descriptor, mode)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -162,18 +172,23 @@ def _umask() -> int:
 
 @contextlib.contextmanager
 def locked(path: Path, *, what: str) -> Iterator[None]:
-    """Hold an exclusive lock on a lock file beside `path` (its real path) while the block runs."""
+    """Hold an exclusive lock on a lock file beside `path` (its real path) while the block runs:
+    flock on Linux and macOS, LockFileEx on Windows (filelock)."""
     target = Path(os.path.realpath(path))
+    lock = filelock.FileLock(target.with_name(target.name + ".lock"))
     try:
-        lock = open(target.with_name(target.name + ".lock"), "a")  # noqa: SIM115
+        lock.acquire(timeout=LOCK_TIMEOUT)
+    except filelock.Timeout:
+        raise DataFileError(
+            f"The {what} {path} stayed locked for {LOCK_TIMEOUT:g} s: another task is writing "
+            "it. Run again once it has finished."
+        ) from None
     except OSError as error:
         raise DataFileError(f"Can't lock the {what} {path}: {error.strerror}.") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class JsonObject:

@@ -10,7 +10,6 @@ engine, Debian's Go on it, a static busybox in the alpine role, and Debian's Go 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed
 from workshop.releases import GO_RELEASES, GoRelease
 from workshop.settings import Settings
+from workshop.system import is_root
 from workshop.units import docker_size
 
 __all__ = ["ROLES", "BaseResolver", "Role", "Standins", "StandinsTable"]
@@ -337,7 +337,7 @@ class BaseResolver:
                 f"Building {reference} needs debootstrap, which is not installed. Install it "
                 "(apt-get install debootstrap), or load the workshop's images, then try again."
             )
-        if os.geteuid() != 0:
+        if not is_root():
             raise BaseUnavailable(f"Building {reference} runs debootstrap, which needs root.")
         with tempfile.TemporaryDirectory(prefix="workshop-rootfs-") as scratch:
             rootfs = Path(scratch) / "rootfs"

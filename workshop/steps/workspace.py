@@ -7,17 +7,15 @@ workshop invites edits ("Can you apply these principles to your own applications
 from __future__ import annotations
 
 import enum
-import grp
-import pwd
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from workshop.engine.buildcontext import tar_context
 from workshop.errors import DataFileError, StepFailed
 from workshop.paths import DOCKERFILES
 from workshop.records.datafile import check_folder, write_atomic
+from workshop.system import group_name, user_name
 
 __all__ = ["DOCKERFILES", "Workspace", "Written"]
 
@@ -71,17 +69,10 @@ class Workspace:
             (
                 stat.filemode(info.st_mode),
                 str(info.st_nlink),
-                _owner(info.st_uid, pwd.getpwuid, "pw_name"),
-                _owner(info.st_gid, grp.getgrgid, "gr_name"),
+                user_name(info.st_uid),
+                group_name(info.st_gid),
                 str(info.st_size),
                 time.strftime("%b %d %H:%M", time.localtime(info.st_mtime)),
                 name,
             )
         )
-
-
-def _owner(number: int, lookup: Callable[[int], object], attribute: str) -> str:
-    try:
-        return str(getattr(lookup(number), attribute))
-    except KeyError:
-        return str(number)
