@@ -52,6 +52,8 @@ class FakeEngine:
     files_in: dict[tuple[str, str], bytes] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
+    # Why another platform's programs can't run, by platform (none: every platform runs).
+    platform_problems: dict[str, str] = field(default_factory=dict)
     _info: EngineInfo = field(default_factory=lambda: EngineInfo("20.10.24", "overlay2"))
 
     @property
@@ -173,6 +175,9 @@ class FakeEngine:
             yield Serving(("127.0.0.1", 9), lambda: self.exit_code, lambda: self.output)
 
         return served()
+
+    def platform_problem(self, platform: str) -> str:
+        return self.platform_problems.get(platform, "")
 
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]:
         @contextmanager

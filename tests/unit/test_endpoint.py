@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import socket
+import ssl
+import threading
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
+import requests
+import trustme
 
 from tests.support.running import invoke
-from workshop.engine.endpoint import DEFAULT_HOST, find_endpoint
-from workshop.errors import EngineUnavailable
+from workshop.engine.client import Engine
+from workshop.engine.endpoint import DEFAULT_HOST, _keep_the_engines_ca, find_endpoint
+from workshop.engine.values import ELSEWHERE, HERE, VM, Timeouts
+from workshop.errors import EngineUnavailable, TimedOut
 
 
 def make_context(config: Path, name: str, host: str, *, tls: tuple[str, ...] = ()) -> Path:
@@ -167,3 +177,123 @@ def test_a_docker_config_that_is_a_fifo_does_not_hang(tmp_path: Path) -> None:
 def test_a_docker_host_that_is_no_address_is_a_message(host: str) -> None:
     with pytest.raises(EngineUnavailable, match="DOCKER_HOST"):
         find_endpoint({"DOCKER_HOST": host})
+
+
+# A port an engine on another host publishes is bound to all its addresses, for us to reach.
+ANY = "0.0.0.0"  # noqa: S104
+
+
+@pytest.mark.parametrize(
+    ("host", "kind", "published_on", "bind_to"),
+    [
+        (DEFAULT_HOST, HERE, "127.0.0.1", "127.0.0.1"),
+        ("unix:///Users/ann/.colima/default/docker.sock", VM, "127.0.0.1", "127.0.0.1"),
+        ("unix:///Users/ann/.docker/run/docker.sock", VM, "127.0.0.1", "127.0.0.1"),
+        ("tcp://10.0.0.2:2376", ELSEWHERE, "10.0.0.2", ANY),
+        ("ssh://root@build-host", ELSEWHERE, "build-host", ANY),
+        ("ssh://me@localhost:2222", HERE, "127.0.0.1", "127.0.0.1"),
+        ("tcp://127.0.0.1:2375", HERE, "127.0.0.1", "127.0.0.1"),
+    ],
+)
+def test_where_the_engine_is_and_where_its_ports_are_reached(
+    host: str, kind: str, published_on: str, bind_to: str
+) -> None:
+    where = find_endpoint({"DOCKER_HOST": host}).where()
+    assert (where.kind, where.published_on, where.bind_to) == (kind, published_on, bind_to)
+    assert where.shares_loopback == where.shares_kernel == (kind == HERE)
+    assert bool(where.consequences()) == (kind != HERE)
+
+
+def test_docker_desktop_is_a_vm_whatever_its_socket() -> None:
+    where = find_endpoint({"DOCKER_HOST": DEFAULT_HOST}).where("Docker Desktop")
+    assert (where.kind, where.said) == (VM, "a VM on this machine (Docker Desktop)")
+
+
+def test_the_engines_ca_is_kept_when_a_ca_bundle_is_set_for_everything_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the CA docker-py gave
+    it (docker-py #2433): the engine's own CA must stay, and a proxy setting still apply."""
+    session = requests.Session()
+    session.verify = str(tmp_path / "engine-ca.pem")
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.setenv(variable, str(tmp_path / "company-ca.pem"))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    url = "https://10.0.0.2:2376/version"
+    assert session.merge_environment_settings(url, {}, None, None, None)["verify"] == str(
+        tmp_path / "company-ca.pem"
+    )  # what requests does by itself
+    _keep_the_engines_ca(session)
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    assert settings["verify"] == str(tmp_path / "engine-ca.pem")
+    assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert session.merge_environment_settings(url, {}, None, False, None)["verify"] is False
+
+
+def test_ssh_with_neither_openssh_nor_paramiko_is_one_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None)
+    with pytest.raises(EngineUnavailable, match="neither OpenSSH's ssh on PATH nor the paramiko"):
+        find_endpoint({"DOCKER_HOST": "ssh://root@build-host"}).client(timeout=5)
+
+
+def test_an_engine_that_takes_the_connection_and_never_answers_times_out_in_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+        with pytest.raises(TimedOut) as raised:
+            Engine.from_env(timeouts=Timeouts(engine=2))
+    assert time.monotonic() - started < 10
+    assert "did not answer within 2 s (workshop.engine_timeout)" in raised.value.message
+    assert raised.value.exit_code == 4 and "Start one" not in raised.value.message
+
+
+def test_a_certificate_that_does_not_verify_names_the_ca_and_the_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine whose certificate another CA signed: the message names the CA used and the
+    host, and does not say to start an engine."""
+    theirs, ours = trustme.CA(), trustme.CA()
+    served = theirs.issue_cert("127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.configure_cert(server_context)
+    ours.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    mine = ours.issue_cert("client")
+    mine.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    mine.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        stop = threading.Event()
+
+        def handshake() -> None:
+            listener.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    continue
+                with suppress(OSError), server_context.wrap_socket(connection, server_side=True):
+                    pass
+
+        thread = threading.Thread(target=handshake, daemon=True)
+        thread.start()
+        port = listener.getsockname()[1]
+        for name, value in {
+            "DOCKER_HOST": f"tcp://127.0.0.1:{port}",
+            "DOCKER_TLS_VERIFY": "1",
+            "DOCKER_CERT_PATH": str(tmp_path),
+            "REQUESTS_CA_BUNDLE": str(tmp_path / "cert.pem"),
+        }.items():
+            monkeypatch.setenv(name, value)
+        try:
+            with pytest.raises(EngineUnavailable) as raised:
+                Engine.from_env(timeouts=Timeouts(engine=5))
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+    message = raised.value.message
+    assert f"tcp://127.0.0.1:{port}" in message and str(tmp_path / "ca.pem") in message
+    assert "TLS with it failed" in message and "Start one" not in message

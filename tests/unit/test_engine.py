@@ -25,7 +25,9 @@ from workshop.engine.client import Engine, _split_reference, write_stdin
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
-from workshop.engine.values import BuildRequest
+from workshop.engine.values import BuildRequest, EngineInfo
+
+LOCAL = EngineInfo("20.10.24", "overlay2")
 from workshop.errors import BadInput, EngineRefused, RegistryError, StepFailed, TimedOut
 from workshop.signals import terminate_as_interrupt
 
@@ -209,7 +211,7 @@ class NoBridge:
 
 def test_a_server_on_an_engine_that_publishes_no_port_fails_in_words() -> None:
     api = NoBridge()
-    engine = Engine(client=types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    engine = Engine(client=types.SimpleNamespace(api=api), _info=LOCAL)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     with engine.serving("sha256:" + "1" * 64, port=8080) as up:
         assert up.exited() == 127
         assert "published no host port for 8080/tcp" in up.output()
@@ -229,7 +231,7 @@ class InterruptedCreate(NoBridge):
 
 def test_a_ctrl_c_during_a_containers_creation_still_removes_it() -> None:
     api = InterruptedCreate()
-    engine = Engine(client=types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    engine = Engine(client=types.SimpleNamespace(api=api), _info=LOCAL)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
         engine.run("sha256:" + "1" * 64)
     assert api.removed == ["c0ffee"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from tests.support.fakeengine import FakeEngine
 from tests.support.running import invoke
 from tests.unit.test_tasks import settings
-from workshop.engine.emulation import emulation_status, set_up_emulation
+from workshop.engine.emulation import emulation_status, require_platforms, set_up_emulation
+from workshop.engine.values import ELSEWHERE, Where
 from workshop.errors import BadInput
 from workshop.platforms import emulation_problem, engine_platform, parse_platforms, platform_read
 from workshop.shrink.goapp import GoApp
@@ -87,14 +90,29 @@ def test_engine_start_says_when_emulation_is_there_and_registers_what_is_missing
     assert said == f"Emulation of linux/arm64 was registered but is not enabled in {binfmt}."
 
 
-def test_the_engines_status_says_whether_the_other_platform_runs_here(tmp_path: Path) -> None:
-    assert "can't run here; `invoke engine --start`" in emulation_status(
-        "linux/amd64", binfmt=tmp_path
+def test_the_engines_status_says_whether_the_other_platform_runs_on_it() -> None:
+    engine = FakeEngine(platform_problems={"linux/arm64": "linux/arm64 programs can't run"})
+    assert "can't run here; `invoke engine --start`" in emulation_status(engine)
+    elsewhere = Where(ELSEWHERE, "the host 10.0.0.2", published_on="10.0.0.2")
+    engine._info = replace(engine.info, where=elsewhere)
+    assert emulation_status(engine) == (
+        "Emulation: linux/arm64 programs can't run on the engine (the host 10.0.0.2); set it up "
+        "there."
     )
-    (tmp_path / "qemu-aarch64").write_text("enabled\n")
-    assert emulation_status("linux/amd64", binfmt=tmp_path) == (
-        "Emulation: linux/arm64 programs run here."
-    )
+    engine.platform_problems.clear()
+    assert emulation_status(engine) == "Emulation: linux/arm64 programs run on the engine."
+
+
+def test_the_engine_is_asked_and_the_clients_binfmt_is_not_read_for_an_engine_elsewhere(
+    tmp_path: Path,
+) -> None:
+    # An engine on another host that can't run arm64: its host is named, not this machine.
+    engine = FakeEngine(platform_problems={"linux/arm64": "linux/arm64 programs can't run."})
+    engine._info = replace(engine.info, where=Where(ELSEWHERE, "the host 10.0.0.2"))
+    with pytest.raises(BadInput, match=r"where the engine runs \(the host 10.0.0.2\)"):
+        require_platforms(engine, ("linux/arm64",))
+    # One that can: nothing of this machine's is read.
+    require_platforms(FakeEngine(), ("linux/amd64", "linux/arm64"))
 
 
 def test_the_platform_read_is_the_one_asked_for_or_the_one_held() -> None:

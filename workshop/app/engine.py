@@ -34,8 +34,8 @@ def _engine_status(session: Session, *, start: bool) -> EngineStatus:
         start_local(endpoint, timeout=session.settings.engine_timeout)
         session.forget_engine()
         status = EngineStatus(endpoint, session.engine.info, started=True)
-    if endpoint.host == DEFAULT_HOST:
-        native = status.info.platform
-        said = set_up_emulation(native) if start else emulation_status(native)
-        status = replace(status, emulation=said)
+    if start and endpoint.host == DEFAULT_HOST:
+        status = replace(status, emulation=set_up_emulation(status.info.platform))
+    else:
+        status = replace(status, emulation=emulation_status(session.engine))
     return status

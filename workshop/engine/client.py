@@ -38,11 +38,11 @@ from workshop.engine.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
 from workshop.engine.failures import (
     LOST_CONNECTION,
     TIMEOUTS,
+    connecting_failed,
     is_timeout,
-    reason,
     translated_errors,
-    unreachable,
 )
+from workshop.engine.probe import probe_context
 from workshop.engine.tarstream import read_tar
 from workshop.engine.values import (
     CLASSIC,
@@ -99,6 +99,9 @@ class Engine:
     builder: str = "legacy"
     endpoint: Endpoint = field(default_factory=lambda: Endpoint(DEFAULT_HOST, "default", "given"))
     _info: EngineInfo | None = field(default=None, repr=False)
+    # What the engine answered about each other platform, asked once a process.
+    _platform_problems: dict[str, str] = field(default_factory=dict, repr=False)
+    _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_env(cls, *, timeouts: Timeouts | None = None, builder: str = "legacy") -> Engine:
@@ -108,7 +111,7 @@ class Engine:
         try:
             client = endpoint.client(timeout=math.ceil(timeouts.engine))
         except docker.errors.DockerException as error:
-            raise unreachable(endpoint, "connecting", reason(error)) from None
+            raise connecting_failed(endpoint, error, bound=timeouts.engine) from None
         return cls(client, timeouts=timeouts, builder=builder, endpoint=endpoint)
 
     def translated_errors(
@@ -136,8 +139,49 @@ class Engine:
                 platform=engine_platform(
                     str(version.get("Os", "linux")), str(version.get("Arch", "amd64"))
                 ),
+                where=self.endpoint.where(str(info.get("OperatingSystem") or "")),
+                operating_system=str(info.get("OperatingSystem") or ""),
             )
         return self._info
+
+    def platform_problem(self, platform: str) -> str:
+        """Why `platform`'s programs can't run on this engine, in words; "" where they can. The
+        engine is asked, not this machine (see workshop.engine.probe): once a process, by
+        building and running a program of that platform that exits 0."""
+        if not platform or platform == self.info.platform:
+            return ""
+        with self._probe_lock:
+            if platform not in self._platform_problems:
+                self._platform_problems[platform] = self._probe(platform)
+        return self._platform_problems[platform]
+
+    def _probe(self, platform: str) -> str:
+        built = build_with_sdk(
+            self.client,
+            BuildRequest(
+                context=probe_context(platform),
+                dockerfile="Dockerfile",
+                buildargs={},
+                labels={LABEL: "probe"},
+                name=f"a {platform} probe",
+                platform=platform,
+            ),
+            on_line=lambda line: None,
+            timeout=self.timeouts.engine,
+            endpoint=self.endpoint,
+        )
+        try:
+            ran = self.run(built.image_id, platform=platform, bound=self.timeouts.engine)
+        finally:
+            self.remove_image(built.image_id)
+        if ran.exit_code == 0:
+            return ""
+        said = " ".join(ran.output.split())[:200] or f"it exited {ran.exit_code}"
+        return (
+            f"{platform} programs can't run on the engine ({self.info.where.said}, "
+            f"{self.info.platform}): a {platform} program that only exits 0 failed there "
+            f"({said}), and every image is run and checked."
+        )
 
     def image(self, reference: str) -> ImageInfo | None:
         """The local image called `reference` (a name or an id), or None."""
@@ -323,9 +367,12 @@ class Engine:
         network: str | None = None,
         platform: str = "",
     ) -> Iterator[Serving]:
-        """Start `image` with its `port` published on 127.0.0.1 (a port docker picks), and
-        stop and remove it when the block ends; with `network` `host`, the port is the host's."""
+        """Start `image` with its `port` published (a port docker picks) where this machine
+        reaches it (`Where`: loopback for an engine here or in a VM, the engine's host name for
+        another host), and stop and remove it when the block ends; with `network` `host`, the
+        port is the engine host's."""
         api = self.client.api
+        reached_on = self.info.where.published_on
         with (
             self.translated_errors(f"serving {image[:19]}"),
             self._container(
@@ -336,7 +383,7 @@ class Engine:
                 api.start(container)
             except docker.errors.APIError as error:
                 reason = f"docker: {error.explanation or error}\n"
-                yield Serving(("127.0.0.1", port), lambda: 127, lambda: reason)
+                yield Serving((reached_on, port), lambda: 127, lambda: reason)
                 return
             published = port
             if network != "host":
@@ -345,7 +392,7 @@ class Engine:
                 if not bound_to:
                     # An engine with no bridge network publishes nothing: say so, as a run does.
                     reason = f"docker: the engine published no host port for {port}/tcp\n"
-                    yield Serving(("127.0.0.1", port), lambda: 127, lambda: reason)
+                    yield Serving((reached_on, port), lambda: 127, lambda: reason)
                     return
                 published = int(bound_to[0]["HostPort"])
 
@@ -356,7 +403,7 @@ class Engine:
             def output() -> str:
                 return str(api.logs(container, stdout=True, stderr=True).decode(errors="replace"))
 
-            yield Serving(("127.0.0.1", published), exited, output)
+            yield Serving((reached_on, published), exited, output)
 
     @contextmanager
     def _container(
@@ -373,7 +420,9 @@ class Engine:
         id. (The API directly: docker-py's model would inspect each container it creates.)"""
         api = self.client.api
         bindings: dict[int | str, Any] | None = (
-            {port: ("127.0.0.1", None)} if port is not None and network != "host" else None
+            {port: (self.info.where.bind_to, None)}
+            if port is not None and network != "host"
+            else None
         )
         config = api.create_container_config(
             image,

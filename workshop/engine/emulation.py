@@ -23,18 +23,23 @@ __all__ = ["emulation_status", "require_platforms", "set_up_emulation"]
 CONFIGS = Path("/usr/lib/binfmt.d")
 
 
-def emulation_status(native: str, *, binfmt: Path = BINFMT) -> str:
-    """Which other platforms' programs run here, in a line, and how to set up the others."""
-    missing = [
-        p for p in PLATFORMS if p != native and emulation_problem(p, native=native, binfmt=binfmt)
-    ]
-    if missing:
+def emulation_status(engine: EngineAPI) -> str:
+    """Which other platforms' programs run on the engine, in a line (asked of the engine), and
+    how to set up the others."""
+    native, where = engine.info.platform, engine.info.where
+    missing = [p for p in PLATFORMS if p != native and engine.platform_problem(p)]
+    if missing and where.shares_kernel:
         return (
             f"Emulation: {', '.join(missing)} programs can't run here; `invoke engine --start` "
             "(as root) sets it up."
         )
+    if missing:
+        return (
+            f"Emulation: {', '.join(missing)} programs can't run on the engine ({where.said}); "
+            "set it up there."
+        )
     others = ", ".join(p for p in PLATFORMS if p != native)
-    return f"Emulation: {others} programs run here." if others else ""
+    return f"Emulation: {others} programs run on the engine." if others else ""
 
 
 def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONFIGS) -> str:
@@ -76,11 +81,18 @@ def set_up_emulation(native: str, *, binfmt: Path = BINFMT, configs: Path = CONF
 
 
 def require_platforms(engine: EngineAPI, platforms: tuple[str, ...]) -> None:
-    """Before the first build: every platform's programs can run here (natively, or emulated
-    through binfmt_misc where the engine is on this machine); BadInput saying how otherwise."""
+    """Before the first build: every platform's programs run on the engine, asked of the
+    engine itself (workshop.engine.probe); BadInput saying how otherwise. For an engine on this
+    machine, the how is this machine's emulation (binfmt_misc); elsewhere, that host's."""
     info = engine.info
-    if info.host and not info.host.startswith("unix://"):
-        return  # Another machine's kernel runs them: its emulation can't be read from here.
     for platform in platforms:
-        if problem := emulation_problem(platform, native=info.platform):
-            raise BadInput(problem)
+        if not (problem := engine.platform_problem(platform)):
+            continue
+        local = emulation_problem(platform, native=info.platform)
+        if info.where.shares_kernel and local:
+            raise BadInput(local)
+        raise BadInput(
+            f"{problem} Set up emulation where the engine runs ({info.where.said}): there, as "
+            "root, install qemu-user-static (Debian's package) and register it with binfmt_misc "
+            "(`invoke engine --start` does it on a Debian host); Docker Desktop has it built in."
+        )

@@ -7,6 +7,16 @@
 4. else the default socket, unix:///var/run/docker.sock.
 
 A context's endpoint and TLS material are read from the CLI's context store beside the config.
+
+Where the engine is (`Endpoint.where`): this machine, a VM on it (Docker Desktop, colima,
+OrbStack, Podman machine: its own kernel and loopback, ports forwarded to this machine's), or
+another host (`tcp://`, `ssh://`). The layers above ask it where a published port is reached and
+whether the engine shares this machine's loopback; they never test which engine it is.
+
+TLS trusts `DOCKER_CERT_PATH`'s CA as the docker CLI does, even where REQUESTS_CA_BUNDLE or
+CURL_CA_BUNDLE is set (requests would let either replace it: docker-py #2433, #2598). `ssh://`
+goes through the user's own OpenSSH (their ~/.ssh/config, agent and known_hosts), as the CLI
+does, after one bounded `ssh` that says in words why a host can't be reached.
 docker-py 7.2's `from_env()` follows contexts too, but where it would quietly fall back to the
 default socket (a context that does not exist, a config file that is not JSON, TLS files that
 are missing), this says so and stops, naming the file or the context, with the engine's exit
@@ -16,17 +26,25 @@ code (3).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import ipaddress
 import json
 import os
+import shutil
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.tls
+import requests
 
-from workshop.errors import EngineUnavailable
+from workshop.engine.values import ELSEWHERE, HERE, VM, Where
+from workshop.errors import EngineUnavailable, TimedOut
 from workshop.files import NotReadable, read_small_text
 
 __all__ = ["DEFAULT_HOST", "Endpoint", "find_endpoint"]
@@ -35,6 +53,17 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 TLS_FILES = ("ca.pem", "cert.pem", "key.pem")
 # The most a docker config or a context's meta.json is read for: theirs are a few kilobytes.
 CONFIG_LIMIT = 4 * 1024 * 1024
+
+
+# Socket paths of engines that run in a VM on this machine, by what runs them.
+VM_SOCKETS = {
+    "/.colima/": "colima",
+    "/.lima/": "lima",
+    "/.orbstack/": "OrbStack",
+    "/.docker/run/docker.sock": "Docker Desktop",
+    "/.docker/desktop/docker.sock": "Docker Desktop",
+    "/podman/machine/": "Podman machine",
+}
 
 
 @dataclass(frozen=True)
@@ -49,8 +78,38 @@ class Endpoint:
     def describe(self) -> str:
         return f"{self.host} ({self.chosen_by})"
 
+    @property
+    def scheme(self) -> str:
+        return urllib.parse.urlsplit(self.host).scheme
+
+    def where(self, operating_system: str = "") -> Where:
+        """Where the engine runs; `operating_system` is what the engine says it runs on
+        (`docker info`'s OperatingSystem: "Docker Desktop" for Desktop's VM)."""
+        if self.scheme in ("tcp", "ssh", "http", "https"):
+            name = urllib.parse.urlsplit(self.host).hostname or ""
+            if _is_loopback(name):
+                return Where(HERE, "this machine")
+            return Where(ELSEWHERE, f"the host {name}", published_on=name, bind_to="0.0.0.0")  # noqa: S104 - published on the engine's host, for this machine to reach
+        path = self.host.removeprefix("unix://")
+        for part, name in VM_SOCKETS.items():
+            if part in path:
+                return Where(VM, f"a VM on this machine ({name})")
+        if operating_system.startswith("Docker Desktop"):
+            return Where(VM, "a VM on this machine (Docker Desktop)")
+        if sys.platform != "linux":
+            return Where(VM, "a VM on this machine")
+        return Where(HERE, "this machine")
+
     def client(self, *, timeout: int) -> docker.DockerClient:
-        return docker.DockerClient(base_url=self.host, tls=self.tls or False, timeout=timeout)
+        options: dict[str, Any] = {}
+        if self.scheme == "ssh":
+            options["use_ssh_client"] = _ssh_reaches(self.host, timeout=timeout)
+        client = docker.DockerClient(
+            base_url=self.host, tls=self.tls or False, timeout=timeout, **options
+        )
+        if self.tls:
+            _keep_the_engines_ca(client.api)
+        return client
 
     def cli_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment for a docker CLI command (buildx) that must reach this engine."""
@@ -179,6 +238,81 @@ def _tls_from_environment(environ: Mapping[str, str]) -> docker.tls.TLSConfig | 
         ca_cert=str(folder / "ca.pem"),
         verify=bool(environ.get("DOCKER_TLS_VERIFY")),
     )
+
+
+def _is_loopback(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _keep_the_engines_ca(session: requests.Session) -> None:
+    """Keep the CA (or the verify setting) docker-py gave the session for every request:
+    requests otherwise lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, set behind most company
+    proxies, replace it, and the engine's certificate no longer verifies. Proxies from the
+    environment still apply, as they do for the docker CLI."""
+    given = session.verify
+    merge = session.merge_environment_settings
+
+    def merged(
+        url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = merge(url, proxies, stream, verify, cert)
+        settings["verify"] = given if verify is None or verify is True else verify
+        return settings
+
+    session.merge_environment_settings = merged  # type: ignore[method-assign,assignment]  # this session's alone
+
+
+def _ssh_reaches(host: str, *, timeout: float) -> bool:
+    """Whether to go through OpenSSH (True) or paramiko (False), having checked in one bounded
+    `ssh` that the host lets us in and runs docker; EngineUnavailable or TimedOut saying why not.
+    """
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        if importlib.util.find_spec("paramiko") is None:
+            raise _bad(
+                f"DOCKER_HOST={host} reaches the engine over ssh, and this machine has neither "
+                "OpenSSH's ssh on PATH nor the paramiko package. Install OpenSSH's client "
+                "(Debian: apt-get install openssh-client; Windows: the OpenSSH Client feature), "
+                "or `pip install paramiko`, then run again."
+            )
+        return False
+    parts = urllib.parse.urlsplit(host)
+    command = [ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(timeout))}"]
+    if parts.username:
+        command += ["-l", parts.username]
+    if parts.port:
+        command += ["-p", str(parts.port)]
+    command += ["--", parts.hostname or "", "docker version --format {{.Server.Version}}"]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise TimedOut(
+            f"The engine's host {host} did not answer over ssh within {timeout:g} s "
+            "(workshop.engine_timeout): it took the connection and said nothing. Check that "
+            "host's sshd (ssh HOST docker info), or raise INVOKE_WORKSHOP_ENGINE_TIMEOUT if it "
+            "is only slow."
+        ) from None
+    if done.returncode == 0:
+        return True
+    said = [line for line in done.stderr.splitlines() if line.strip()][-3:]
+    why = "; ".join(said) or f"ssh exited {done.returncode}"
+    if done.returncode == 255:
+        fix = (
+            "ssh could not log in: check the user and host, that your key is in that host's "
+            "authorized_keys and loaded (ssh-add), and its host key in your known_hosts "
+            f"(`ssh {parts.netloc} true` tells)"
+        )
+    else:
+        fix = "logged in, but `docker version` failed there: install docker on that host, or "
+        fix += "give the user access to its engine (the docker group)"
+    raise _bad(f"The engine's host {host} can't be reached over ssh: {why}. {fix}.")
 
 
 def _bad(message: str) -> EngineUnavailable:

@@ -4,6 +4,7 @@ become EngineUnavailable (a lost connection), EngineRefused (an answer: no) or T
 from __future__ import annotations
 
 import http.client
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +18,7 @@ from workshop.errors import EngineRefused, EngineUnavailable, TimedOut
 __all__ = [
     "LOST_CONNECTION",
     "TIMEOUTS",
+    "connecting_failed",
     "is_timeout",
     "reason",
     "translated_errors",
@@ -55,6 +57,31 @@ def unreachable(endpoint: Endpoint, what: str, reason: object) -> EngineUnavaila
         "start docker`), or choose a running one (DOCKER_HOST, or `docker context use NAME`), "
         "then run the task again."
     )
+
+
+def connecting_failed(endpoint: Endpoint, error: BaseException, *, bound: float) -> Exception:
+    """Why the first request to the engine failed, in words: a host that took the connection
+    and said nothing (TimedOut, naming the bound), a certificate that does not verify (naming
+    the CA and the host), or no engine at all (`unreachable`)."""
+    if is_timeout(error):
+        return TimedOut(
+            f"The Docker Engine at {endpoint.describe()} took the connection and did not answer "
+            f"within {bound:g} s (workshop.engine_timeout). Check that host's engine (docker "
+            "info), or raise INVOKE_WORKSHOP_ENGINE_TIMEOUT if it is only slow."
+        )
+    text = str(error)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text or "SSL" in type(error).__name__:
+        tls = endpoint.tls
+        ca = getattr(tls, "ca_cert", None) or "the system's CAs"
+        detail = re.search(r"certificate verify failed: ([^(')\]]+)", text)
+        return EngineUnavailable(
+            f"The Docker Engine at {endpoint.describe()} answered, but TLS with it failed: "
+            f"{detail.group(1).strip() if detail else reason(error)}, checked against {ca}. "
+            "Point DOCKER_CERT_PATH (or the context's TLS files) at the CA that signed that "
+            "engine's certificate, and a client certificate it accepts; the certificate must "
+            "name the host as DOCKER_HOST does."
+        )
+    return unreachable(endpoint, "connecting", reason(error))
 
 
 @contextmanager

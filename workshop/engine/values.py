@@ -36,6 +36,7 @@ __all__ = [
     "RunResult",
     "Serving",
     "Timeouts",
+    "Where",
     "end_own_containers",
     "owner",
 ]
@@ -61,6 +62,43 @@ class Timeouts:
 
 CLASSIC, CONTAINERD = "classic", "containerd"
 
+HERE, VM, ELSEWHERE = "here", "vm", "elsewhere"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where an engine runs, seen from this machine."""
+
+    kind: str  # HERE, VM or ELSEWHERE
+    # In words: "this machine", "a VM on this machine (colima)", "the host 10.0.0.2".
+    said: str
+    # Where this machine reaches a port the engine publishes, and the address it is bound to
+    # there: loopback for an engine here or in a VM (whose ports are forwarded to this
+    # machine's loopback), the engine's host name for another host.
+    published_on: str = "127.0.0.1"
+    bind_to: str = "127.0.0.1"
+
+    @property
+    def shares_loopback(self) -> bool:
+        """Whether the engine's host network is this machine's (a proxy on 127.0.0.1)."""
+        return self.kind == HERE
+
+    @property
+    def shares_kernel(self) -> bool:
+        """Whether the engine's kernel is this machine's: its binfmt_misc is readable here."""
+        return self.kind == HERE
+
+    def consequences(self) -> list[str]:
+        """What follows for the tasks, a line each."""
+        if self.kind == HERE:
+            return []
+        return [
+            f"A server's port is checked where the engine publishes it: {self.published_on}.",
+            "A Go proxy on this machine's loopback (GOPROXY=http://127.0.0.1:...) can't be "
+            "reached by its builds: give one it reaches.",
+            "Whether another platform's programs run is asked of the engine, not read here.",
+        ]
+
 
 @dataclass(frozen=True)
 class EngineInfo:
@@ -72,6 +110,10 @@ class EngineInfo:
     host: str = ""
     # What it builds and runs natively: "linux/amd64".
     platform: str = "linux/amd64"
+    # Where it runs, seen from this machine.
+    where: Where = Where(HERE, "this machine")
+    # What the engine says it runs on ("Debian GNU/Linux 12", "Docker Desktop").
+    operating_system: str = ""
 
     def describe(self) -> str:
         where = f"context {self.context!r}, " if self.context != "default" else ""
@@ -177,7 +219,8 @@ class RunResult:
 class Serving:
     """A container that serves on a port until the block that started it ends."""
 
-    # Where this machine reaches the port: 127.0.0.1 and the port docker published it on.
+    # Where this machine reaches the port: the engine's `Where.published_on` (127.0.0.1 for
+    # an engine here or in a VM) and the port docker published it on.
     address: tuple[str, int]
     # Whether it has stopped, and what it printed so far.
     exited: Callable[[], int | None]
@@ -223,6 +266,7 @@ class EngineAPI(Protocol):
         network: str | None = None,
         platform: str = "",
     ) -> AbstractContextManager[Serving]: ...
+    def platform_problem(self, platform: str) -> str: ...
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...
     def measured(self, reference: str) -> ImageInfo | None: ...
