@@ -26,10 +26,11 @@ from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
 from workshop.engine.tarstream import read_tar
 from workshop.engine.values import BuildRequest, EngineInfo
-
-LOCAL = EngineInfo("20.10.24", "overlay2")
 from workshop.errors import BadInput, EngineRefused, RegistryError, StepFailed, TimedOut
 from workshop.signals import terminate_as_interrupt
+
+# What the stand-in clients below answer for the engine: one on this machine.
+LOCAL = EngineInfo("20.10.24", "overlay2")
 
 ENDPOINT = Endpoint(DEFAULT_HOST, "default", "given")
 

@@ -257,14 +257,12 @@ def _keep_the_engines_ca(session: requests.Session) -> None:
     given = session.verify
     merge = session.merge_environment_settings
 
-    def merged(
-        url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
+    def merged(url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
         settings = merge(url, proxies, stream, verify, cert)
         settings["verify"] = given if verify is None or verify is True else verify
         return settings
 
-    session.merge_environment_settings = merged  # type: ignore[method-assign,assignment]  # this session's alone
+    session.merge_environment_settings = merged  # type: ignore[method-assign]  # this session's alone
 
 
 def _ssh_reaches(host: str, *, timeout: float) -> bool:
