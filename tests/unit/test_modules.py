@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from workshop.engine.values import ELSEWHERE, HERE, Where
 from workshop.errors import BadInput, StepFailed
-from workshop.shrink.climb import RungResult, _module_failure, _require_modules
+from workshop.shrink.climb import (
+    RungResult,
+    _module_failure,
+    _require_modules,
+    _require_proxy_in_reach,
+)
 from workshop.shrink.goapp import GoApp
 from workshop.shrink.goenv import GO_ENV_NAMES, GoEnvironment, go_environment
 from workshop.shrink.ladder import RUNGS, dockerfile
@@ -158,3 +164,17 @@ def test_a_cross_compiled_module_fetches_and_builds_on_the_build_platform(key: s
     assert "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS build-stage" in lines
     build = next(line for line in lines if " go build " in line)
     assert "GOOS=$TARGETOS GOARCH=$TARGETARCH" in build and "GOPROXY=off" in build
+
+
+def test_a_proxy_on_loopback_with_the_engine_elsewhere_is_refused_before_any_build() -> None:
+    go_env = GoEnvironment(
+        {"GOPROXY": "http://127.0.0.1:3000"}, {"GOPROXY": "from the environment"}
+    )
+    elsewhere = Where(ELSEWHERE, "the host 10.0.0.2", published_on="10.0.0.2")
+    with pytest.raises(BadInput) as refused:
+        _require_proxy_in_reach(elsewhere, go_env)
+    assert "the engine runs on the host 10.0.0.2" in refused.value.message
+    assert "GOPROXY=http://127.0.0.1:3000 (from the environment)" in refused.value.message
+    # The engine on this machine, or a proxy it reaches: nothing to say.
+    _require_proxy_in_reach(Where(HERE, "this machine"), go_env)
+    _require_proxy_in_reach(elsewhere, GoEnvironment({"GOPROXY": "http://10.0.0.1:3000"}, {}))

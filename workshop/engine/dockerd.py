@@ -47,6 +47,8 @@ class EngineStatus:
         lines = [Text(f"Engine: {self.endpoint.host}", style="bold")]
         lines.append(Text(f"Chosen by: {self.endpoint.chosen_by}"))
         lines.append(Text(f"Answers: {self.info.describe()}"))
+        lines.append(Text(f"Runs on: {self.info.where.said}"))
+        lines.extend(Text(f"  {line}") for line in self.info.where.consequences())
         if self.started:
             lines.append(
                 Text("Started now, on its unix socket only; its log is build/dockerd.log.")

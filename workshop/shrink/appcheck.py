@@ -144,7 +144,7 @@ class AppCheck:
         started = time.monotonic()
         deadline = started + self.timeout
         answered: int | None = None
-        if self.network == "host" and port_taken(self.port):
+        if self.network == "host" and engine.info.where.shares_loopback and port_taken(self.port):
             taken = f"port {self.port} was taken on this host before the program started"
             return Outcome(False, None, "", 0.0, taken)
         with engine.serving(

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context_file
-from workshop.engine.values import BuildRequest, EngineAPI
+from workshop.engine.values import BuildRequest, EngineAPI, Where
 from workshop.errors import BadInput, BaseUnavailable, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, slug
@@ -286,9 +286,22 @@ def _context_notes(app: GoApp, go_env: GoEnvironment) -> list[str]:
     return notes
 
 
+def _require_proxy_in_reach(where: Where, go_env: GoEnvironment) -> None:
+    """Before the first build: a Go proxy on this machine's loopback is out of the builds'
+    reach where the engine runs elsewhere (its loopback is another machine's)."""
+    if go_env.on_loopback and not where.shares_loopback:
+        raise BadInput(
+            f"The module's dependencies come through {go_env.describe()}, on this machine's "
+            f"loopback, and the engine runs on {where.said}, whose builds can't reach this "
+            "machine's 127.0.0.1. Give GOPROXY an address that host reaches (the proxy's "
+            "address on your network), or vendor the modules (`go mod vendor`), then run again."
+        )
+
+
 def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
     """Climb the ladder for `target`, on the engine and bases of `plan`."""
     app, check, folder = target.app, target.check, target.folder
+    _require_proxy_in_reach(plan.engine.info.where, target.go_env)
     if plan.registry is not None:
         plan.registry.check()
     bases, notes = _bases(plan, settings, app)
