@@ -66,6 +66,8 @@ class SpareEngine:
 
     dockerd = "dockerd"
     name = "the spare engine"
+    # Whether its bridge is this machine's (a remote host makes its own, in its namespace).
+    bridge_here = True
 
     def __init__(self, root: Path, *, bridge: str = BRIDGE, extra: tuple[str, ...] = ()) -> None:
         self.root = root
@@ -80,35 +82,44 @@ class SpareEngine:
         """dockerd's environment; None: this process's."""
         return None
 
+    def popen_dockerd(self, command: list[str]) -> list[str]:
+        """How dockerd is started: as it is here; in a namespace for a remote host."""
+        return command
+
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["docker", "--host", self.host, *args], capture_output=True, text=True, check=check
         )
 
     def start(self) -> None:
-        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
+        if (
+            self.bridge_here
+            and subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode
+        ):
             subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
             subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
         self.starts += 1
         (self.root / "docker.pid").unlink(missing_ok=True)
         with open(self.root / f"dockerd-{self.starts}.log", "wb") as log:
             self.process = subprocess.Popen(
-                [
-                    self.dockerd,
-                    "--host",
-                    self.host,
-                    "--data-root",
-                    str(self.root / "data"),
-                    "--exec-root",
-                    str(self.root / f"exec-{self.starts}"),
-                    "--pidfile",
-                    str(self.root / "docker.pid"),
-                    "--bridge",
-                    self.bridge,
-                    "--iptables=false",
-                    "--ip-masq=false",
-                    *self.extra,
-                ],
+                self.popen_dockerd(
+                    [
+                        self.dockerd,
+                        "--host",
+                        self.host,
+                        "--data-root",
+                        str(self.root / "data"),
+                        "--exec-root",
+                        str(self.root / f"exec-{self.starts}"),
+                        "--pidfile",
+                        str(self.root / "docker.pid"),
+                        "--bridge",
+                        self.bridge,
+                        "--iptables=false",
+                        "--ip-masq=false",
+                        *self.extra,
+                    ]
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.environment(),

@@ -13,13 +13,13 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+import docker
 import pytest
-import requests
 import trustme
 
 from tests.support.running import invoke
 from workshop.engine.client import Engine
-from workshop.engine.endpoint import DEFAULT_HOST, _keep_the_engines_ca, find_endpoint
+from workshop.engine.endpoint import DEFAULT_HOST, TLS_FILES, _EngineClient, find_endpoint
 from workshop.engine.values import ELSEWHERE, HERE, VM, Timeouts
 from workshop.errors import EngineUnavailable, TimedOut
 
@@ -214,28 +214,35 @@ def test_the_engines_ca_is_kept_when_a_ca_bundle_is_set_for_everything_else(
 ) -> None:
     """requests would let REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replace the CA docker-py gave
     it (docker-py #2433): the engine's own CA must stay, and a proxy setting still apply."""
-    session = requests.Session()
-    session.verify = str(tmp_path / "engine-ca.pem")
+    for name in TLS_FILES:
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    environ = {"DOCKER_HOST": "tcp://10.0.0.2:2376", "DOCKER_CERT_PATH": str(tmp_path)}
     for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.setenv(variable, str(tmp_path / "company-ca.pem"))
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
     url = "https://10.0.0.2:2376/version"
-    assert session.merge_environment_settings(url, {}, None, None, None)["verify"] == str(
+    plain = docker.APIClient(  # what docker-py does by itself
+        base_url=environ["DOCKER_HOST"], tls=find_endpoint(environ).tls or False, version="1.41"
+    )
+    assert plain.merge_environment_settings(url, {}, None, None, None)["verify"] == str(
         tmp_path / "company-ca.pem"
-    )  # what requests does by itself
-    _keep_the_engines_ca(session)
-    settings = session.merge_environment_settings(url, {}, None, None, None)
-    assert settings["verify"] == str(tmp_path / "engine-ca.pem")
-    assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
-    assert session.merge_environment_settings(url, {}, None, False, None)["verify"] is False
+    )
+    for verify, kept in ((True, str(tmp_path / "ca.pem")), (False, False)):
+        environ["DOCKER_TLS_VERIFY"] = "1" if verify else ""
+        client = _EngineClient(
+            base_url=environ["DOCKER_HOST"], tls=find_endpoint(environ).tls or False, version="1.41"
+        )
+        settings = client.merge_environment_settings(url, {}, None, None, None)
+        assert settings["verify"] == kept
+        assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
 
 
-def test_ssh_with_neither_openssh_nor_paramiko_is_one_message(
+def test_ssh_without_the_sdks_ssh_support_is_one_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PATH", "")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None)
-    with pytest.raises(EngineUnavailable, match="neither OpenSSH's ssh on PATH nor the paramiko"):
+    with pytest.raises(EngineUnavailable, match=r"the Docker SDK's ssh support is not installed"):
         find_endpoint({"DOCKER_HOST": "ssh://root@build-host"}).client(timeout=5)
 
 

@@ -41,7 +41,6 @@ from typing import Any
 
 import docker
 import docker.tls
-import requests
 
 from workshop.engine.values import ELSEWHERE, HERE, VM, Where
 from workshop.errors import EngineUnavailable, TimedOut
@@ -104,11 +103,12 @@ class Endpoint:
         options: dict[str, Any] = {}
         if self.scheme == "ssh":
             options["use_ssh_client"] = _ssh_reaches(self.host, timeout=timeout)
-        client = docker.DockerClient(
+        # docker.DockerClient is its APIClient and nothing more; ours keeps the engine's CA from
+        # the first request on (the API version is asked while the client is made).
+        client = docker.DockerClient.__new__(docker.DockerClient)
+        client.api = _EngineClient(
             base_url=self.host, tls=self.tls or False, timeout=timeout, **options
         )
-        if self.tls:
-            _keep_the_engines_ca(client.api)
         return client
 
     def cli_environment(self, environ: Mapping[str, str]) -> dict[str, str]:
@@ -249,36 +249,36 @@ def _is_loopback(name: str) -> bool:
         return False
 
 
-def _keep_the_engines_ca(session: requests.Session) -> None:
-    """Keep the CA (or the verify setting) docker-py gave the session for every request:
-    requests otherwise lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, set behind most company
-    proxies, replace it, and the engine's certificate no longer verifies. Proxies from the
-    environment still apply, as they do for the docker CLI."""
-    given = session.verify
-    merge = session.merge_environment_settings
+class _EngineClient(docker.APIClient):
+    """docker-py's client, keeping the CA (or the verify setting) it was given for every
+    request: requests otherwise lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, set behind most
+    company proxies, replace it, and the engine's certificate no longer verifies (docker-py
+    #2433, #2598). Proxies from the environment still apply, as they do for the docker CLI."""
 
-    def merged(url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
-        settings = merge(url, proxies, stream, verify, cert)
-        settings["verify"] = given if verify is None or verify is True else verify
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        given = self.verify
+        if (verify is None or verify is True) and (given is False or isinstance(given, str)):
+            settings["verify"] = given
         return settings
-
-    session.merge_environment_settings = merged  # type: ignore[method-assign]  # this session's alone
 
 
 def _ssh_reaches(host: str, *, timeout: float) -> bool:
     """Whether to go through OpenSSH (True) or paramiko (False), having checked in one bounded
     `ssh` that the host lets us in and runs docker; EngineUnavailable or TimedOut saying why not.
     """
+    if importlib.util.find_spec("paramiko") is None:
+        # docker-py imports it for any ssh:// engine, OpenSSH or not.
+        raise _bad(
+            f"DOCKER_HOST={host} reaches the engine over ssh, and the Docker SDK's ssh support "
+            "is not installed here (the paramiko package). Install it: `pip install "
+            "'docker[ssh]'` (this project's own install brings it), then run again."
+        )
     ssh = shutil.which("ssh")
     if ssh is None:
-        if importlib.util.find_spec("paramiko") is None:
-            raise _bad(
-                f"DOCKER_HOST={host} reaches the engine over ssh, and this machine has neither "
-                "OpenSSH's ssh on PATH nor the paramiko package. Install OpenSSH's client "
-                "(Debian: apt-get install openssh-client; Windows: the OpenSSH Client feature), "
-                "or `pip install paramiko`, then run again."
-            )
-        return False
+        return False  # paramiko itself, which reads ~/.ssh/config too
     parts = urllib.parse.urlsplit(host)
     command = [ssh, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(timeout))}"]
     if parts.username:
@@ -300,7 +300,7 @@ def _ssh_reaches(host: str, *, timeout: float) -> bool:
     if done.returncode == 0:
         return True
     said = [line for line in done.stderr.splitlines() if line.strip()][-3:]
-    why = "; ".join(said) or f"ssh exited {done.returncode}"
+    why = "; ".join(line.strip().rstrip(".") for line in said) or f"ssh exited {done.returncode}"
     if done.returncode == 255:
         fix = (
             "ssh could not log in: check the user and host, that your key is in that host's "
