@@ -28,6 +28,7 @@ from tests.support.leftovers import (
     run_images,
 )
 from tests.support.loopback_registry import Registry
+from tests.support.remotehost import RemoteHost
 from tests.support.running import WorkshopRun, folder_settings, invoke
 from tests.support.spareengine import SpareEngine
 from workshop.engine.client import Engine
@@ -111,6 +112,7 @@ IN_BACKGROUND = (
     "spare_engine",
     "registry",
     "mirror_engine",
+    "remote_host",
 )
 DEPENDS = {
     "docker28_classic": ("docker28_binaries",),
@@ -187,6 +189,10 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
         ),
         "registry": _registry,
         "mirror_engine": _mirror,
+        "remote_host": lambda _: _started(
+            RemoteHost(Path(tempfile.mkdtemp(prefix="remote-host-", dir="/tmp"))),
+            *STANDINS_FOR_ALL,
+        ),
     }
     made = Background(starters)
     yield made
@@ -239,3 +245,10 @@ def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareE
     """A fresh engine whose Docker Hub mirror is the registry: `docker pull golang:1.10` is
     answered from it, and a name it lacks falls through to Docker Hub and fails at once."""
     yield from _handed_out(background, "mirror_engine")
+
+
+@pytest.fixture(scope="session")
+def remote_host(workshop_run: WorkshopRun, background: Background) -> Iterator[RemoteHost]:
+    """An engine on another host (a network namespace of the project's own), reached over
+    tcp:// with TLS and over ssh://, holding the stand-ins `invoke all` needs."""
+    yield from _handed_out(background, "remote_host")

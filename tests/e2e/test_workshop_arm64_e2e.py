@@ -6,7 +6,9 @@ measured and logged apart from amd64's, and shown side by side; verify checks bo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.images import TAGS, binary, docker
+from tests.support.paths import ROOT
 from tests.support.platforms import emulation_off, index_pull_sizes
 from tests.support.running import WorkshopRun, invoke, verify_cli
 from workshop.records.sizelog import SizeLog, SizeRecord
@@ -179,3 +182,36 @@ def test_with_a_registry_each_step_is_pushed_as_one_index_of_both_platforms(
         sizes = index_pull_sizes(registry.url, amd64[step].tag)
         assert sizes == {"amd64": amd64[step].pull_size, "arm64": arm64[step].pull_size}
         assert min(sizes.values()) > 0
+
+
+@pytest.mark.root
+def test_with_the_clients_binfmt_hidden_the_engine_is_asked_and_arm64_runs(
+    both: PlatformsRun, tmp_path: Path
+) -> None:
+    """The client's /proc/sys/fs/binfmt_misc is empty (a mount namespace of its own, as in a
+    CI container with the host's socket, or on a Mac): the engine runs arm64, so step 9 does."""
+    env = {
+        **os.environ,
+        **both.run.own("hidden", tmp_path),
+        "INVOKE_WORKSHOP_PLATFORM": "linux/arm64",
+    }
+    hidden = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /proc/sys/fs/binfmt_misc && ls /proc/sys/fs/binfmt_misc | wc -l"
+            f' && exec "{sys.executable}" -m invoke step-9',
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert hidden.returncode == 0, hidden.stdout + hidden.stderr
+    assert hidden.stdout.splitlines()[0] == "0"  # nothing of the kernel's registrations seen
+    records = SizeLog(tmp_path / "sizes-linux-arm64.json").read()
+    assert records[9].platform == "linux/arm64" and "Hello world!" in hidden.stdout

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +97,12 @@ NEEDS = {
             _on_path("chromium"),
         ),
         Need(
+            "sshd",
+            "OpenSSH's server, for the remote test host's ssh:// engine",
+            "apt-get install openssh-server (bash .ci/run does, its service not started)",
+            lambda: None if Path("/usr/sbin/sshd").is_file() else "/usr/sbin/sshd is missing",
+        ),
+        Need(
             "buildx",
             "the docker CLI's buildx plugin (the BuildKit builder)",
             "apt-get install docker-buildx (Debian trixie and later), or bash .ci/run",
@@ -113,6 +120,7 @@ FIXTURE_NEEDS = {
     "docker28_containerd": ("root", "network"),
     "docker28_binaries": ("network",),
     "registry": ("network",),
+    "remote_host": ("root", "sshd"),
 }
 
 

@@ -116,11 +116,12 @@ class RemoteHost(SpareEngine):
         (self.ssh / "known_hosts").write_text(f"{THERE_ADDRESS} {host_key[0]} {host_key[1]}\n")
         self.write_ssh_client("client")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-        self.sshd = subprocess.Popen(
-            _in_namespace("/usr/sbin/sshd", "-D", "-e", "-f", str(self.ssh / "sshd_config")),
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.ssh / "sshd.log", "wb"),  # noqa: SIM115 - the process keeps it
-        )
+        with open(self.ssh / "sshd.log", "wb") as log:
+            self.sshd = subprocess.Popen(
+                _in_namespace("/usr/sbin/sshd", "-D", "-e", "-f", str(self.ssh / "sshd_config")),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
 
     def write_ssh_client(self, key: str) -> Path:
         """The folder to put first on PATH: an `ssh` that logs in with `key`, as a user's

@@ -1,0 +1,119 @@
+"""The engine on another host: the project's own test host (tests/support/remotehost.py), a
+network namespace with its own address and its own dockerd, reached over tcp:// with TLS (with
+a company CA bundle in REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, as behind a proxy) and over
+ssh:// through OpenSSH. Checked with that engine's own CLI; nothing it builds is here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.images import TAGS
+from tests.support.leftovers import RUN_PREFIX
+from tests.support.paths import PROGRAMS
+from tests.support.remotehost import THERE_ADDRESS, RemoteHost
+from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
+from tests.support.shrinking import Ladder
+from workshop.shrink.goapp import find_app
+
+pytestmark = pytest.mark.engine
+
+
+def remote_run(remote: RemoteHost, folder: Path, name: str, via: dict[str, str]) -> WorkshopRun:
+    env = folder_settings(folder, f"{RUN_PREFIX}{name}-", INVOKE_WORKSHOP_BASES="local", **via)
+    result = invoke("all", env=env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return WorkshopRun(
+        env=env, prefix=env["INVOKE_WORKSHOP_TAG_PREFIX"], log=folder / "sizes.json", result=result
+    )
+
+
+@pytest.fixture(scope="module")
+def over_tls(remote_host: RemoteHost, tmp_path_factory: pytest.TempPathFactory) -> WorkshopRun:
+    return remote_run(
+        remote_host, tmp_path_factory.mktemp("remote-tls"), "rtls", remote_host.tls_environment()
+    )
+
+
+def test_the_workshop_runs_on_another_host_over_tls_behind_a_company_ca_bundle(
+    over_tls: WorkshopRun, remote_host: RemoteHost, workshop_run: WorkshopRun
+) -> None:
+    records, here = over_tls.records(), workshop_run.records()
+    assert sorted(records) == list(TAGS)
+    for step, record in records.items():
+        # Built, measured and tagged there, as that engine's own CLI sees it; not here.
+        there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
+        assert (there["Id"], there["Size"]) == (record.image_id, record.size), step
+        assert remote_host.docker("run", "--rm", record.image_id).stderr == "Hello world!\n"
+        local = subprocess.run(["docker", "image", "inspect", record.tag], capture_output=True)
+        assert local.returncode != 0, f"{record.tag} was pulled back here"
+        # The same stand-ins and Go: the same image as on this machine's engine, to 1%.
+        assert abs(record.size - here[step].size) <= 0.01 * here[step].size, step
+    stdout = " ".join(over_tls.result.stdout.split())
+    assert f"tcp://{THERE_ADDRESS}:2376" in stdout
+
+
+def test_verify_and_the_report_work_on_a_remote_run(over_tls: WorkshopRun) -> None:
+    verified = verify_cli("--log", str(over_tls.log))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    report = invoke("report", env=over_tls.env)
+    assert report.returncode == 0, report.stdout + report.stderr
+    html = (Path(over_tls.env["INVOKE_WORKSHOP_REPORT_DIR"]) / "report.html").read_text()
+    assert f"tcp://{THERE_ADDRESS}:2376" in html
+
+
+def test_invoke_engine_says_where_the_engine_is_and_what_follows(remote_host: RemoteHost) -> None:
+    for via in (remote_host.tls_environment(), remote_host.ssh_environment()):
+        said = invoke("engine", env=via)
+        out = " ".join(said.stdout.split())
+        assert said.returncode == 0, out + said.stderr
+        assert f"Runs on: the host {THERE_ADDRESS}" in out
+        assert f"A server's port is checked where the engine publishes it: {THERE_ADDRESS}" in out
+        # Asked of that engine, whose host has this machine's emulation (one kernel here).
+        assert "Emulation: linux/arm64 programs run on the engine." in out
+
+
+def test_the_workshop_runs_over_ssh_on_the_same_engine(
+    over_tls: WorkshopRun, remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    over_ssh = remote_run(remote_host, tmp_path, "rssh", remote_host.ssh_environment())
+    # The same engine's cache: the very images the TLS run built.
+    assert {step: r.image_id for step, r in over_ssh.records().items()} == {
+        step: r.image_id for step, r in over_tls.records().items()
+    }
+    assert f"ssh://root@{THERE_ADDRESS}" in " ".join(over_ssh.result.stdout.split())
+
+
+def test_a_server_is_checked_where_the_remote_engine_publishes_its_port(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    env = folder_settings(
+        tmp_path, f"{RUN_PREFIX}rsrv-", INVOKE_WORKSHOP_BASES="local", COLUMNS="200",
+        **remote_host.tls_environment(),
+    )  # fmt: skip
+    result = invoke("shrink", str(program), env=env, timeout=1200)
+    ladder = Ladder(
+        result, tmp_path / "shrink" / find_app(program).key, env["INVOKE_WORKSHOP_TAG_PREFIX"]
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ladder.rung("1") is not None and ladder.rung("6") is not None
+    assert "answers GET /healthz on port 8080 with 200" in " ".join(result.stdout.split())
+
+
+def test_a_key_the_host_refuses_is_one_message_naming_the_host(remote_host: RemoteHost) -> None:
+    remote_host.write_ssh_client("stranger")
+    started = time.monotonic()
+    refused = invoke("step-7", env=remote_host.ssh_environment("stranger"))
+    errors = " ".join(refused.stderr.split())
+    assert refused.returncode == 3, refused.stdout + errors
+    assert f"ssh://root@{THERE_ADDRESS} can't be reached over ssh" in errors
+    assert "Permission denied (publickey)" in errors and "authorized_keys" in errors
+    assert "Traceback" not in errors and "Start one" not in errors
+    assert time.monotonic() - started < 60
