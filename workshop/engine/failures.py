@@ -63,13 +63,14 @@ def connecting_failed(endpoint: Endpoint, error: BaseException, *, bound: float)
     """Why the first request to the engine failed, in words: a host that took the connection
     and said nothing (TimedOut, naming the bound), a certificate that does not verify (naming
     the CA and the host), or no engine at all (`unreachable`)."""
-    if is_timeout(error):
+    text = str(error)
+    # urllib3 counts a refused connection as a connect timeout too: only a wait that ran out is.
+    if is_timeout(error) and "timed out" in text.lower():
         return TimedOut(
             f"The Docker Engine at {endpoint.describe()} took the connection and did not answer "
             f"within {bound:g} s (workshop.engine_timeout). Check that host's engine (docker "
             "info), or raise INVOKE_WORKSHOP_ENGINE_TIMEOUT if it is only slow."
         )
-    text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text or "SSL" in type(error).__name__:
         tls = endpoint.tls
         ca = getattr(tls, "ca_cert", None) or "the system's CAs"
