@@ -68,5 +68,6 @@ def verify(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Time `invoke all` against the docker CLI: its commands in turn, and its floor, as ratios."""
-    _install(session)
+    # The test extras: --transports starts the tests' remote host (trustme signs its TLS).
+    _install(session, "test")
     _run_python(session, "tools/bench.py")

@@ -16,6 +16,11 @@ and SIGTERM included. The last line is the warm median ratio to the floor.
 Dockerfiles built, listed and run by the docker CLI in a shell loop, start-up timing included
 (rungs 6 and 5 run five times each, alternating), rounds rotating which goes first.
 
+`--transports` times instead `invoke all`, warm, on one engine on another host reached three
+ways: its unix socket, tcp:// with TLS and ssh:// (the tests' remote host, a network namespace
+with its own dockerd and sshd: root, and the test extras), rounds rotating; the ratios are to
+the unix socket.
+
 `--tar IMAGE` times instead what explain reads: IMAGE's export streamed from the engine, drained
 as it comes, and read entry by entry as explain does (tarfile's stream mode), rounds alternating.
 """
@@ -45,6 +50,13 @@ from workshop.records.sizelog import SizeLog
 from workshop.signals import command
 
 __all__ = ["main"]
+
+# The stand-ins `invoke all` builds on, copied into the remote test host for --transports.
+STANDINS = (
+    "workshop-base/golang:1.19-bookworm",
+    "workshop-base/golang:1.19-busybox",
+    "workshop-base/busybox:bookworm",
+)
 
 NAMES = " ".join(
     step.dockerfile.removeprefix("Dockerfile.") for step in WORKSHOP_BUILD_STEPS.values()
@@ -157,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--shrink", action="store_true", help="time invoke shrink on the hello world instead"
     )
+    parser.add_argument(
+        "--transports",
+        action="store_true",
+        help="time invoke all on another host over its unix socket, tcp:// and ssh:// instead",
+    )
     arguments = parser.parse_args(argv)
     if arguments.tar:
         with command(interrupted="Interrupted.") as ending:
@@ -172,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ) as ending:
             if arguments.shrink:
                 return _bench_shrink(arguments.repeat, scratch, prefix)
+            if arguments.transports:
+                return _bench_transports(arguments.repeat, scratch, prefix)
             return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
         get_err_console().print(Text(ending.message))
         return ending.code
@@ -339,6 +358,53 @@ def _bench_shrink(repeat: int, scratch: Path, prefix: str) -> int:
     table.add_row(f"{mine:.2f} s", f"{theirs:.2f} s", f"{ratio:.2f}")
     console.print(table)
     console.print(f"invoke shrink / docker CLI in turn: {ratio:.2f}")
+    return 0
+
+
+def _bench_transports(repeat: int, scratch: Path, prefix: str) -> int:
+    """`invoke all` warm on the remote test host over its unix socket, tcp:// and ssh://."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.support.remotehost import RemoteHost
+
+    console = get_console()
+    host = RemoteHost(Path(tempfile.mkdtemp(prefix="remote-host-", dir="/tmp")))
+    try:
+        console.print("Starting the remote test host and loading the stand-ins into it.")
+        host.start()
+        host.load_from_main(*STANDINS)
+        settings = {
+            "INVOKE_WORKSHOP_WORKSPACE": str(scratch / "workspace"),
+            "INVOKE_WORKSHOP_SIZE_LOG": str(scratch / "sizes.json"),
+            "INVOKE_WORKSHOP_HISTORY": str(scratch / "history.json"),
+            "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+            "INVOKE_WORKSHOP_BASES": "local",
+        }
+        ways = {
+            "unix socket": {"DOCKER_HOST": host.host},
+            "tcp:// with TLS": host.tls_environment(),
+            "ssh://": host.ssh_environment(),
+        }
+        invoke_all = [sys.executable, "-m", "invoke", "all"]
+        commands = {
+            name: (invoke_all, {**os.environ, **settings, **way}) for name, way in ways.items()
+        }
+        for name in commands:  # warm: the first builds, the others find the same cache
+            _timed(*commands[name])
+        rounds = _rounds(repeat, commands)
+    finally:
+        host.remove()
+    table = Table(title=f"invoke all, warm, on one engine on another host ({repeat} rounds)")
+    table.add_column("reached over")
+    table.add_column("median", justify="right")
+    table.add_column("÷ unix socket", justify="right")
+    for name in ways:
+        ratio = statistics.median(each[name] / each["unix socket"] for each in rounds)
+        median = statistics.median(each[name] for each in rounds)
+        table.add_row(name, f"{median:.2f} s", f"{ratio:.2f}")
+    console.print(table)
+    for name in ("tcp:// with TLS", "ssh://"):
+        ratio = statistics.median(each[name] / each["unix socket"] for each in rounds)
+        console.print(f"{name} / unix socket: {ratio:.2f}")
     return 0
 
 

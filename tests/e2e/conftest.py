@@ -192,6 +192,7 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
         "remote_host": lambda _: _started(
             RemoteHost(Path(tempfile.mkdtemp(prefix="remote-host-", dir="/tmp"))),
             *STANDINS_FOR_ALL,
+            "workshop-base/debian:bookworm",  # the floor's build stage (beyond)
         ),
     }
     made = Background(starters)

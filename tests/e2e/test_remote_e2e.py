@@ -122,3 +122,31 @@ def test_a_key_the_host_refuses_is_one_message_naming_the_host(remote_host: Remo
     assert "Permission denied (publickey" in errors and "authorized_keys" in errors
     assert "Traceback" not in errors and "Start one" not in errors
     assert time.monotonic() - started < 60
+
+
+def test_beyond_runs_on_another_host_and_verify_passes_on_the_whole_log(
+    over_tls: WorkshopRun, remote_host: RemoteHost
+) -> None:
+    """Steps 10 to 15 there too: the floor's build fetches its assembler from Debian through
+    that host's own network, UPX and the smallest Go image run there."""
+    result = invoke("beyond", env=over_tls.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = over_tls.records()
+    assert sorted(records) == [*TAGS, 10, 11, 12, 13, 14, 15]
+    for step in range(10, 16):
+        record = records[step]
+        there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
+        assert there["Id"] == record.image_id, step
+        local = subprocess.run(["docker", "image", "inspect", record.tag], capture_output=True)
+        assert local.returncode != 0, f"{record.tag} was pulled back here"
+    verified = verify_cli("--log", str(over_tls.log))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_explain_says_the_files_cross_the_network(over_tls: WorkshopRun) -> None:
+    tag = over_tls.records()[7].tag
+    explained = invoke("explain", tag, env=over_tls.env)
+    out = " ".join(explained.stdout.split())
+    assert explained.returncode == 0, out + explained.stderr
+    assert f"Reading {tag} (" in out and f"from the engine on the host {THERE_ADDRESS}" in out
+    assert "/app" in out

@@ -27,6 +27,15 @@ NAMESPACE = "wsremote"
 HERE_ADDRESS, THERE_ADDRESS = "10.203.0.1", "10.203.0.2"
 LINK_HERE, LINK_THERE = "wsr0", "wsr1"
 NETNS = Path("/run/netns") / NAMESPACE
+# This machine's rules that let the host's traffic out (table and chain, then the rule): added
+# at the start, deleted at the end.
+FORWARDING = (
+    (("-t", "nat", "-I", "POSTROUTING", "1"),
+     ("-s", f"{THERE_ADDRESS}/32", "!", "-o", LINK_HERE, "-j", "MASQUERADE")),
+    (("-I", "FORWARD", "1"), ("-i", LINK_HERE, "-j", "ACCEPT")),
+    (("-I", "FORWARD", "1"),
+     ("-o", LINK_HERE, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")),
+)  # fmt: skip
 
 
 def _ip(*args: str, check: bool = True) -> None:
@@ -76,8 +85,21 @@ class RemoteHost(SpareEngine):
             ("link", "set", "lo", "up"),
             ("link", "add", self.bridge, "type", "bridge"),
             ("link", "set", self.bridge, "up"),
+            ("route", "add", "default", "via", HERE_ADDRESS),
         ):
             _ip("-n", NAMESPACE, *args)
+        # Its builds fetch Debian's packages (the floor's assembler), as this machine's do:
+        # through this machine, masqueraded twice (its containers there, the host here).
+        subprocess.run(
+            _in_namespace("sysctl", "-qw", "net.ipv4.ip_forward=1"), check=True, capture_output=True
+        )
+        subprocess.run(
+            _in_namespace("iptables", "-t", "nat", "-A", "POSTROUTING", "-o", LINK_THERE,
+                          "-j", "MASQUERADE"),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        for rule in FORWARDING:
+            subprocess.run(["iptables", *rule[0], *rule[1]], check=True, capture_output=True)
 
     def _certificates(self) -> None:
         self.tls.mkdir(exist_ok=True)
@@ -167,6 +189,10 @@ class RemoteHost(SpareEngine):
                 self.sshd.wait(timeout=30)
         end_processes_under(self.ssh)
         super().remove()
+        for table_and_chain, rule in FORWARDING:
+            deleting = [part for part in table_and_chain if part not in ("-I", "1")]
+            chain = deleting.pop()
+            subprocess.run(["iptables", *deleting, "-D", chain, *rule], capture_output=True)
         _ip("link", "delete", LINK_HERE, check=False)
         _ip("netns", "delete", NAMESPACE, check=False)
         deadline = time.monotonic() + 10

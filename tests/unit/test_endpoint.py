@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import ssl
 import threading
@@ -304,3 +305,16 @@ def test_a_certificate_that_does_not_verify_names_the_ca_and_the_host(
     message = raised.value.message
     assert f"tcp://127.0.0.1:{port}" in message and str(tmp_path / "ca.pem") in message
     assert "TLS with it failed" in message and "Start one" not in message
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's client")
+def test_an_ssh_host_that_takes_the_connection_and_never_answers_times_out_in_words() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        host = f"ssh://root@127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(TimedOut) as raised:
+            find_endpoint({"DOCKER_HOST": host}).client(timeout=2)
+    assert time.monotonic() - started < 10
+    assert f"{host} did not answer over ssh within 2 s (workshop.engine_timeout)" in (
+        raised.value.message
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from invoke import Context
+from rich.text import Text
 
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
@@ -12,6 +13,7 @@ from workshop.inspection import explain as explaining
 from workshop.inspection.diff import ImageDiff, diff_images
 from workshop.inspection.explain import Explanation
 from workshop.platforms import parse_platforms
+from workshop.units import docker_size
 
 __all__ = ["diff", "explain"]
 
@@ -48,6 +50,7 @@ def _explain(session: Session, image: str, *, top: int, platform: str = "") -> E
     except DataFileError:
         records = {}.values()
     known = {base.image_id: base.reference for record in records for base in record.bases}
+    _say_what_crosses(session, image)
     return explaining.explain(session.engine, image, known_bases=known, top=top, platform=platform)
 
 
@@ -72,4 +75,22 @@ def _diff(
                 )
             chosen.append(records[int(step)].tag)
         a, b = chosen
+    _say_what_crosses(session, a, b)
     return diff_images(session.engine, a, b, top=top, platform=platform)
+
+
+def _say_what_crosses(session: Session, *images: str) -> None:
+    """Reading an image's files from an engine on another host brings its layers over the
+    network to this machine: say so, and how much, before it starts."""
+    where = session.engine.info.where
+    if not where.crosses_network:
+        return
+    for image in images:
+        found = session.engine.image(image)
+        weight = f" ({docker_size(found.size)})" if found is not None else ""
+        show(
+            Text(
+                f"Reading {image}{weight} from the engine on {where.said}: its files cross the "
+                "network to this machine, read as they stream and kept nowhere."
+            )
+        )

@@ -291,12 +291,14 @@ def _ssh_reaches(host: str, *, timeout: float) -> bool:
             command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )
     except subprocess.TimeoutExpired:
+        done = None
+    if done is None or (done.returncode == 255 and "timed out" in done.stderr):
         raise TimedOut(
             f"The engine's host {host} did not answer over ssh within {timeout:g} s "
             "(workshop.engine_timeout): it took the connection and said nothing. Check that "
             "host's sshd (ssh HOST docker info), or raise INVOKE_WORKSHOP_ENGINE_TIMEOUT if it "
             "is only slow."
-        ) from None
+        )
     if done.returncode == 0:
         return True
     said = [line for line in done.stderr.splitlines() if line.strip()][-3:]

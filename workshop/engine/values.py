@@ -84,6 +84,11 @@ class Where:
         return self.kind == HERE
 
     @property
+    def crosses_network(self) -> bool:
+        """Whether what is read from the engine (an image's files) crosses a real network."""
+        return self.kind == ELSEWHERE
+
+    @property
     def shares_kernel(self) -> bool:
         """Whether the engine's kernel is this machine's: its binfmt_misc is readable here."""
         return self.kind == HERE
