@@ -210,3 +210,49 @@ def test_an_image_deleted_while_its_budget_is_checked_is_exit_2(tmp_path: Path) 
     path = write(tmp_path, "budgets.toml", '[[budget]]\nimages = ["myapp"]\nsize = "1MB"\n')
     with pytest.raises(DataFileError, match="went from the engine"):
         check_budgets(engine, load_budgets(path), names=names)
+
+
+BILLION_LAUGHS = "\n".join(
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{chr(98 + n)}: &{chr(98 + n)} [{','.join(['*' + chr(97 + n)] * 9)}]" for n in range(8)]
+    + ["rules: {lowestEfficiency: *i}"]
+)
+
+
+def test_a_dive_ci_file_of_nested_aliases_is_refused_at_once(tmp_path: Path) -> None:
+    assert len(BILLION_LAUGHS) < 600  # 9 ** 9 strings once expanded
+    with pytest.raises(DataFileError, match=r"an alias \(\*name\) is not read in a dive CI file"):
+        load_budgets(write(tmp_path, ".dive-ci", BILLION_LAUGHS), ["myapp:1.0"])
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        (".dive-ci", f"rules:\n  highestWastedBytes: {'9' * 5000}\n"),
+        ("budgets.toml", f'[[budget]]\nimages = ["a"]\nsize = {"9" * 5000}\n'),
+    ],
+)
+def test_a_five_thousand_digit_number_is_a_message(tmp_path: Path, name: str, text: str) -> None:
+    with pytest.raises(DataFileError, match=str(tmp_path / name)):
+        load_budgets(write(tmp_path, name, text), ["a"])
+
+
+def test_a_huge_limit_is_kept_exactly_not_rounded_through_a_float() -> None:
+    digits = "123456789012345678901234567890"
+    assert parse_limit(digits, where="w").bytes == int(digits)
+    assert parse_limit(f"{'9' * 400}MB", where="w").bytes == int("9" * 400) * 1000**2
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("budgets.toml", '[[budget]]\nimages = ["go-*"]\n'),
+        ("budgets.toml", '[[budget]]\nimages = ["go-*"]\nplatform = "linux/amd64"\n'),
+        (".dive-ci", "rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: disabled\n"),
+    ],
+)
+def test_a_gate_that_checks_nothing_is_refused_not_passed(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    with pytest.raises(DataFileError, match="sets no limit, so it would check nothing and pass"):
+        load_budgets(write(tmp_path, name, text), ["go-big"])

@@ -330,3 +330,15 @@ def test_a_foreign_platforms_log_lies_beside_the_setting() -> None:
     log = Path("/srv/build/sizes.json")
     assert platform_log(log, "linux/arm64") == Path("/srv/build/sizes-linux-arm64.json")
     assert platform_log(log, "") == log
+
+
+def test_a_key_given_twice_is_refused_not_the_last_one_winning(tmp_path: Path) -> None:
+    """Which copy wins would decide a verdict: the log is refused, naming the key."""
+    log = SizeLog(tmp_path / "sizes.json")
+    log.record(make_record(4))
+    text = (tmp_path / "sizes.json").read_text()
+    doubled = text.replace('"schema":', '"schema": 1, "schema":', 1)
+    assert doubled != text
+    (tmp_path / "sizes.json").write_text(doubled)
+    with pytest.raises(SizeLogError, match=r"the key 'schema' is given twice in one object"):
+        log.read()

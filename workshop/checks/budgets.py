@@ -31,10 +31,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
+import yaml.composer
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -107,7 +109,8 @@ def parse_limit(value: object, *, where: str) -> Limit:
             "1000) or binary ones (300MiB, powers of 1024)."
         )
     factor, units = _UNITS[unit]
-    return Limit(round(float(match.group(1)) * factor), text, units)
+    # Exact, however large: a float would round a long number of bytes.
+    return Limit(round(Fraction(match.group(1)) * factor), text, units)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,24 @@ def _budget(entry: object, where: str) -> Budget:
         or not all(isinstance(p, str) and p for p in patterns)
     ):
         raise DataFileError(f"{where}: 'images' must be a list of image names or patterns.")
+    values = _limits(entry, where)
+    if "platform" in entry:
+        platform = entry["platform"]
+        if platform not in PLATFORMS:
+            raise DataFileError(
+                f"{where}, platform: {platform!r} is not one of {', '.join(PLATFORMS)}."
+            )
+        values["platform"] = platform
+    if not any(name in values for name in RULES):
+        raise DataFileError(
+            f"{where} sets no limit, so it would check nothing and pass: give at least one of "
+            f"{', '.join(RULES)} (a dive rule that is not 'disabled')."
+        )
+    return Budget(tuple(patterns), where, **values)
+
+
+def _limits(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A budget's limits, each checked: sizes, layers and shares."""
     values: dict[str, Any] = {}
     for name in ("size", "pull_size", "highest_wasted_bytes", "wasted_floor"):
         if name in entry:
@@ -190,14 +211,7 @@ def _budget(entry: object, where: str) -> Budget:
     for name in ("lowest_efficiency", "highest_user_wasted_percent"):
         if name in entry:
             values[name] = _share(entry[name], f"{where}, {name}")
-    if "platform" in entry:
-        platform = entry["platform"]
-        if platform not in PLATFORMS:
-            raise DataFileError(
-                f"{where}, platform: {platform!r} is not one of {', '.join(PLATFORMS)}."
-            )
-        values["platform"] = platform
-    return Budget(tuple(patterns), where, **values)
+    return values
 
 
 def _share(value: object, where: str) -> float:
@@ -214,11 +228,24 @@ def _share(value: object, where: str) -> float:
     return share
 
 
+class _NoAliases(yaml.SafeLoader):
+    """YAML's safe loader without aliases (`*name`): a dive CI file has no use for them, and
+    nested ones expand without bound (a 531-byte file took 4.7 GB)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # PyYAML has no types
+            raise yaml.composer.ComposerError(
+                None, None, "an alias (*name) is not read in a dive CI file", mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _dive_ci(text: str, path: Path, images: Sequence[str]) -> Budget:
 
     try:
-        document = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as error:
+        document = yaml.load(text, Loader=_NoAliases)  # noqa: S506 - SafeLoader, no aliases
+    except (yaml.YAMLError, RecursionError, ValueError) as error:
         raise DataFileError(f"The dive CI file {path} is not YAML: {error}.") from None
     rules = document.get("rules") if isinstance(document, dict) else None
     if not isinstance(rules, dict):

@@ -191,6 +191,21 @@ def locked(path: Path, *, what: str) -> Iterator[None]:
         lock.release()
 
 
+def _strict_json(text: str) -> Any:
+    """JSON where a key given twice in one object is an error, not the last one winning
+    silently (a verdict could flip on which copy a reader keeps)."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:
+                raise ValueError(f"the key {key!r} is given twice in one object")
+            found[key] = value
+        return found
+
+    return json.loads(text, object_pairs_hook=unique)
+
+
 class JsonObject:
     """A JSON object read field by field: each getter checks the type, or raises ValueError
     saying which field of what is wrong."""
@@ -288,7 +303,7 @@ class DataFile:
         if text is None:
             return None
         try:
-            document = JsonObject(json.loads(text), f"the {self.kind}")
+            document = JsonObject(_strict_json(text), f"the {self.kind}")
             schema = document.data.get("schema")
             if type(schema) is not int or schema not in self.reads:
                 raise ValueError(
@@ -348,7 +363,7 @@ class DataFile:
         try:
             if size > MAX_BYTES:
                 raise ValueError(f"it would be {size:,} bytes, more than {MAX_BYTES:,}")
-            read_back = JsonObject(json.loads(text), f"the {self.kind}")
+            read_back = JsonObject(_strict_json(text), f"the {self.kind}")
             if self.parser is not None:
                 self.parser(read_back)
         except (ValueError, RecursionError) as error:
