@@ -90,11 +90,20 @@ def containers_of(pid: int, host: str | None = None) -> list[str]:
 
 
 def saved_archive(*layers: dict[str, int]) -> bytes:
-    """A `docker save` archive of `layers`, each {path: size}."""
+    """A `docker save` archive of `layers`, each {path: size}. A layer that repeats an earlier
+    one is a symlink to it, as Docker 20.10 saves two identical layers."""
     outer = io.BytesIO()
     with tarfile.open(fileobj=outer, mode="w") as archive:
         names = []
         for number, files in enumerate(layers):
+            if files in layers[:number]:
+                name = f"layer{number}/layer.tar"
+                names.append(name)
+                link = tarfile.TarInfo(name)
+                link.type = tarfile.SYMTYPE
+                link.linkname = f"../layer{layers.index(files)}/layer.tar"
+                archive.addfile(link)
+                continue
             inner = io.BytesIO()
             with tarfile.open(fileobj=inner, mode="w") as layer_tar:
                 for path, size in files.items():

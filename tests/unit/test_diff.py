@@ -7,7 +7,7 @@ from tests.support.images import saved_archive
 from tests.support.rendering import render
 from workshop.engine.values import ImageFile
 from workshop.inspection.diff import diff_images, final_tree
-from workshop.inspection.layers import Layer
+from workshop.inspection.layers import Layer, read_layers
 
 
 def layer(*entries: tuple[str, int, str]) -> Layer:
@@ -52,3 +52,14 @@ def test_added_removed_and_changed_paths_with_their_layer_and_what_they_are() ->
     ]
     assert diff.by_what()[0] == ("the app", 0, 400)
     assert "4 paths changed" in render(diff)
+
+
+def test_an_image_with_two_identical_layers_is_read_layer_by_layer() -> None:
+    """Docker 20.10's save links the second of two identical layers to the first: both are
+    read, the link followed, instead of tarfile's stream refusing the link."""
+    engine = FakeEngine()
+    image = engine.add("twice", size=10)
+    engine.archives[image.id] = saved_archive({"etc/a": 7}, {"app": 3}, {"etc/a": 7})
+    layers = read_layers(engine, image.id)
+    assert [layer.size for layer in layers] == [7, 3, 7]
+    assert [entry.path for entry in layers[2].entries] == ["etc/a"]

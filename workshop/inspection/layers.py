@@ -46,12 +46,21 @@ class Layer:
 def read_layers(engine: EngineAPI, reference: str) -> tuple[Layer, ...]:
     """`reference`'s layers, base first."""
     listings: dict[str, tuple[ImageFile, ...]] = {}
+    # A layer saved twice is stored once: Docker 20.10's save links the second to the first.
+    links: dict[str, str] = {}
     manifest: Any = []
     with (
         engine.saved(reference) as chunks,
         tarfile.open(fileobj=chunk_stream(chunks), mode="r|") as saved,
     ):
         for member in saved:
+            if member.issym():
+                target = posixpath.join(posixpath.dirname(member.name), member.linkname)
+                links[member.name] = posixpath.normpath(target)
+                continue
+            if member.islnk():
+                links[member.name] = member.linkname
+                continue
             content = saved.extractfile(member)
             if content is None:
                 continue
@@ -67,8 +76,17 @@ def read_layers(engine: EngineAPI, reference: str) -> tuple[Layer, ...]:
                 continue  # a config or manifest blob, not a layer
     try:
         order = [str(name) for name in manifest[0]["Layers"]]
-        return tuple(Layer(listings[name]) for name in order)
+        return tuple(Layer(listings[_followed(name, links)]) for name in order)
     except (IndexError, KeyError, TypeError) as error:
         raise EngineRefused(
             f"The engine's `docker save` of {reference} has no usable manifest ({error})."
         ) from None
+
+
+def _followed(name: str, links: dict[str, str]) -> str:
+    """The member a linked layer stands for (a few links deep at most)."""
+    for _ in range(8):
+        if name not in links:
+            break
+        name = links[name]
+    return name
