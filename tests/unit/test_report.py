@@ -109,3 +109,14 @@ def test_another_platforms_sizes_are_set_beside_this_logs(tmp_path: Path) -> Non
     assert "<th>arm64 ÷ amd64</th>" in page and page.count("<td>0.75</td>") == 5
     assert "| step | image | linux/amd64 | linux/arm64 | arm64 ÷ amd64 |" in text
     assert "| 9 | go-smaller | 785kB | — | — |" in text
+
+
+def test_the_headline_is_the_workshops_comparison_after_beyond_too(tmp_path: Path) -> None:
+    """Steps beyond the workshop (here a smaller step 15) leave the headline as the workshop
+    writes it: go-big against go-smaller."""
+    made = report(tmp_path)
+    records = dict(made.records)
+    records[15] = replace(records[9], step=15, tag="go-reproducible", size=records[9].size // 3)
+    page = replace(made, records=records).html()
+    assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in page
+    assert "times go-reproducible" not in page

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
 
+from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.checks.verify import Verdict, verify
 from workshop.engine.values import EngineAPI
 from workshop.errors import DataFileError, EngineUnavailable, WorkshopError
@@ -127,9 +128,12 @@ class Report:
         return "\n".join(lines) + "\n"
 
     def _headline_text(self) -> str:
-        if len(self.records) < 2:
+        # The workshop's own comparison: its first image against its last (go-big against
+        # go-smaller), whatever steps beyond it have logged since.
+        workshop = sorted(step for step in self.records if step in WORKSHOP_BUILD_STEPS)
+        if len(workshop) < 2:
             return "Run `invoke all` to measure the workshop."
-        first, last = self.records[min(self.records)], self.records[max(self.records)]
+        first, last = self.records[workshop[0]], self.records[workshop[-1]]
         return (
             f"{first.tag} ({docker_size(first.size)}) is {times(ratio(first.size, last.size))} times "
             f"{last.tag} ({docker_size(last.size)}). The workshop: \u201c{self.figures.headline}\u201d"
