@@ -21,6 +21,7 @@ from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
 from workshop.progress import Progress
+from workshop.records.datafile import MAX_BYTES
 from workshop.records.sizelog import SizeLog
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
 from workshop.shrink.climb import RungResult, _Climb, _reason, discard_unnamed, find_target
@@ -540,3 +541,18 @@ def test_where_a_foreign_platforms_stand_in_cant_be_had_the_rung_says_why(
     assert used == resolved
     assert skipped.startswith("not built: it ships on workshop-base/golang:1.19-bookworm,")
     assert "linux/arm64's could not be had: golang:1.10 is neither present nor pullable" in skipped
+
+
+def test_only_go_files_are_read_as_go_sources(tmp_path: Path) -> None:
+    """A PNG, a file past the readers' limit and an unreadable file beside main.go are the
+    program's files, not its sources: the module is found and they are in its context."""
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    (program / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe" * 100)
+    with open(program / "data.bin", "wb") as large:
+        large.truncate(MAX_BYTES + 1)
+    (program / "secret-ish.dat").write_text("x")
+    (program / "secret-ish.dat").chmod(0)
+    app = find_app(program)
+    assert app.target == (".",)
+    assert {"logo.png", "data.bin", "main.go"} <= set(app.files)

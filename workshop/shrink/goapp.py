@@ -188,10 +188,13 @@ def _main_packages(root: Path, files: tuple[str, ...]) -> list[str]:
             and "/testdata/" not in name
         }
     )
+    # Only .go files are Go sources: a PNG, a large data file or an unreadable one beside
+    # main.go is the program's business, not its source.
+    sources = [name for name in files if name.endswith(".go") and not name.endswith("_test.go")]
     return [
         folder
         for folder in folders
-        if _is_main([root / name for name in files if str(Path(name).parent.as_posix()) == folder])
+        if _is_main([root / name for name in sources if Path(name).parent.as_posix() == folder])
     ]
 
 
