@@ -23,8 +23,16 @@ from workshop.errors import BadInput
 from workshop.progress import Progress
 from workshop.records.datafile import MAX_BYTES
 from workshop.records.sizelog import SizeLog
+from workshop.settings import Settings
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
-from workshop.shrink.climb import RungResult, _Climb, _reason, discard_unnamed, find_target
+from workshop.shrink.climb import (
+    RungResult,
+    _bases,
+    _Climb,
+    _reason,
+    discard_unnamed,
+    find_target,
+)
 from workshop.shrink.goapp import find_app
 from workshop.shrink.goenv import NO_GO_ENV
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile, roles
@@ -556,3 +564,19 @@ def test_only_go_files_are_read_as_go_sources(tmp_path: Path) -> None:
     app = find_app(program)
     assert app.target == (".",)
     assert {"logo.png", "data.bin", "main.go"} <= set(app.files)
+
+
+def test_a_go_line_newer_than_every_stand_in_is_refused_before_any_build(tmp_path: Path) -> None:
+    climb, _ = foreign_climb(tmp_path, mode="auto", arm64_built=False)
+    (tmp_path / "go.mod").write_text("module example.com/future\n\ngo 1.99\n")
+    app = find_app(tmp_path)
+    engine = climb.plan.engine
+    assert isinstance(engine, FakeEngine)
+    with pytest.raises(BadInput) as refused:
+        _bases(climb.plan, Settings(), app)
+    message = " ".join(refused.value.message.split())
+    assert "go.mod asks for Go 1.99, newer than any Go the stand-ins have" in message
+    assert engine.builds == [] and engine.pulls == ["golang:1.99"]
+    # With golang:1.99 on the engine, it is built on.
+    engine.add("golang:1.99")
+    _bases(climb.plan, Settings(), app)

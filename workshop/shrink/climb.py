@@ -390,6 +390,8 @@ def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[BaseResolve
     wanted = tuple(int(part) for part in app.go.split("."))
     releases = sorted(GO_RELEASES, key=release_key)
     newer = [release for release in releases if release_key(release) >= wanted]
+    if not newer:
+        _require_go(plan, settings, app.go, newest=releases[-1])
     release = app.go if app.go in GO_RELEASES else (newer[0] if newer else releases[-1])
     notes = []
     if release != app.go:
@@ -401,6 +403,22 @@ def _bases(plan: BuildPlan, settings: Settings, app: GoApp) -> tuple[BaseResolve
         plan.engine, plan.progress, settings, release=app.go, standin_go=release
     )
     return bases, notes
+
+
+def _require_go(plan: BuildPlan, settings: Settings, go: str, *, newest: str) -> None:
+    """Before any stand-in is built: a go line newer than every stand-in's Go builds only on
+    golang:GO itself, here or from a registry; BadInput saying so where neither has it."""
+    reference = f"golang:{go}"
+    if plan.engine.image(reference) is not None:
+        return
+    if settings.bases != "local" and plan.engine.pull(reference) is not None:
+        return
+    raise BadInput(
+        f"go.mod asks for Go {go}, newer than any Go the stand-ins have (the newest is "
+        f"{newest}), and {reference} is neither on the engine nor in a registry it reaches. "
+        f"Nothing was built. Pull or load {reference} first, or lower the go line to {newest} "
+        "or older if the program builds with it."
+    )
 
 
 def _at_least(go_version: str, wanted: tuple[int, int]) -> bool:
