@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.goproxy import GREET, WORDS, publish, serving, write_program
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import PROGRAMS
@@ -20,6 +21,7 @@ from tests.support.remotehost import THERE_ADDRESS, RemoteHost
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from tests.support.shrinking import Ladder
 from workshop.shrink.goapp import find_app
+from workshop.shrink.goenv import GO_ENV_NAMES
 from workshop.units import docker_size
 
 pytestmark = pytest.mark.engine
@@ -110,6 +112,33 @@ def test_a_server_is_checked_where_the_remote_engine_publishes_its_port(
     assert result.returncode == 0, result.stdout + result.stderr
     assert ladder.rung("1") is not None and ladder.rung("6") is not None
     assert "answers GET /healthz on port 8080 with 200" in " ".join(result.stdout.split())
+
+
+def test_a_module_whose_proxy_is_on_this_machines_loopback_climbs_on_another_host(
+    remote_host: RemoteHost, tmp_path: Path
+) -> None:
+    """The proxy answers on this machine's 127.0.0.1, which the remote host can't reach:
+    shrink fetches the modules here and hands them to the builds there."""
+    published = tmp_path / "proxy"
+    publish(published, [GREET, WORDS])
+    program = write_program(tmp_path / "shrinkme")
+    with serving(published) as url:
+        env = folder_settings(
+            tmp_path, f"{RUN_PREFIX}rmod-", INVOKE_WORKSHOP_BASES="local", COLUMNS="200",
+            GOENV="off", **dict.fromkeys(GO_ENV_NAMES, ""), **remote_host.tls_environment(),
+        )  # fmt: skip
+        env["GOPROXY"] = url
+        result = invoke("shrink", str(program), "--args", "world", "--output", "Hello world!",
+                        env=env, timeout=1200)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    ladder = Ladder(
+        result, tmp_path / "shrink" / find_app(program).key, env["INVOKE_WORKSHOP_TAG_PREFIX"]
+    )
+    assert sorted(ladder.records) == [1, 2, 3, 4, 6, 7]
+    for record in ladder.records.values():
+        assert record.output == "Hello world!\n" and record.engine_host == remote_host.tcp
+        there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
+        assert there["Id"] == record.image_id
 
 
 def test_a_key_the_host_refuses_is_one_message_naming_the_host(remote_host: RemoteHost) -> None:

@@ -8,17 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from workshop.engine.values import ELSEWHERE, HERE, Where
+from tests.support.goproxy import GREET, WORDS, publish, serving, write_program
+from tests.support.loopback_registry import free_port
 from workshop.errors import BadInput, StepFailed
 from workshop.shrink.climb import (
     RungResult,
     _module_failure,
     _require_modules,
-    _require_proxy_in_reach,
 )
 from workshop.shrink.goapp import GoApp
-from workshop.shrink.goenv import GO_ENV_NAMES, GoEnvironment, go_environment
+from workshop.shrink.goenv import (
+    BUILD_GO_ENV_NAMES,
+    GO_ENV_NAMES,
+    GoEnvironment,
+    go_environment,
+    mask_proxy,
+)
 from workshop.shrink.ladder import RUNGS, dockerfile
+from workshop.shrink.modfetch import GOPROXY_FOLDER, ModuleNotFetched, fetch_modules
 
 APP = GoApp(
     "tool",
@@ -76,8 +83,12 @@ def test_the_go_environment_reaches_only_the_modules_stage(key: str, buildkit: b
     modules = [stage for stage in stages if " AS modules" in stage.splitlines()[0]]
     assert len(modules) == 1
     for name in GO_ENV_NAMES:
-        assert f"ARG {name}\n" in modules[0]
+        # The proxy and the checksum database never reach the build: the client fetched.
+        given = name in BUILD_GO_ENV_NAMES
+        assert (f"ARG {name}\n" in modules[0]) is given, name
         assert all(f"ARG {name}" not in stage for stage in stages if stage is not modules[0])
+    assert f"COPY {GOPROXY_FOLDER} /goproxy\n" in modules[0]
+    assert "GOPROXY=file:///goproxy,direct GOSUMDB=off go mod download" in modules[0]
     lines = text.splitlines()
     # go.mod and go.sum first, fetched, then the sources.
     assert lines.index("COPY go.mod go.sum ./") < lines.index("COPY . .")
@@ -166,15 +177,85 @@ def test_a_cross_compiled_module_fetches_and_builds_on_the_build_platform(key: s
     assert "GOOS=$TARGETOS GOARCH=$TARGETARCH" in build and "GOPROXY=off" in build
 
 
-def test_a_proxy_on_loopback_with_the_engine_elsewhere_is_refused_before_any_build() -> None:
-    go_env = GoEnvironment(
-        {"GOPROXY": "http://127.0.0.1:3000"}, {"GOPROXY": "from the environment"}
-    )
-    elsewhere = Where(ELSEWHERE, "the host 10.0.0.2", published_on="10.0.0.2")
-    with pytest.raises(BadInput) as refused:
-        _require_proxy_in_reach(elsewhere, go_env)
-    assert "the engine runs on the host 10.0.0.2" in refused.value.message
-    assert "GOPROXY=http://127.0.0.1:3000 (from the environment)" in refused.value.message
-    # The engine on this machine, or a proxy it reaches: nothing to say.
-    _require_proxy_in_reach(Where(HERE, "this machine"), go_env)
-    _require_proxy_in_reach(elsewhere, GoEnvironment({"GOPROXY": "http://10.0.0.1:3000"}, {}))
+def test_the_client_fetches_every_module_through_the_proxy_checked_against_go_sum(
+    tmp_path: Path,
+) -> None:
+    """Through a proxy on loopback whose URL carries a password and a token: the file proxy
+    holds each module's .mod, .zip, .info and list, and nothing of the proxy's address."""
+    published = tmp_path / "proxy"
+    publish(published, [GREET, WORDS])
+    program = write_program(tmp_path / "shrinkme")
+    with serving(published) as url:
+        secret = url.replace("http://", "http://ann:hunter2-SECRET@")
+        go_env = GoEnvironment({"GOPROXY": secret}, {"GOPROXY": "from the environment"})
+        fetched = fetch_modules(program, go_env, timeout=10)
+    assert fetched.modules == 2 and fetched.left_to_build == ()
+    greet = f"{GOPROXY_FOLDER}/example.com/greet/@v"
+    assert fetched.files[f"{greet}/v1.0.0.zip"] == GREET.zipped()
+    assert fetched.files[f"{greet}/v1.0.0.mod"] == GREET.go_mod.encode()
+    assert fetched.files[f"{greet}/list"] == b"v1.0.0\n"
+    everything = b"".join([*map(str.encode, fetched.files), *fetched.files.values()])
+    assert b"hunter2" not in everything and url.split("//")[1].encode() not in everything
+    assert "ann:xxxxx@127.0.0.1" in go_env.describe() and "hunter2" not in go_env.describe()
+
+
+@pytest.mark.parametrize("separator", [",", "|"])
+def test_a_proxy_list_falls_through_as_go_does(tmp_path: Path, separator: str) -> None:
+    """`,` falls through on 404 or 410 only, `|` on any error (here a refused connection)."""
+    published, empty = tmp_path / "proxy", tmp_path / "empty"
+    publish(published, [GREET, WORDS])
+    empty.mkdir()
+    program = write_program(tmp_path / "shrinkme")
+    with serving(published) as url, serving(empty) as nothing:
+        first = nothing if separator == "," else f"http://127.0.0.1:{free_port()}"
+        go_env = GoEnvironment({"GOPROXY": f"{first}{separator}{url}"}, {})
+        assert fetch_modules(program, go_env, timeout=10).modules == 2
+        if separator == "|":
+            go_env = GoEnvironment({"GOPROXY": f"{first},{url}"}, {})
+            with pytest.raises(ModuleNotFetched, match="Connection refused"):
+                fetch_modules(program, go_env, timeout=10)
+
+
+def test_a_module_that_is_not_what_go_sum_says_is_refused_naming_both(tmp_path: Path) -> None:
+    published = tmp_path / "proxy"
+    publish(published, [GREET, WORDS])
+    lines = [*GREET.go_sum(), *WORDS.go_sum()]
+    lines[0] = lines[0][:-10] + "AAAAAAAAA="
+    program = write_program(tmp_path / "shrinkme", go_sum=lines)
+    with serving(published) as url, pytest.raises(ModuleNotFetched) as refused:
+        fetch_modules(program, GoEnvironment({"GOPROXY": url}, {}), timeout=10)
+    assert "example.com/greet@v1.0.0 is not what go.sum says it is" in str(refused.value)
+
+
+def test_private_modules_and_direct_are_left_to_the_build(tmp_path: Path) -> None:
+    published = tmp_path / "proxy"
+    publish(published, [WORDS])
+    program = write_program(tmp_path / "shrinkme")
+    with serving(published) as url:
+        go_env = GoEnvironment({"GOPROXY": url, "GOPRIVATE": "example.com/gree*"}, {})
+        fetched = fetch_modules(program, go_env, timeout=10)
+        assert fetched.left_to_build == ("example.com/greet@v1.0.0",) and fetched.modules == 1
+        go_env = GoEnvironment({"GOPROXY": f"{url},direct"}, {})
+        assert fetch_modules(program, go_env, timeout=10).left_to_build == (
+            "example.com/greet@v1.0.0",
+        )
+        with pytest.raises(ModuleNotFetched, match="GOPROXY=off disallows"):
+            fetch_modules(program, GoEnvironment({"GOPROXY": f"{url},off"}, {}), timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("http://user:pa55@127.0.0.1:3000", "http://user:xxxxx@127.0.0.1:3000"),
+        ("http://127.0.0.1:3000/tok-SECRET", "http://127.0.0.1:3000/xxxxx"),
+        ("https://h.example/go/AbCdEf012345", "https://h.example/go/xxxxx"),
+        ("https://h.example/go?apikey=abc", "https://h.example/go?apikey=xxxxx"),
+        ("https://proxy.golang.org,direct", "https://proxy.golang.org,direct"),
+        (
+            "https://artifactory.example.com/artifactory/api/go/go-remote|off",
+            "https://artifactory.example.com/artifactory/api/go/go-remote|off",
+        ),
+    ],
+)
+def test_a_proxys_credentials_are_masked_wherever_it_is_shown(given: str, shown: str) -> None:
+    assert mask_proxy(given) == shown

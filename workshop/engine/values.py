@@ -99,8 +99,7 @@ class Where:
             return []
         return [
             f"A server's port is checked where the engine publishes it: {self.published_on}.",
-            "A Go proxy on this machine's loopback (GOPROXY=http://127.0.0.1:...) can't be "
-            "reached by its builds: give one it reaches.",
+            "Go modules are fetched here, through your GOPROXY, and handed to its builds.",
             "Whether another platform's programs run is asked of the engine, not read here.",
         ]
 

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workshop.engine.buildcontext import tar_context_file
-from workshop.engine.values import BuildRequest, EngineAPI, Where
+from workshop.engine.values import BuildRequest, EngineAPI
 from workshop.errors import BadInput, BaseUnavailable, StepFailed, TimedOut, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, slug
@@ -40,6 +40,7 @@ from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, 
 from workshop.shrink.goapp import GoApp, find_app, listed, packages
 from workshop.shrink.goenv import NO_GO_ENV, GoEnvironment, go_environment
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles, runs_as_built
+from workshop.shrink.modfetch import GOPROXY_FOLDER, Fetched, ModuleNotFetched, fetch_modules
 from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
@@ -260,7 +261,7 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     return Target(app, check, folder, size_log, go_environment() if app.downloads else NO_GO_ENV)
 
 
-def _context_notes(app: GoApp, go_env: GoEnvironment) -> list[str]:
+def _context_notes(app: GoApp, go_env: GoEnvironment, modules: Fetched) -> list[str]:
     """What the output says about what the build gets: left out, chosen, fetched how."""
     notes = []
     if app.left_out:
@@ -274,38 +275,45 @@ def _context_notes(app: GoApp, go_env: GoEnvironment) -> list[str]:
             f"The module's other main packages ({shown}) were not built: {app.target[0]} was."
         )
     if app.downloads:
-        network = (
-            " on the host's network, as the proxy is on this machine's loopback"
-            if go_env.on_loopback
-            else ""
-        )
         notes.append(
-            f"Modules fetched by the build's `modules` stage through {go_env.describe()}"
-            f"{network}, checked against go.sum."
+            f"Modules fetched here through {go_env.describe()}, checked against go.sum and "
+            f"handed to the build as a file proxy ({modules.modules} modules, "
+            f"{docker_size(modules.size)}): no proxy address or credential is in any image."
+        )
+    if modules.left_to_build:
+        notes.append(
+            f"Fetched by the build from their source (GOPRIVATE, GONOPROXY or direct): "
+            f"{listed(list(modules.left_to_build))}."
         )
     return notes
 
 
-def _require_proxy_in_reach(where: Where, go_env: GoEnvironment) -> None:
-    """Before the first build: a Go proxy on this machine's loopback is out of the builds'
-    reach where the engine runs elsewhere (its loopback is another machine's)."""
-    if go_env.on_loopback and not where.shares_loopback:
-        raise BadInput(
-            f"The module's dependencies come through {go_env.describe()}, on this machine's "
-            f"loopback, and the engine runs on {where.said}, whose builds can't reach this "
-            "machine's 127.0.0.1. Give GOPROXY an address that host reaches (the proxy's "
-            "address on your network), or vendor the modules (`go mod vendor`), then run again."
-        )
+def _fetched(app: GoApp, go_env: GoEnvironment, plan: BuildPlan, settings: Settings) -> Fetched:
+    """The module's dependencies, fetched here through the user's GOPROXY and checked against
+    go.sum before anything is built (workshop/shrink/modfetch.py); nothing where it has none
+    to fetch. StepFailed saying which and why where one can't be had."""
+    if not app.downloads:
+        return Fetched()
+    try:
+        with plan.progress.activity(f"Fetching {app.name}'s modules through {go_env.describe()}"):
+            return fetch_modules(app.root, go_env, timeout=settings.engine_timeout)
+    except ModuleNotFetched as error:
+        raise StepFailed(
+            f"{app.name} could not be built: its modules could not be fetched through "
+            f"{go_env.describe()}: {error}. Nothing was built, logged or tagged. Where no proxy "
+            f"can be reached, `go mod vendor` in {app.root} puts them in vendor/, and shrink "
+            "builds from there."
+        ) from None
 
 
 def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
     """Climb the ladder for `target`, on the engine and bases of `plan`."""
     app, check, folder = target.app, target.check, target.folder
-    _require_proxy_in_reach(plan.engine.info.where, target.go_env)
     if plan.registry is not None:
         plan.registry.check()
+    modules = _fetched(app, target.go_env, plan, settings)
     bases, notes = _bases(plan, settings, app)
-    notes = _context_notes(app, target.go_env) + notes
+    notes = _context_notes(app, target.go_env, modules) + notes
     plan = replace(plan, bases=bases, size_log=target.size_log, platform=target.platform)
     engine = plan.engine
     platform = target.platform or engine.info.platform
@@ -317,7 +325,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
                 bases.resolve, dict.fromkeys(role for key in RUNGS for role in roles(key, app))
             )
         )
-    climb = _Climb(plan, app, check, target.go_env)
+    climb = _Climb(plan, app, check, target.go_env, modules)
     if target.platform and target.platform != engine.info.platform:
         # Rungs 1 to 3 ship on a base of the target platform: where that is a stand-in, the
         # target platform's own.
@@ -432,6 +440,8 @@ class _Climb:
     app: GoApp
     check: AppCheck
     go_env: GoEnvironment
+    # The modules fetched here, handed to every rung's build as a file proxy.
+    modules: Fetched = field(default_factory=Fetched)
     # Whether the toolchain knows -trimpath (Go 1.13 on), for rungs 5 and 6.
     trimpath: bool = True
     # Images of rungs that broke: shown, measured, then removed.
@@ -473,7 +483,7 @@ class _Climb:
                 context = tar_context_file(
                     app.root,
                     app.files,
-                    written={CONTEXT_DOCKERFILE: text.encode()},
+                    written={CONTEXT_DOCKERFILE: text.encode(), **self._module_files()},
                     path=Path(scratch) / "context.tar",
                 )
                 built = engine.build(
@@ -482,12 +492,11 @@ class _Climb:
                         dockerfile=CONTEXT_DOCKERFILE,
                         buildargs={
                             **{ROLES[base.role].build_arg: base.reference for base in resolved},
-                            **self.go_env.values,
+                            **self.go_env.build_values,
                         },
                         labels={LABEL: "shrink", PREFIX_LABEL: plan.tag_prefix},
                         nocache=plan.nocache,
                         name=tag,
-                        network="host" if self.go_env.on_loopback else "",
                         platform=plan.platform,
                     ),
                     on_line=on_line,
@@ -503,6 +512,16 @@ class _Climb:
             # Interrupted or failed before it was kept: the image goes with it.
             discard_unnamed(engine, built.image_id)
             raise
+
+    def _module_files(self) -> dict[str, bytes]:
+        """The file proxy's files, with a note that is always there (so its folder is)."""
+        if not self.app.downloads:
+            return {}
+        note = (
+            b"Modules fetched by invoke shrink through your GOPROXY, checked against go.sum;\n"
+            b"read by the build's modules stage as a file proxy (GOPROXY=file:///goproxy).\n"
+        )
+        return {f"{GOPROXY_FOLDER}/README": note, **self.modules.files}
 
     def _check_and_keep(
         self,

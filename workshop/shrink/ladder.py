@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workshop.shrink.goapp import GoApp
-from workshop.shrink.goenv import GO_ENV_NAMES
+from workshop.shrink.goenv import BUILD_GO_ENV_NAMES
+from workshop.shrink.modfetch import FILE_PROXY, GOPROXY_FOLDER
 from workshop.shrink.needs import CERTS, TZDATA, USERS
 from workshop.steps.bases import ROLES
 
@@ -196,13 +197,17 @@ def _modules_stage(app: GoApp, role: str, *, cross: bool = False) -> list[str]:
         return []
     platform = "--platform=$BUILDPLATFORM " if cross else ""
     return [
-        "# The modules, fetched in a stage of their own with your Go environment (GOPROXY...) as",
-        "# build args of this stage only: no shipped image, nor its history, holds them.",
+        "# The modules: fetched by `invoke shrink` through your GOPROXY, checked against go.sum",
+        f"# and handed over in {GOPROXY_FOLDER}/, read here as a file proxy, so no proxy address",
+        "# or credential is in this build. Private modules (GOPRIVATE) come from their source.",
+        f"# By hand: GOMODCACHE=$PWD/.m go mod download && mv .m/cache/download {GOPROXY_FOLDER}",
         f"FROM {platform}${{{_build_arg(role)}}} AS modules",
-        *(f"ARG {name}" for name in GO_ENV_NAMES),
+        *(f"ARG {name}" for name in BUILD_GO_ENV_NAMES),
         "WORKDIR /src",
+        f"COPY {GOPROXY_FOLDER} {FILE_PROXY}",
         *_module_files(app),
-        f"RUN GOMODCACHE={MODULES} GOTOOLCHAIN=local go mod download",
+        f"RUN GOMODCACHE={MODULES} GOTOOLCHAIN=local GOPROXY=file://{FILE_PROXY},direct "
+        "GOSUMDB=off go mod download",
         "",
     ]
 
