@@ -9,12 +9,15 @@ engine, Debian's Go on it, a static busybox in the alpine role, and Debian's Go 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shutil
+import signal
 import subprocess
-import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,7 @@ from workshop.platforms import PLATFORMS, suffix
 from workshop.progress import Progress
 from workshop.records.sizelog import BaseUsed
 from workshop.releases import GO_RELEASES, GoRelease
+from workshop.scratch import remove_leftovers, scratch_folder
 from workshop.settings import Settings
 from workshop.system import is_root
 from workshop.units import docker_size
@@ -41,6 +45,8 @@ RECIPE_LABEL = f"{LABEL}.recipe"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # How a foreign platform's root filesystem becomes an image (Docker 20.10 imports it mislabelled).
 ROOTFS_DOCKERFILE = "Dockerfile.rootfs"
+# The scratch folders of root filesystems in the making (workshop/scratch.py).
+ROOTFS_SCRATCH = "workshop-rootfs"
 
 
 @dataclass(frozen=True)
@@ -339,8 +345,10 @@ class BaseResolver:
             )
         if not is_root():
             raise BaseUnavailable(f"Building {reference} runs debootstrap, which needs root.")
-        with tempfile.TemporaryDirectory(prefix="workshop-rootfs-") as scratch:
-            rootfs = Path(scratch) / "rootfs"
+        # What a run killed outright left: its chroot's mounts, and the folder.
+        remove_leftovers(ROOTFS_SCRATCH)
+        with scratch_folder(ROOTFS_SCRATCH) as scratch:
+            rootfs = scratch / "rootfs"
             # A foreign architecture's second stage runs under emulation (binfmt_misc, QEMU).
             arch = [f"--arch={PLATFORMS[self.platform]}"] if self.platform else []
             command = [
@@ -437,18 +445,24 @@ def _stream(
     """Run `command` (never through a shell), passing each output line on; fail with its tail.
     It is killed after `timeout` seconds, and on Ctrl-C."""
     tail: list[str] = []
+    # A group of its own: debootstrap's children (dpkg in the chroot) end with it.
     with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
     ) as process:
         assert process.stdout is not None
-        watchdog = threading.Timer(timeout, process.kill)
+        watchdog = threading.Timer(timeout, _end_group, (process,))
         watchdog.start()
         try:
             for line in process.stdout:
                 on_line(line.rstrip())
                 tail = [*tail[-14:], line.rstrip()]
         except BaseException:
-            process.kill()
+            _end_group(process)
             raise
         finally:
             watchdog.cancel()
@@ -458,6 +472,22 @@ def _stream(
         raise BaseUnavailable(
             f"{what} failed (exit {process.returncode}). Last lines:\n" + "\n".join(tail)
         )
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """Kill `process` and every process of its group, and wait (bounded) for it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=30)
+    # Its children may take a moment to go: the chroot's mounts are theirs until then.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
 
 
 @dataclass(frozen=True)
