@@ -205,12 +205,17 @@ def bases(c: Context, rebuild: bool = False, platform: str | None = None) -> Non
     images.bases(c, rebuild=rebuild, platform=platform)
 
 
-@task(help={"bases": "Remove the stand-in base images too (they take minutes to rebuild)."})
-def clean(c: Context, bases: bool = False) -> None:
+@task(
+    help={
+        "bases": "Remove the stand-in base images too (they take minutes to rebuild).",
+        "stages": "Remove the build stages the builds left untagged too (the build cache).",
+    }
+)
+def clean(c: Context, bases: bool = False, stages: bool = False) -> None:
     """Remove the images this configuration built, and this project's leftovers; nothing else."""
     from workshop.app import images
 
-    images.clean(c, bases=bases)
+    images.clean(c, bases=bases, stages=stages)
 
 
 ns = Collection(

@@ -314,6 +314,34 @@ def test_a_build_whose_engine_stalls_is_bounded_and_says_so(
     assert not (tmp_path / "sizes.json").exists()
 
 
+def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_the_bound(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """Silent past engine_timeout, and the engine shows no work for it (its RUN container
+    ended): given up, exit 4, in words, long before build_timeout (the default, 1800 s). While
+    the RUN works it is waited for: silence alone is no proof."""
+    proxy = StallingProxy()
+    started = time.monotonic()
+    try:
+        env = workshop_run.own(
+            "silent",
+            tmp_path,
+            DOCKER_HOST=proxy.host,
+            INVOKE_WORKSHOP_ENGINE_TIMEOUT="3",
+            INVOKE_WORKSHOP_NO_CACHE="1",
+        )
+        result = invoke("step-7", env=env, timeout=300)
+    finally:
+        proxy.close()
+    message = " ".join(result.stderr.split())
+    assert proxy.stalled.is_set(), "the proxy never stalled a build"
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "accepted the build and then said nothing for 3 s (workshop.engine_timeout)" in message
+    assert "Traceback" not in message
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "sizes.json").exists()
+
+
 def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(
     spare_engine: SpareEngine, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import socket
 import time
 
 from tests.support.fakeengine import FakeEngine
+from tests.support.rendering import render
 from workshop.engine.values import OWNER_LABEL, ContainerInfo
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.steps.cleanup import clean_images, remove_leftover_containers
@@ -168,3 +169,19 @@ def test_clean_takes_a_foreign_platforms_images_and_with_bases_its_stand_ins() -
     assert engine.image("workshop-base/golang:1.19-busybox-linux-arm64") is not None
     clean_images(engine, prefix="hunt-", bases=True)
     assert engine.image("workshop-base/golang:1.19-busybox-linux-arm64") is None
+
+
+def test_build_stages_are_offered_and_removed_only_when_asked() -> None:
+    """Untagged images carrying the stand-ins' label are the build stages builds left (a
+    shrink's modules stage among them): counted and offered, removed with --stages."""
+    engine = FakeEngine()
+    stage = engine.add("", size=61_000_000, labels={LABEL: "base"})
+    other = engine.add("", size=5, labels={"someone": "else"})
+    engine.add("workshop-base/golang:1.19-bookworm", labels={LABEL: "base"})
+    kept = clean_images(engine, prefix="hunt-", bases=False)
+    assert kept.stages_kept == (1, 61_000_000) and stage.id not in engine.removed
+    assert "Kept 1 build stages the builds left untagged (61MB)" in render(kept)
+    cleaned = clean_images(engine, prefix="hunt-", bases=False, stages=True)
+    assert stage.id in engine.removed and other.id not in engine.removed
+    assert "workshop-base/golang:1.19-bookworm" in engine.image_names()
+    assert cleaned.stages_kept == (0, 0)

@@ -21,9 +21,9 @@ def bases(c: Context, *, rebuild: bool, platform: str | None = None) -> None:
             show(table)
 
 
-def clean(c: Context, *, bases: bool) -> None:
+def clean(c: Context, *, bases: bool, stages: bool = False) -> None:
     with reported():
-        show(_clean(session(c), bases=bases))
+        show(_clean(session(c), bases=bases, stages=stages))
 
 
 def _build_standins(session: Session, *, rebuild: bool) -> list[StandinsTable]:
@@ -37,9 +37,11 @@ def _build_standins(session: Session, *, rebuild: bool) -> list[StandinsTable]:
     return tables
 
 
-def _clean(session: Session, *, bases: bool) -> Cleaned:
+def _clean(session: Session, *, bases: bool, stages: bool = False) -> Cleaned:
     """`invoke clean`: this project's lost containers, this configuration's images (and the
-    stand-ins with `bases`)."""
+    stand-ins with `bases`, the untagged build stages with `stages`)."""
     containers = remove_leftover_containers(session.engine)
-    cleaned = clean_images(session.engine, prefix=session.settings.tag_prefix, bases=bases)
+    cleaned = clean_images(
+        session.engine, prefix=session.settings.tag_prefix, bases=bases, stages=stages
+    )
     return replace(cleaned, containers=containers)

@@ -16,9 +16,11 @@ from workshop.engine.emulation import require_platforms
 from workshop.errors import BadInput, StepFailed
 from workshop.platforms import parse_platforms
 from workshop.records.sizelog import SizeRecord
+from workshop.scratch import remove_leftovers
 from workshop.shrink.appcheck import CheckFlags
-from workshop.shrink.climb import ShrinkResult, find_targets
+from workshop.shrink.climb import RUNG_SCRATCH, ShrinkResult, find_targets
 from workshop.shrink.climb import shrink as climb_ladder
+from workshop.steps.cleanup import remove_leftover_containers
 from workshop.steps.platformindex import index_table, push_indexes
 from workshop.units import docker_size
 
@@ -52,6 +54,9 @@ def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
             )
         )
     require_platforms(session.engine, platforms)
+    # What a shrink killed outright left: a server still publishing its port, context tars.
+    remove_leftover_containers(session.engine)
+    remove_leftovers(RUNG_SCRATCH)
     results = []
     for target in targets:
         result = climb_ladder(session.plan(), session.settings, target)

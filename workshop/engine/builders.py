@@ -7,6 +7,7 @@ import io
 import math
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -20,6 +21,7 @@ from typing import IO
 
 import docker
 import docker.errors
+import requests
 
 from workshop.engine.endpoint import Endpoint
 from workshop.engine.failures import LOST_CONNECTION, TIMEOUTS, translated_errors
@@ -43,8 +45,11 @@ def build_with_sdk(
     on_line: Callable[[str], None],
     timeout: float,
     endpoint: Endpoint,
+    silence: float | None = None,
 ) -> BuildResult:
-    """The engine's own (legacy) builder through docker-py, its output streamed line by line."""
+    """The engine's own (legacy) builder through docker-py, its output streamed line by line.
+    Bounded twice: the whole build by `timeout` (build_timeout), and an answer silent past
+    `silence` (engine_timeout) while the engine shows no work for it (`_SilenceWatch`)."""
     started = time.monotonic()
     deadline = started + timeout
     log: deque[str] = deque(maxlen=LOG_TAIL)
@@ -54,10 +59,13 @@ def build_with_sdk(
     created: list[str] = []
     from_cache = False
     what = f"building {request.what}"
+    watch = _SilenceWatch(client, silence or timeout)
     with (
         translated_errors(what, endpoint=endpoint, bound=timeout),
         _context_file(request.context) as context,
+        _given_up_in_words(watch, request, endpoint),
     ):
+        _capture_responses(client)
         stream = client.api.build(
             fileobj=context,
             custom_context=True,
@@ -74,8 +82,10 @@ def build_with_sdk(
             # The longest the output may stay silent; the whole build is bounded below.
             timeout=math.ceil(timeout),
         )
+        watch.start(getattr(_captured, "response", None))
         try:
             for chunk in stream:
+                watch.heard()
                 if "error" in chunk:
                     raise StepFailed(
                         f"Building {request.what} from {request.dockerfile} failed: "
@@ -103,11 +113,111 @@ def build_with_sdk(
         except BaseException:
             _remove_unfinished(client, created, image_id, tagged=bool(request.tag))
             raise
+        finally:
+            watch.stop()
     if not image_id:
         raise StepFailed(
             f"Building {request.dockerfile} ended without an image id.", log_tail=tuple(log)
         )
     return BuildResult(image_id=image_id, seconds=time.monotonic() - started)
+
+
+# The answer to the POST /build of each thread, caught as it arrives (a requests hook), so that
+# the watch can cut a silent one off: docker-py hands back only a generator.
+_captured = threading.local()
+
+
+def _catch_build(response: requests.Response, *args: object, **kwargs: object) -> None:
+    if response.request.method == "POST" and "/build" in str(response.request.url):
+        _captured.response = response
+
+
+def _capture_responses(client: docker.DockerClient) -> None:
+    hooks = getattr(client.api, "hooks", None)
+    if not isinstance(hooks, dict):
+        return  # not a requests Session: nothing to catch, the build bound still holds
+    caught = hooks.setdefault("response", [])
+    if _catch_build not in caught:
+        caught.append(_catch_build)
+
+
+class _SilenceWatch:
+    """Gives a build up when its answer has been silent past `silence` seconds and the engine
+    shows no work for it: no container running that started since (a RUN's), or no answer to
+    that question within `silence`. Silence alone is no proof: a `RUN go build` prints nothing
+    for minutes, more under emulation, and runs in a container all the while."""
+
+    def __init__(self, client: docker.DockerClient, silence: float) -> None:
+        self.client = client
+        self.silence = silence
+        self.since = time.time()
+        self.last = time.monotonic()
+        self.gave_up = threading.Event()
+        self.done = threading.Event()
+        self.response: requests.Response | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self, response: requests.Response | None) -> None:
+        self.response = response
+        self.thread = threading.Thread(target=self._watch, name="workshop-build-watch", daemon=True)
+        self.thread.start()
+
+    def heard(self) -> None:
+        self.last = time.monotonic()
+
+    def stop(self) -> None:
+        self.done.set()
+
+    def _watch(self) -> None:
+        while not self.done.wait(min(self.silence, 5.0)):
+            if time.monotonic() - self.last < self.silence:
+                continue
+            if self._engine_works():
+                self.last = time.monotonic()  # asked again after another silence
+                continue
+            self.gave_up.set()
+            self._cut()
+            return
+
+    def _engine_works(self) -> bool:
+        try:
+            running = self.client.api.containers(filters={"status": "running"})
+        except Exception:
+            return False
+        return any(float(each.get("Created") or 0) >= self.since - 2 for each in running)
+
+    def _cut(self) -> None:
+        """End the wait on the answer: its socket shut, so the reading thread wakes."""
+        response = self.response
+        connection = getattr(getattr(response, "raw", None), "connection", None)
+        with suppress(OSError, AttributeError):
+            connection.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        with suppress(Exception):
+            if response is not None:
+                response.close()
+
+
+@contextmanager
+def _given_up_in_words(
+    watch: _SilenceWatch, request: BuildRequest, endpoint: Endpoint
+) -> Iterator[None]:
+    """What the cut-off read raises, as the project says it: TimedOut, naming the bound."""
+    try:
+        yield
+    except BaseException:
+        if not watch.gave_up.is_set():
+            raise
+        raise _silent(watch, request, endpoint) from None
+
+
+def _silent(watch: _SilenceWatch, request: BuildRequest, endpoint: Endpoint) -> TimedOut:
+    return TimedOut(
+        f"Building {request.what}: the Docker Engine at {endpoint.describe()} accepted the "
+        f"build and then said nothing for {watch.silence:g} s (workshop.engine_timeout), "
+        "while it showed no work for it (no build container running). It was given up and "
+        "nothing was logged. Check the engine (docker info); raise "
+        "INVOKE_WORKSHOP_ENGINE_TIMEOUT if it is only slow."
+    )
 
 
 def _build_too_long(request: BuildRequest, seconds: float) -> str:

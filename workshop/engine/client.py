@@ -280,6 +280,7 @@ class Engine:
             on_line=on_line,
             timeout=self.timeouts.build,
             endpoint=self.endpoint,
+            silence=self.timeouts.engine,
         )
 
     def run(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.releases import GO_RELEASES, release_key
+from workshop.scratch import scratch_folder
 from workshop.settings import Settings, check_tag
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, require_free_port
 from workshop.shrink.goapp import GoApp, find_app, listed, packages
@@ -434,6 +434,10 @@ def _at_least(go_version: str, wanted: tuple[int, int]) -> bool:
     return found is None or (int(found.group(1)), int(found.group(2))) >= wanted
 
 
+# The scratch folders of rungs' build contexts (workshop/scratch.py): a killed run's go next time.
+RUNG_SCRATCH = "workshop-rung"
+
+
 @dataclass
 class _Climb:
     plan: BuildPlan
@@ -477,14 +481,14 @@ class _Climb:
             with (
                 # On disk, not in memory: rungs build side by side, and a program's folder may
                 # hold a large file (512 MiB of it was 2.14 GB resident with four in memory).
-                tempfile.TemporaryDirectory(prefix="workshop-rung-") as scratch,
+                scratch_folder(RUNG_SCRATCH) as scratch,
                 progress.activity(f"Rung {key}: building {tag}") as on_line,
             ):
                 context = tar_context_file(
                     app.root,
                     app.files,
                     written={CONTEXT_DOCKERFILE: text.encode(), **self._module_files()},
-                    path=Path(scratch) / "context.tar",
+                    path=scratch / "context.tar",
                 )
                 built = engine.build(
                     BuildRequest(

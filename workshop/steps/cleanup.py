@@ -22,11 +22,12 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from workshop.catalogue import BUILD_STEPS
-from workshop.engine.values import OWNER_LABEL, ContainerInfo, EngineAPI
+from workshop.engine.values import OWNER_LABEL, ContainerInfo, EngineAPI, ImageInfo
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, suffix
 from workshop.releases import GO_RELEASES
 from workshop.steps.bases import Standins
+from workshop.units import docker_size
 
 __all__ = [
     "Cleaned",
@@ -45,12 +46,23 @@ class Cleaned:
     removed: tuple[str, ...]
     kept: tuple[tuple[str, str], ...]  # name, why
     containers: int
+    # The build stages left untagged (the build cache), kept: how many, and their bytes.
+    stages_kept: tuple[int, int] = (0, 0)
 
     def __rich__(self) -> RenderableType:
         lines = [Text(f"Removed {name}") for name in self.removed]
         lines += [Text(f"Kept {name}: {why}") for name, why in self.kept]
         if self.containers:
             lines.append(Text(f"Removed {self.containers} leftover containers of this project."))
+        count, size = self.stages_kept
+        if count:
+            lines.append(
+                Text(
+                    f"Kept {count} build stages the builds left untagged ({docker_size(size)}): "
+                    "they are the build cache, which the next build reuses. `invoke clean "
+                    "--stages` removes them too."
+                )
+            )
         return Group(*lines) if lines else Text("Nothing to remove.")
 
 
@@ -63,7 +75,9 @@ def our_tags(prefix: str) -> set[str]:
     return {f"{prefix}{name}:latest" for name in names | swept}
 
 
-def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
+def clean_images(engine: EngineAPI, *, prefix: str, bases: bool, stages: bool = False) -> Cleaned:
+    """Remove this configuration's images (the stand-ins with `bases`); with `stages`, the
+    build stages every build of this project left untagged (they carry the stand-ins' label)."""
     mine = our_tags(prefix)
     if bases:
         mine |= {
@@ -75,6 +89,7 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
     in_use = engine.images_in_use()
     removed: list[str] = []
     kept: list[tuple[str, str]] = []
+    stages_kept = [0, 0]
     newest_first = sorted(
         engine.images_labelled(LABEL), key=lambda image: image.created, reverse=True
     )
@@ -87,28 +102,50 @@ def clean_images(engine: EngineAPI, *, prefix: str, bases: bool) -> Cleaned:
                 for tag in image.tags
                 if tag in mine or (shrunk and tag.startswith(f"{prefix}shrink-"))
             ]
-            if not ours:
-                continue
-            name = ", ".join(ours)
-            if image.id in in_use:
-                kept.append((name, "a container uses it"))
-            elif len(ours) < len(image.tags):
-                for tag in ours:
-                    engine.untag(tag)
-                removed.append(f"{name} (the image keeps its other names)")
-            elif _remove_named(engine, image.id, ours):
-                removed.append(name)
-            else:
-                kept.append((name, "another image is built on it"))
+            _clean_tagged(engine, image, ours, in_use, removed, kept)
         elif (
             (kind == "step" and image.labels.get(PREFIX_LABEL) == prefix)
             or shrunk
-            or (bases and kind == "base")
+            or (kind == "base" and (bases or stages))
         ):
             name = f"untagged {image.id.removeprefix('sha256:')[:12]}"
+            if kind == "base":
+                name = f"the build stage {image.id.removeprefix('sha256:')[:12]}"
             if image.id not in in_use and engine.remove_image(image.id):
-                removed.append(name)
-    return Cleaned(removed=tuple(removed), kept=tuple(kept), containers=0)
+                removed.append(f"{name} ({docker_size(image.size)})")
+        elif kind == "base" and image.id not in in_use:
+            stages_kept[0] += 1
+            stages_kept[1] += image.size
+    return Cleaned(
+        removed=tuple(removed),
+        kept=tuple(kept),
+        containers=0,
+        stages_kept=(stages_kept[0], stages_kept[1]),
+    )
+
+
+def _clean_tagged(
+    engine: EngineAPI,
+    image: ImageInfo,
+    ours: list[str],
+    in_use: set[str],
+    removed: list[str],
+    kept: list[tuple[str, str]],
+) -> None:
+    """An image with names: ours go, someone else's stay with it."""
+    if not ours:
+        return
+    name = ", ".join(ours)
+    if image.id in in_use:
+        kept.append((name, "a container uses it"))
+    elif len(ours) < len(image.tags):
+        for tag in ours:
+            engine.untag(tag)
+        removed.append(f"{name} (the image keeps its other names)")
+    elif _remove_named(engine, image.id, ours):
+        removed.append(name)
+    else:
+        kept.append((name, "another image is built on it"))
 
 
 def _remove_named(engine: EngineAPI, image_id: str, names: list[str]) -> bool:
