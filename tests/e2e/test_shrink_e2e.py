@@ -170,6 +170,22 @@ def test_a_server_is_probed_on_its_port(workshop_run: WorkshopRun, tmp_path: Pat
     assert "Start-up, median of 5 checks each: rung 6" in stdout
 
 
+def test_a_program_that_writes_temporary_files_gets_a_writable_tmp(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    ladder = shrink(
+        workshop_run, tmp_path, "tmp", PROGRAMS / "scratchpad", "--output", "noted in a temporary"
+    )
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    assert ladder.rung("4") is None
+    assert "scratch has no /tmp; rung 4b adds an empty, writable one" in ladder.row("4")
+    # The program's own words: Go's error names the file it could not create.
+    assert "scratchpad-" in ladder.row("4") and "no such file or directory" in ladder.row("4")
+    for key in ("4b", "5", "6"):
+        assert ladder.rung(key) is not None, ladder.row(key)
+    assert "os.TempDir is linked" in " ".join(ladder.result.stdout.split())
+
+
 def test_a_program_that_loads_a_time_zone_gets_the_zone_data(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:

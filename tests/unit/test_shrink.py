@@ -36,7 +36,7 @@ from workshop.shrink.climb import (
 from workshop.shrink.goapp import find_app
 from workshop.shrink.goenv import NO_GO_ENV
 from workshop.shrink.ladder import RUNGS, STATIC, dockerfile, roles
-from workshop.shrink.needs import CERTS, TZDATA, Needs, needs_of
+from workshop.shrink.needs import CERTS, TMP, TZDATA, Needs, needs_of
 from workshop.steps.bases import RECIPE_LABEL, BaseResolver
 from workshop.steps.runner import BuildPlan
 from workshop.steps.workspace import DOCKERFILES, Workspace
@@ -580,3 +580,13 @@ def test_a_go_line_newer_than_every_stand_in_is_refused_before_any_build(tmp_pat
     # With golang:1.99 on the engine, it is built on.
     engine.add("golang:1.99")
     _bases(climb.plan, Settings(), app)
+
+
+def test_4b_gives_a_program_that_writes_temporary_files_an_empty_writable_tmp() -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    text = dockerfile("4b", app, extras=(TMP,))
+    assert "RUN mkdir -p /rootfs/tmp && chmod 1777 /rootfs/tmp" in text
+    assert text.splitlines().index("COPY --from=build-stage /rootfs/ /") > text.splitlines().index(
+        "FROM scratch"
+    )
+    assert "/rootfs/" not in dockerfile("4b", app, extras=(CERTS,))

@@ -41,7 +41,7 @@ from workshop.shrink.goapp import GoApp, find_app, listed, packages
 from workshop.shrink.goenv import NO_GO_ENV, GoEnvironment, go_environment
 from workshop.shrink.ladder import EXTRAS, RUNGS, STATIC, Rung, dockerfile, roles, runs_as_built
 from workshop.shrink.modfetch import GOPROXY_FOLDER, Fetched, ModuleNotFetched, fetch_modules
-from workshop.shrink.needs import CERTS, TZDATA, USERS, Needs, needs_of
+from workshop.shrink.needs import CERTS, TMP, TZDATA, USERS, Needs, needs_of
 from workshop.steps.bases import ROLES, BaseResolver
 from workshop.steps.gobinary import go_build_version
 from workshop.steps.runner import BuildPlan, Passed, measure, measure_push_tag_and_log
@@ -795,11 +795,27 @@ def _reason(
     assert outcome is not None
     output = outcome.output
     said = _last_line(output)
-    fourb = "rung 4b adds"
     # What the image was shipped on: what lacks what the program needs.
     shipped_on = {"1": "golang", "2": "golang-alpine", "3": "alpine"}.get(
         result.rung.key, "scratch"
     )
+    if lacks := _lacks(output, said, shipped_on, needs, costs):
+        return lacks
+    if "exec format error" in output:
+        return "exec format error: /app is not a program this machine runs (another GOARCH?)"
+    if re.search(r"no such file or directory", output) and needs.interpreter:
+        fix = "rung 4b links it statically" if app.uses_cgo else "CGO_ENABLED=0 fixes it"
+        return (
+            f"no such file: the binary links libc (it asks for {needs.interpreter}, which "
+            f"scratch lacks); {fix}"
+        )
+    return outcome.failure + (f": {said}" if said else "")
+
+
+def _lacks(output: str, said: str, shipped_on: str, needs: Needs, costs: dict[str, int]) -> str:
+    """What the base the rung shipped on lacks that the program's output asked for, and what
+    rung 4b adds for it; "" where it is none of those."""
+    fourb = "rung 4b adds"
     if re.search(
         r"x509: (certificate signed by unknown authority|failed to load system roots)", output
     ):
@@ -810,15 +826,12 @@ def _reason(
     if re.search(r"user: (unknown user|Current requires|lookup)", output):
         cost = _cost(costs.get(USERS))
         return f"{said}: {shipped_on} has no /etc/passwd; {fourb} one, and USER 65534{cost}"
-    if "exec format error" in output:
-        return "exec format error: /app is not a program this machine runs (another GOARCH?)"
-    if re.search(r"no such file or directory", output) and needs.interpreter:
-        fix = "rung 4b links it statically" if app.uses_cgo else "CGO_ENABLED=0 fixes it"
-        return (
-            f"no such file: the binary links libc (it asks for {needs.interpreter}, which "
-            f"scratch lacks); {fix}"
-        )
-    return outcome.failure + (f": {said}" if said else "")
+    if re.search(r"/tmp\S*: no such file or directory", output) or (  # noqa: S108 - a message
+        TMP in needs and "no such file or directory" in output
+    ):
+        cost = _cost(costs.get(TMP))
+        return f"{said}: {shipped_on} has no /tmp; {fourb} an empty, writable one{cost}"
+    return ""
 
 
 def _last_line(output: str) -> str:

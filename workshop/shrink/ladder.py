@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from workshop.shrink.goapp import GoApp
 from workshop.shrink.goenv import BUILD_GO_ENV_NAMES
 from workshop.shrink.modfetch import FILE_PROXY, GOPROXY_FOLDER
-from workshop.shrink.needs import CERTS, TZDATA, USERS
+from workshop.shrink.needs import CERTS, TMP, TZDATA, USERS
 from workshop.steps.bases import ROLES
 
 __all__ = ["EXTRAS", "MODULES", "RUNGS", "STATIC", "Rung", "dockerfile", "runs_as_built"]
@@ -52,6 +52,7 @@ EXTRAS = {
     CERTS: "the CA bundle, /etc/ssl/certs/ca-certificates.crt",
     TZDATA: "Go's time-zone archive, /zoneinfo.zip, with ZONEINFO pointing at it",
     USERS: "an /etc/passwd naming nobody, and USER 65534",
+    TMP: "an empty, writable /tmp (mode 1777)",
     STATIC: "a statically linked binary",
 }
 
@@ -266,6 +267,11 @@ def _extra_files(extras: tuple[str, ...], trust: tuple[str, ...]) -> tuple[list[
         final.append("# A user to run as: the program looks users up (os/user).")
         build.append("RUN echo 'nobody:x:65534:65534:nobody:/:/sbin/nologin' > /passwd")
         final.append("COPY --from=build-stage /passwd /etc/passwd")
+    if TMP in extras:
+        final.append("# An empty /tmp anyone may write: the program writes temporary files.")
+        # Copied as the child of a folder, so that its mode (1777) comes along.
+        build.append("RUN mkdir -p /rootfs/tmp && chmod 1777 /rootfs/tmp")
+        final.append("COPY --from=build-stage /rootfs/ /")
     return build, final
 
 

@@ -10,6 +10,8 @@ say which packages it names (every program imports `time`; few load a time zone)
   Go reads $ZONEINFO, /usr/share/zoneinfo, or $GOROOT/lib/time/zoneinfo.zip.
 - /etc/passwd and a user: os/user is linked (user.Current, user.Lookup read /etc/passwd when
   built without cgo); the image gets a passwd naming nobody and runs as USER 65534.
+- a writable /tmp: os.TempDir is linked (os.CreateTemp and os.MkdirTemp use it when given no
+  folder), or the binary holds a path under /tmp/ of its own; scratch has no /tmp at all.
 - a static binary: the binary asks for a program interpreter (the C library's loader), which
   scratch lacks: cgo, or net and os/user built with CGO_ENABLED=1.
 """
@@ -24,11 +26,12 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 from elftools.elf.segments import InterpSegment
 
-__all__ = ["CERTS", "TZDATA", "USERS", "Needs", "needs_of"]
+__all__ = ["CERTS", "TMP", "TZDATA", "USERS", "Needs", "needs_of"]
 
 CERTS = "certs"
 TZDATA = "tzdata"
 USERS = "passwd"
+TMP = "tmp"
 
 # A need, and the symbols any of which shows it.
 _EVIDENCE = {
@@ -46,7 +49,10 @@ _EVIDENCE = {
         "os/user.lookupUser",
         "os/user.lookupUserId",
     ),
+    TMP: ("os.TempDir", "os.CreateTemp", "os.MkdirTemp", "io/ioutil.TempFile", "io/ioutil.TempDir"),
 }
+# A path of the program's own under /tmp (Go's runtime and standard library hold none).
+_TMP_PATH = b"/tmp/"
 _EMBEDDED_TZDATA = "time/tzdata."
 
 
@@ -91,6 +97,8 @@ def needs_of(binary: bytes) -> Needs:
         if need == TZDATA and embedded_tzdata:
             continue
         shown = next((symbol for symbol in symbols if symbol in names), "")
+        if not shown and need == TMP and _TMP_PATH in binary:
+            shown = "a path under /tmp/"
         if shown:
             found.append((need, shown))
     return Needs(found=tuple(found), interpreter=interpreter)
