@@ -6,12 +6,16 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from tests.support.fakeengine import FakeEngine
 from tests.support.paths import REAL_RUN
 from workshop.checks.verify import verify
+from workshop.errors import DataFileError
 from workshop.inspection.explain import Explanation
 from workshop.records.history import History, Run
 from workshop.records.sizelog import SizeLog
-from workshop.report.render import Report
+from workshop.report.render import Report, write_report
 from workshop.steps.figures import load_figures
 from workshop.steps.sweep import Sweep
 
@@ -120,3 +124,17 @@ def test_the_headline_is_the_workshops_comparison_after_beyond_too(tmp_path: Pat
     page = replace(made, records=records).html()
     assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in page
     assert "times go-reproducible" not in page
+
+
+def test_a_report_folder_that_cant_be_made_says_nothing_was_written(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(DataFileError) as refused:
+        write_report(
+            FakeEngine(),
+            size_log=SizeLog(REAL_RUN),
+            history=History(tmp_path / "history.json", keep=20),
+            sweep_dir=tmp_path / "sweep",
+            folder=tmp_path / "afile" / "report",
+        )
+    assert "Nothing was written." in refused.value.message
+    assert "Nothing was built" not in refused.value.message

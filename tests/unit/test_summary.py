@@ -51,3 +51,16 @@ def test_two_platforms_side_by_side_with_their_ratio() -> None:
     assert "linux/arm64: go-big-linux-arm64" in shown
     # One platform: the summary as it always was.
     assert isinstance(by_platform({"": summaries[""]}), Summary)
+
+
+def test_a_long_tag_prefix_never_cuts_a_size() -> None:
+    """The image names wrap; every size, documented figure and ratio shows whole at 80
+    columns."""
+    records = {
+        step: replace(record, tag=f"team-ci-pipeline-{'x' * 30}-{record.tag}")
+        for step, record in SizeLog(REAL_RUN).read().items()
+    }
+    shown = render(Summary(records, load_figures()), width=80)
+    assert "…" not in shown
+    for record in records.values():
+        assert docker_size(record.size) in shown, record.tag

@@ -111,19 +111,22 @@ def check_output(path: Path, *, what: str, setting: str = "") -> None:
         )
 
 
-def check_folder(folder: Path, *, what: str, setting: str = "") -> None:
-    """Make `folder` if needed, and refuse one that can't be written to."""
+def check_folder(
+    folder: Path, *, what: str, setting: str = "", nothing: str = "Nothing was built."
+) -> None:
+    """Make `folder` if needed, and refuse one that can't be written to; `nothing` says what
+    was not done (a report builds nothing: "Nothing was written.")."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DataFileError(
             f"{what[0].upper()}{what[1:]}{_where(setting)} can't be made: {error.strerror}. "
-            "Nothing was built. Choose a writable place, then run again."
+            f"{nothing} Choose a writable place, then run again."
         ) from None
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise DataFileError(
-            f"{what[0].upper()}{what[1:]}{_where(setting)} is not a writable folder. Nothing was "
-            "built. Choose a writable place, then run again."
+            f"{what[0].upper()}{what[1:]}{_where(setting)} is not a writable folder. {nothing} "
+            "Choose a writable place, then run again."
         )
 
 

@@ -435,7 +435,9 @@ def write_report(
 ) -> str:
     """`invoke report`: the HTML report and the Markdown summary, each image the engine still
     has explained; the Markdown is added to $GITHUB_STEP_SUMMARY where that is set."""
-    check_folder(folder, what="the report folder", setting="report_dir")
+    check_folder(
+        folder, what="the report folder", setting="report_dir", nothing="Nothing was written."
+    )
     targets = [folder / "report.html", folder / "report.md"]
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     records = size_log.read()

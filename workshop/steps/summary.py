@@ -42,14 +42,18 @@ class Summary:
         steps = sorted(self.records)
         first = self.records[steps[0]] if steps else None
         table = Table(title=self.title, title_style="bold")
+        # A long tag prefix folds the image's name: the figures are never cut ("8…").
         table.add_column("step", justify="right")
-        table.add_column("image", no_wrap=True)
-        table.add_column("size", justify="right")
-        table.add_column("workshop", justify="right")
+        table.add_column("image", overflow="fold")
+        for name in ("size", "workshop"):
+            table.add_column(name, justify="right", no_wrap=True, min_width=7)
         pulled = any(record.pull_size for record in self.records.values())
         if pulled:
-            table.add_column("pull", justify="right")
-        table.add_column(f"{first.tag} ÷ size" if first else "ratio", justify="right")
+            table.add_column("pull", justify="right", no_wrap=True, min_width=7)
+        table.add_column(
+            f"{first.tag} ÷ size" if first else "ratio", justify="right", min_width=7,
+            overflow="fold",
+        )  # fmt: skip
         table.add_column("size, log scale", no_wrap=True, width=BAR_WIDTH)
         sizes = [self.records[step].size for step in steps]
         for step in steps:
