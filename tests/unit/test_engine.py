@@ -258,3 +258,22 @@ def test_a_context_on_disk_is_streamed_from_its_file_not_held_in_memory(tmp_path
     build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     assert not isinstance(api.fileobj, io.BytesIO) and api.sent == in_memory
     assert api.fileobj.closed  # type: ignore[attr-defined]  # the file, closed after the build
+
+
+def test_an_instruction_that_failed_saying_nothing_has_the_engines_reason_last() -> None:
+    """A COPY of a file that is not there (a symlink to outside the folder) prints nothing:
+    the engine's reason is the tail's last line, so that no reason is ever empty."""
+    api = StreamingBuilds(
+        [
+            {"stream": "Step 1/3 : FROM golang\n"},
+            {"stream": " ---> 1a2b3c4d5e6f\n"},
+            {"stream": "Step 2/3 : COPY main.go .\n"},
+            {"error": "COPY failed: file not found in build context or excluded by .dockerignore: "
+                      "stat main.go: file does not exist"},
+        ]
+    )  # fmt: skip
+    client = types.SimpleNamespace(api=api)
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    with pytest.raises(StepFailed) as failed:
+        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert failed.value.log_tail[-1].endswith("stat main.go: file does not exist")

@@ -4,6 +4,7 @@ against the workshop's, the reasons a rung broke, and bad input refused before a
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import shlex
 import shutil
@@ -24,6 +25,7 @@ from workshop.progress import Progress
 from workshop.records.datafile import MAX_BYTES
 from workshop.records.sizelog import SizeLog
 from workshop.settings import Settings
+from workshop.shrink import goapp
 from workshop.shrink.appcheck import AppCheck, CheckFlags, Outcome, load_check, probe_once
 from workshop.shrink.climb import (
     RungResult,
@@ -590,3 +592,27 @@ def test_4b_gives_a_program_that_writes_temporary_files_an_empty_writable_tmp() 
         "FROM scratch"
     )
     assert "/rootfs/" not in dockerfile("4b", app, extras=(CERTS,))
+
+
+def test_a_folder_this_user_may_not_read_is_one_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a user without root's override of modes: a folder of mode 000 (the error Python
+    raises then), and a file among the program's that can't be read."""
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+
+    def denied(folder: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(goapp, "_find_go_mod", denied)
+        with pytest.raises(BadInput, match=r"server can't be read \(Permission denied\)"):
+            find_app(program)
+    (program / "notes.txt").write_text("x")
+    readable = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: readable(path, mode) and "notes" not in str(path)
+    )
+    with pytest.raises(BadInput, match=r"notes.txt in .* can't be read"):
+        find_app(program)

@@ -87,11 +87,14 @@ def build_with_sdk(
             for chunk in stream:
                 watch.heard()
                 if "error" in chunk:
+                    reason = str(chunk["error"]).strip()
+                    # Where the failing instruction printed nothing (a COPY of a file that is
+                    # not there), the engine's own reason is the tail's last line.
+                    silent = not log or log[-1].startswith("Step ")
                     raise StepFailed(
-                        f"Building {request.what} from {request.dockerfile} failed: "
-                        f"{str(chunk['error']).strip()}",
+                        f"Building {request.what} from {request.dockerfile} failed: {reason}",
                         instruction=instruction,
-                        log_tail=tuple(log),
+                        log_tail=(*log, reason) if silent and reason else tuple(log),
                     )
                 image_id = chunk.get("aux", {}).get("ID", image_id)
                 for line in _COLOUR.sub("", str(chunk.get("stream", ""))).splitlines():

@@ -776,7 +776,7 @@ def _reason(
         return ""
     if result.build_failure:
         log = "\n".join(result.build_failure)
-        last = result.build_failure[-1].strip()
+        last = next((line.strip() for line in reversed(result.build_failure) if line.strip()), "")
         if modules := _module_failure(log, app, go_env):
             return f"the build failed: {modules}"
         if app.uses_cgo and "golang-alpine" in roles(result.rung.key, app)[:1]:

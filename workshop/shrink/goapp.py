@@ -15,6 +15,7 @@ look like secrets (workshop.shrink.secretfiles) unless a `!` line keeps them.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +92,27 @@ _UNSAFE_NAME = re.compile(r"[$\\\x00-\x1f\x7f]")
 
 
 def find_app(path: Path) -> GoApp:
-    """The Go program at `path`, or BadInput saying what is missing and how to fix it."""
+    """The Go program at `path`, or BadInput saying what is missing and how to fix it (a
+    folder or file this user may not read among it)."""
+    try:
+        app = _find_app(path)
+    except PermissionError as error:
+        raise BadInput(
+            f"{error.filename or path} can't be read ({error.strerror}), and shrink reads the "
+            f"program's folder to build it. Give this user read access to {path} and what is "
+            "in it (chmod -R u+rX), or copy the program somewhere readable, then run again."
+        ) from None
+    unreadable = [name for name in app.files if not os.access(app.root / name, os.R_OK)]
+    if unreadable:
+        raise BadInput(
+            f"{listed(unreadable)} in {app.root} can't be read, and every file of the folder "
+            "goes to the build (as `docker build` would send it). Make them readable, or name "
+            "them in .dockerignore, then run again."
+        )
+    return app
+
+
+def _find_app(path: Path) -> GoApp:
     if not path.exists():
         raise BadInput(
             f"{path} does not exist. Give the directory of a Go main package, or a .go file."
