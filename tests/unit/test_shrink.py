@@ -31,6 +31,7 @@ from workshop.shrink.climb import (
     RungResult,
     _bases,
     _Climb,
+    _context_weight,
     _reason,
     discard_unnamed,
     find_target,
@@ -616,3 +617,17 @@ def test_a_folder_this_user_may_not_read_is_one_message_not_a_traceback(
     )
     with pytest.raises(BadInput, match=r"notes.txt in .* can't be read"):
         find_app(program)
+
+
+def test_a_heavy_context_is_weighed_and_what_dockerignore_would_drop_named(
+    tmp_path: Path,
+) -> None:
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    assert _context_weight(find_app(program)) == ""
+    with open(program / "dataset.bin", "wb") as large:
+        large.truncate(500_000_000)
+    said = _context_weight(find_app(program))
+    assert said.startswith("The build context weighs 500MB: every rung sends it to the engine")
+    assert "dataset.bin (500MB)" in said and "would drop 500MB" in said
+    assert "main.go" not in said

@@ -261,9 +261,43 @@ def find_target(path: Path, flags: CheckFlags, *, shrink_dir: Path) -> Target:
     return Target(app, check, folder, size_log, go_environment() if app.downloads else NO_GO_ENV)
 
 
+# A build context heavier than this is said, with what a .dockerignore line would drop.
+HEAVY_CONTEXT = 50_000_000
+
+
+def _context_weight(app: GoApp) -> str:
+    """What the build context weighs where that is heavy, and its heaviest files that are not
+    Go's, which a .dockerignore line would drop; "" for a light one."""
+    sizes = {}
+    for name in app.files:
+        with suppress(OSError):
+            sizes[name] = (app.root / name).stat().st_size
+    weight = sum(sizes.values())
+    if weight <= HEAVY_CONTEXT:
+        return ""
+    droppable = sorted(
+        (name for name in sizes if not name.endswith((".go", "go.mod", "go.sum"))),
+        key=lambda name: sizes[name],
+        reverse=True,
+    )[:3]
+    heaviest = ", ".join(f"{name} ({docker_size(sizes[name])})" for name in droppable)
+    drop = (
+        f" Its heaviest files that are not Go's: {heaviest}; a .dockerignore line for each the "
+        f"program does not need would drop {docker_size(sum(sizes[n] for n in droppable))}."
+        if droppable
+        else ""
+    )
+    return (
+        f"The build context weighs {docker_size(weight)}: every rung sends it to the engine, "
+        f"and rungs 1 and 2 ship it.{drop}"
+    )
+
+
 def _context_notes(app: GoApp, go_env: GoEnvironment, modules: Fetched) -> list[str]:
     """What the output says about what the build gets: left out, chosen, fetched how."""
     notes = []
+    if weight := _context_weight(app):
+        notes.append(weight)
     if app.left_out:
         notes.append(
             f"Left out of the build as they look like secrets: {listed(list(app.left_out))}. "
