@@ -11,6 +11,7 @@ import shutil
 import signal
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -284,6 +285,31 @@ def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
         check=True,
     ).stdout.split()
     assert left == [], "an interrupted rung's image was left behind"
+
+
+def test_what_a_shrink_killed_outright_left_the_next_shrink_removes(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """kill -9 during a server's check: its containers keep running, publishing their ports,
+    and its context tars stay in their scratch folders; the next shrink removes both."""
+    program = tmp_path / "never"
+    shutil.copytree(PROGRAMS / "never", program)
+    (program / "shrink.toml").write_text("port = 8080\ntimeout = 600\n")
+    env = workshop_run.own("kill9", tmp_path)
+    process = started_shrink(program, env)
+    deadline = time.monotonic() + 300
+    while not containers_of(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = containers_of(process.pid)
+    assert left, "no server container was seen running"
+    process.kill()
+    process.communicate(timeout=60)
+    assert containers_of(process.pid), "the killed run's containers went by themselves"
+    scratch = list(Path(tempfile.gettempdir()).glob(f"workshop-rung-{process.pid}-*"))
+    again = shrink(workshop_run, tmp_path, "after", PROGRAMS / "broken")
+    assert "Traceback" not in again.result.stderr
+    assert containers_of(process.pid) == []
+    assert not [folder for folder in scratch if folder.exists()]
 
 
 STRIPPED_SLEEPS = """\
