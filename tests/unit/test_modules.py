@@ -191,7 +191,8 @@ def test_the_client_fetches_every_module_through_the_proxy_checked_against_go_su
         fetched = fetch_modules(program, go_env, timeout=10)
     assert fetched.modules == 2 and fetched.left_to_build == ()
     greet = f"{GOPROXY_FOLDER}/example.com/greet/@v"
-    assert fetched.files[f"{greet}/v1.0.0.zip"] == GREET.zipped()
+    served = published / "example.com" / "greet" / "@v" / "v1.0.0.zip"
+    assert fetched.files[f"{greet}/v1.0.0.zip"] == served.read_bytes()
     assert fetched.files[f"{greet}/v1.0.0.mod"] == GREET.go_mod.encode()
     assert fetched.files[f"{greet}/list"] == b"v1.0.0\n"
     everything = b"".join([*map(str.encode, fetched.files), *fetched.files.values()])
