@@ -256,3 +256,9 @@ def test_a_gate_that_checks_nothing_is_refused_not_passed(
 ) -> None:
     with pytest.raises(DataFileError, match="sets no limit, so it would check nothing and pass"):
         load_budgets(write(tmp_path, name, text), ["go-big"])
+
+
+def test_a_dive_ci_rule_given_twice_is_refused_not_the_last_one_winning(tmp_path: Path) -> None:
+    text = "rules:\n  lowestEfficiency: 0.99\n  lowestEfficiency: 0.1\n"
+    with pytest.raises(DataFileError, match="the key 'lowestEfficiency' is given twice"):
+        load_budgets(write(tmp_path, ".dive-ci", text), ["myapp:1.0"])

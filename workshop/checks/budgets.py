@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 import yaml.composer
+import yaml.constructor
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -230,7 +231,19 @@ def _share(value: object, where: str) -> float:
 
 class _NoAliases(yaml.SafeLoader):
     """YAML's safe loader without aliases (`*name`): a dive CI file has no use for them, and
-    nested ones expand without bound (a 531-byte file took 4.7 GB)."""
+    nested ones expand without bound (a 531-byte file took 4.7 GB). A key given twice in one
+    mapping is refused too: the last one would win silently, and with it the verdict."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
