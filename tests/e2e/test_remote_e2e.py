@@ -86,14 +86,30 @@ def test_invoke_engine_says_where_the_engine_is_and_what_follows(remote_host: Re
 def test_the_workshop_runs_over_ssh_on_the_same_engine(
     over_tls: WorkshopRun, remote_host: RemoteHost, tmp_path: Path
 ) -> None:
-    over_ssh = remote_run(remote_host, tmp_path, "rssh", remote_host.ssh_environment())
+    """Through the user's own OpenSSH: all and beyond, verify and the report on that log, and
+    a server's check on the port that host published, as over TLS."""
+    via = remote_host.ssh_environment()
+    over_ssh = remote_run(remote_host, tmp_path, "rssh", via)
+    beyond = invoke("beyond", env=over_ssh.env)
+    assert beyond.returncode == 0, beyond.stdout + beyond.stderr
     records, over_tcp = over_ssh.records(), over_tls.records()
+    assert sorted(records) == [*TAGS, 10, 11, 12, 13, 14, 15]
     for step, record in records.items():
-        # The same engine: the same files, measured the same; its images there, not here.
+        # The same engine: its images there, not here; the workshop's the same size as by TLS.
         assert record.engine_host == f"ssh://root@{THERE_ADDRESS}"
-        assert record.size == over_tcp[step].size, step
+        if step in over_tcp:
+            assert record.size == over_tcp[step].size, step
         there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
         assert there["Id"] == record.image_id, step
+    verified = verify_cli("--log", str(over_ssh.log))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    report = invoke("report", env=over_ssh.env)
+    assert report.returncode == 0, report.stdout + report.stderr
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    served = invoke("shrink", str(program), env={**over_ssh.env, "COLUMNS": "200"}, timeout=1200)
+    assert served.returncode == 0, served.stdout + served.stderr
+    assert "answers GET /healthz on port 8080 with 200" in " ".join(served.stdout.split())
 
 
 def test_a_server_is_checked_where_the_remote_engine_publishes_its_port(
