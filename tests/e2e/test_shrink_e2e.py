@@ -175,7 +175,12 @@ def test_a_program_that_writes_temporary_files_gets_a_writable_tmp(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
     ladder = shrink(
-        workshop_run, tmp_path, "tmp", PROGRAMS / "scratchpad", "--output", "noted in a temporary"
+        workshop_run,
+        tmp_path,
+        "tmp",
+        PROGRAMS / "scratchpad",
+        "--output",
+        "noted in a temporary file",
     )
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     assert ladder.rung("4") is None
