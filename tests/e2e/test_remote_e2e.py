@@ -173,27 +173,19 @@ def test_explain_says_the_files_cross_the_network(over_tls: WorkshopRun) -> None
 def test_the_workshop_runs_over_ssh_on_the_same_engine(
     over_tls: WorkshopRun, remote_host: RemoteHost, tmp_path: Path
 ) -> None:
-    """Through the user's own OpenSSH: all and beyond, verify and the report on that log, and
-    a server's check on the port that host published, as over TLS."""
-    via = remote_host.ssh_environment()
-    over_ssh = remote_run(remote_host, tmp_path, "rssh", via)
-    beyond = invoke("beyond", env=over_ssh.env)
-    assert beyond.returncode == 0, beyond.stdout + beyond.stderr
+    """Through the user's own OpenSSH: all, then verify and the report on that log. (Where a
+    port is reached and what crosses the wire is the same rule for tcp:// and ssh://, held by
+    the TLS tests above; ssh is the slow transport, 4.8 times the unix socket.)"""
+    over_ssh = remote_run(remote_host, tmp_path, "rssh", remote_host.ssh_environment())
     records, over_tcp = over_ssh.records(), over_tls.records()
-    assert sorted(records) == [*TAGS, 10, 11, 12, 13, 14, 15]
+    assert sorted(records) == list(TAGS)
     for step, record in records.items():
-        # The same engine: its images there, not here; the workshop's the same size as by TLS.
+        # The same engine: its images there, not here; the same size as by TLS.
         assert record.engine_host == f"ssh://root@{THERE_ADDRESS}"
-        if step in over_tcp:
-            assert record.size == over_tcp[step].size, step
+        assert record.size == over_tcp[step].size, step
         there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
         assert there["Id"] == record.image_id, step
     verified = verify_cli("--log", str(over_ssh.log))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     report = invoke("report", env=over_ssh.env)
     assert report.returncode == 0, report.stdout + report.stderr
-    program = tmp_path / "server"
-    shutil.copytree(PROGRAMS / "server", program)
-    served = invoke("shrink", str(program), env={**over_ssh.env, "COLUMNS": "200"}, timeout=1200)
-    assert served.returncode == 0, served.stdout + served.stderr
-    assert "answers GET /healthz on port 8080 with 200" in " ".join(served.stdout.split())
