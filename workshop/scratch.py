@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from workshop.errors import WorkshopError
+from workshop.system import process_alive
 
 __all__ = ["mounts_below", "remove_leftovers", "remove_without_crossing", "scratch_folder"]
 
@@ -43,22 +44,12 @@ def remove_leftovers(prefix: str) -> list[Path]:
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{prefix}-*-*"):
         pid = folder.name.removeprefix(f"{prefix}-").split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)) or not folder.is_dir():
+        if not pid.isdigit() or process_alive(int(pid)) or not folder.is_dir():
             continue
         with contextlib.suppress(WorkshopError):
             remove_without_crossing(folder)
             removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def mounts_below(folder: Path) -> list[str]:

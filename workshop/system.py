@@ -8,13 +8,26 @@ from __future__ import annotations
 import importlib
 import os
 
-__all__ = ["group_name", "is_root", "nonblocking", "user_name"]
+__all__ = ["group_name", "is_root", "nonblocking", "process_alive", "user_name"]
 
 
 def is_root() -> bool:
     """Whether this process runs as root (never on Windows, which has no effective uid)."""
     geteuid = getattr(os, "geteuid", None)
     return geteuid is not None and geteuid() == 0
+
+
+def process_alive(pid: int) -> bool:
+    """Whether the process `pid` is still there (one of another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:  # Windows: no such process, or not one to signal
+        return False
+    return True
 
 
 def user_name(uid: int) -> str:

@@ -298,26 +298,32 @@ def test_sigterm_during_explain_leaves_no_probe_container(workshop_run: Workshop
     assert containers_of(process.pid) == []
 
 
-def test_a_build_whose_engine_stalls_is_bounded_and_says_so(
-    workshop_run: WorkshopRun, tmp_path: Path
-) -> None:
+def stalled_step_7(
+    workshop_run: WorkshopRun, tmp_path: Path, name: str, **settings: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """`invoke step-7`, built afresh through a proxy that stalls the build's answer; its result
+    and its errors on one line. The proxy must have stalled it."""
     proxy = StallingProxy()
     try:
         env = workshop_run.own(
-            "stalled",
-            tmp_path,
-            DOCKER_HOST=proxy.host,
-            INVOKE_WORKSHOP_BUILD_TIMEOUT="5",
-            INVOKE_WORKSHOP_NO_CACHE="1",
+            name, tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_NO_CACHE="1", **settings
         )
-        result = invoke("step-7", env=env, timeout=120)
+        result = invoke("step-7", env=env, timeout=300)
     finally:
         proxy.close()
-    message = " ".join(result.stderr.split())
     assert proxy.stalled.is_set(), "the proxy never stalled a build"
+    assert not (tmp_path / "sizes.json").exists()
+    return result, " ".join(result.stderr.split())
+
+
+def test_a_build_whose_engine_stalls_is_bounded_and_says_so(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    result, message = stalled_step_7(
+        workshop_run, tmp_path, "stalled", INVOKE_WORKSHOP_BUILD_TIMEOUT="5"
+    )
     assert result.returncode == 4, result.stderr
     assert "did not answer within 5 s while building" in message
-    assert not (tmp_path / "sizes.json").exists()
 
 
 def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_the_bound(
@@ -326,26 +332,14 @@ def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_t
     """Silent past engine_timeout, and the engine shows no work for it (its RUN container
     ended): given up, exit 4, in words, long before build_timeout (the default, 1800 s). While
     the RUN works it is waited for: silence alone is no proof."""
-    proxy = StallingProxy()
     started = time.monotonic()
-    try:
-        env = workshop_run.own(
-            "silent",
-            tmp_path,
-            DOCKER_HOST=proxy.host,
-            INVOKE_WORKSHOP_ENGINE_TIMEOUT="3",
-            INVOKE_WORKSHOP_NO_CACHE="1",
-        )
-        result = invoke("step-7", env=env, timeout=300)
-    finally:
-        proxy.close()
-    message = " ".join(result.stderr.split())
-    assert proxy.stalled.is_set(), "the proxy never stalled a build"
+    result, message = stalled_step_7(
+        workshop_run, tmp_path, "silent", INVOKE_WORKSHOP_ENGINE_TIMEOUT="3"
+    )
     assert result.returncode == 4, result.stdout + result.stderr
     assert "accepted the build and then said nothing for 3 s (workshop.engine_timeout)" in message
     assert "Traceback" not in message
     assert time.monotonic() - started < 120
-    assert not (tmp_path / "sizes.json").exists()
 
 
 def test_a_killed_run_and_a_crashed_engine_leave_nothing_after_clean(

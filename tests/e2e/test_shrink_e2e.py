@@ -260,19 +260,28 @@ def test_a_program_that_never_exits_or_answers_is_bounded_by_its_check(
     assert ladder.records == {}
 
 
+def never_ending_shrink(
+    workshop_run: WorkshopRun, tmp_path: Path, name: str, check: str, *, running: int
+) -> subprocess.Popen[str]:
+    """`invoke shrink` started on a program that never ends, checked as `check` says, once
+    `running` of its containers run (within five minutes)."""
+    program = tmp_path / "never"
+    shutil.copytree(PROGRAMS / "never", program)
+    (program / "shrink.toml").write_text(check)
+    process = started_shrink(program, workshop_run.own(name, tmp_path))
+    deadline = time.monotonic() + 300
+    while len(containers_of(process.pid)) < running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return process
+
+
 def test_sigterm_while_rungs_run_side_by_side_leaves_nothing(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
     # Rungs 1 to 4 are checked in threads that Ctrl-C does not reach, each waiting on a program
     # that sleeps for an hour: the interrupt must end them, not wait the check's 600 s.
-    program = tmp_path / "never"
-    shutil.copytree(PROGRAMS / "never", program)
-    (program / "shrink.toml").write_text("timeout = 600\n")
     env = workshop_run.own("sterm", tmp_path)
-    process = started_shrink(program, env)
-    deadline = time.monotonic() + 300
-    while len(containers_of(process.pid)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    process = never_ending_shrink(workshop_run, tmp_path, "sterm", "timeout = 600\n", running=4)
     assert len(containers_of(process.pid)) == 4, "the four rungs were never seen running"
     process.send_signal(signal.SIGTERM)
     _, errors = process.communicate(timeout=90)
@@ -300,14 +309,8 @@ def test_what_a_shrink_killed_outright_left_the_next_shrink_removes(
 ) -> None:
     """kill -9 during a server's check: its containers keep running, publishing their ports,
     and its context tars stay in their scratch folders; the next shrink removes both."""
-    program = tmp_path / "never"
-    shutil.copytree(PROGRAMS / "never", program)
-    (program / "shrink.toml").write_text("port = 8080\ntimeout = 600\n")
-    env = workshop_run.own("kill9", tmp_path)
-    process = started_shrink(program, env)
-    deadline = time.monotonic() + 300
-    while not containers_of(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    check = "port = 8080\ntimeout = 600\n"
+    process = never_ending_shrink(workshop_run, tmp_path, "kill9", check, running=1)
     left = containers_of(process.pid)
     assert left, "no server container was seen running"
     process.kill()

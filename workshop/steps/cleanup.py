@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, suffix
 from workshop.releases import GO_RELEASES
 from workshop.steps.bases import Standins
+from workshop.system import process_alive
 from workshop.units import docker_size
 
 __all__ = [
@@ -171,19 +171,9 @@ def is_leftover(container: ContainerInfo, now: float) -> bool:
     made_by = container.labels.get(OWNER_LABEL)
     if made_by:
         host, _, pid = made_by.rpartition(":")
-        return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+        return host == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
     if container.status == "running":
         return False
     crashed = container.status == "exited" and container.exit_code == 255
     stale = now - container.created > BUILD_CONTAINER_GRACE
     return crashed or (container.status in ("created", "dead", "exited") and stale)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
