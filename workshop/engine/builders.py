@@ -66,6 +66,7 @@ def build_with_sdk(
         _given_up_in_words(watch, request, endpoint),
     ):
         _capture_responses(client)
+        _captured.response = None  # this build's answer only, never an earlier one's
         stream = client.api.build(
             fileobj=context,
             custom_context=True,
