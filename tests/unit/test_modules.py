@@ -51,23 +51,8 @@ def test_the_environment_wins_over_gos_env_file_and_the_file_over_the_default(
     )
     assert found.values == {"GOPROXY": "http://127.0.0.1:3000", "GOPRIVATE": "corp.example/*"}
     assert found.sources["GOPRIVATE"] == f"from {env_file}"
-    assert found.on_loopback
     assert go_environment({"GOENV": str(env_file)}).proxy == "https://file.example"
     assert go_environment({"GOENV": "off", "HOME": str(tmp_path)}).values == {}
-
-
-@pytest.mark.parametrize(
-    ("proxy", "loopback"),
-    [
-        ("http://localhost:8080", True),
-        ("http://[::1]:3000,direct", True),
-        ("https://goproxy.corp.example|https://proxy.golang.org", False),
-        ("", False),
-        ("off", False),
-    ],
-)
-def test_a_proxy_on_loopback_is_seen_in_any_of_gos_list_forms(proxy: str, loopback: bool) -> None:
-    assert GoEnvironment({"GOPROXY": proxy} if proxy else {}, {}).on_loopback is loopback
 
 
 def test_a_control_character_in_a_go_setting_is_refused() -> None:

@@ -9,7 +9,6 @@ proxy's address may carry a token, and no image or its history may hold it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import sys
@@ -64,21 +63,6 @@ class GoEnvironment:
     def build_values(self) -> dict[str, str]:
         """The variables the build is given (BUILD_GO_ENV_NAMES), where set."""
         return {name: value for name, value in self.values.items() if name in BUILD_GO_ENV_NAMES}
-
-    @property
-    def on_loopback(self) -> bool:
-        """Whether a proxy is on this machine's loopback: the build then uses the host's
-        network, as the engine's default network can't reach the machine's 127.0.0.1."""
-        for entry in self.proxy.replace("|", ",").split(","):
-            host = urlsplit(entry.strip()).hostname or ""
-            if host == "localhost":
-                return True
-            try:
-                if ipaddress.ip_address(host).is_loopback:
-                    return True
-            except ValueError:
-                continue
-        return False
 
     def describe(self) -> str:
         """GOPROXY=... (from the environment), for what the output says it used, its
