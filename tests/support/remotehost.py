@@ -183,11 +183,13 @@ class RemoteHost(SpareEngine):
         return {"DOCKER_HOST": self.ssh_host, "PATH": f"{folder}:{os.environ['PATH']}"}
 
     def remove(self) -> None:
-        if self.sshd is not None and self.sshd.poll() is None:
-            self.sshd.terminate()
+        # sshd and its sessions together, while they are still its children: a session (a
+        # shared connection's, retitled `sshd: root@notty`) names no folder of ours, and once
+        # sshd is gone it would hang on in a namespace that no longer exists.
+        end_processes_under(self.ssh)
+        if self.sshd is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.sshd.wait(timeout=30)
-        end_processes_under(self.ssh)
         super().remove()
         for table_and_chain, rule in FORWARDING:
             deleting = [part for part in table_and_chain if part not in ("-I", "1")]
