@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -45,6 +46,20 @@ def _ip(*args: str, check: bool = True) -> None:
 def _in_namespace(*command: str) -> list[str]:
     # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroups dockerd needs.
     return ["nsenter", f"--net={NETNS}", *command]
+
+
+def _end_processes_in_namespace() -> None:
+    """SIGKILL whatever still lives in the host's network namespace, whatever it is called."""
+    try:
+        inode = f"net:[{NETNS.stat().st_ino}]"
+    except OSError:
+        return
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.readlink(entry / "ns" / "net") == inode:
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 class RemoteHost(SpareEngine):
