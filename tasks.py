@@ -196,13 +196,21 @@ def engine(c: Context, start: bool = False) -> None:
     help={
         "rebuild": "Build the stand-ins again even where they exist.",
         "platform": "Platforms to build them for: linux/amd64,linux/arm64 (default: the engine's).",
+        "save": "Then save them to this file (one archive), for another engine or machine.",
+        "load": "Load them from a file --save wrote, instead of building (no root needed).",
     }
 )
-def bases(c: Context, rebuild: bool = False, platform: str | None = None) -> None:
+def bases(
+    c: Context,
+    rebuild: bool = False,
+    platform: str | None = None,
+    save: str | None = None,
+    load: str | None = None,
+) -> None:
     """Build the local stand-ins for the workshop's base images (no registry needed)."""
     from workshop.app import images
 
-    images.bases(c, rebuild=rebuild, platform=platform)
+    images.bases(c, rebuild=rebuild, platform=platform, save=save, load=load)
 
 
 @task(

@@ -197,12 +197,15 @@ class FakeEngine:
     def read_file(self, reference: str, path: str) -> bytes:
         return self.files_in.get((reference, path), b"")
 
-    def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]:
+    def saved(self, *references: str) -> AbstractContextManager[Iterator[bytes]]:
         @contextmanager
         def archive() -> Iterator[Iterator[bytes]]:
-            yield iter([self.archives[reference]])
+            yield iter([self.archives[reference] for reference in references])
 
         return archive()
+
+    def load(self, archive: IO[bytes]) -> list[str]:
+        raise NotImplementedError("the fake engine loads nothing")
 
     def history(self, reference: str) -> list[HistoryEntry]:
         image = self._find(reference)

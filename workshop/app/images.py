@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from invoke import Context
+from rich.text import Text
 
 from workshop.app.exits import reported
 from workshop.app.session import Session, session
 from workshop.console import show
-from workshop.steps.bases import StandinsTable
+from workshop.records.datafile import check_output
+from workshop.steps.bases import StandinsTable, load_standins, save_standins
 from workshop.steps.cleanup import Cleaned, clean_images, remove_leftover_containers
 
 __all__ = ["bases", "clean"]
 
 
-def bases(c: Context, *, rebuild: bool, platform: str | None = None) -> None:
+def bases(
+    c: Context,
+    *,
+    rebuild: bool,
+    platform: str | None = None,
+    save: str | None = None,
+    load: str | None = None,
+) -> None:
     with reported():
-        for table in _build_standins(session(c).with_platform(platform), rebuild=rebuild):
+        current = session(c).with_platform(platform)
+        if save:
+            # The file is checked before anything is asked of the engine.
+            check_output(Path(save), what="stand-ins archive")
+        if load:
+            current.require_platforms()
+            resolvers = [current.bases_for(each) for each in current.platforms]
+            load_standins(resolvers, Path(load))
+            tables = [StandinsTable.of(bases, []) for bases in resolvers]
+        else:
+            tables = _build_standins(current, rebuild=rebuild)
+        for table in tables:
             show(table)
+        if save:
+            resolvers = [current.bases_for(each) for each in current.platforms]
+            saved = save_standins(resolvers, Path(save))
+            show(Text(f"Saved {len(saved)} stand-ins to {save}: `invoke bases --load FILE` there."))
 
 
 def clean(c: Context, *, bases: bool, stages: bool = False) -> None:

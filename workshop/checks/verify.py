@@ -18,7 +18,7 @@ from rich.text import Text
 
 from workshop.catalogue import WORKSHOP_BUILD_STEPS
 from workshop.checks.junit import Case, junit_suite
-from workshop.engine.values import CONTAINERD
+from workshop.engine.values import CONTAINERS_STORAGE, FILES_MEASURED
 from workshop.errors import DataFileError
 from workshop.records.sizelog import SizeRecord
 from workshop.steps.figures import Claim, DocumentedImage, Figures
@@ -320,7 +320,7 @@ def verify(
 def _compared(records: Mapping[int, SizeRecord]) -> str:
     """Which size the checks compare, in words, for the stores the records came from."""
     containerd = sorted(
-        step for step, record in records.items() if record.image_store == CONTAINERD
+        step for step, record in records.items() if record.image_store in FILES_MEASURED
     )
     if not containerd:
         return (
@@ -328,12 +328,17 @@ def _compared(records: Mapping[int, SizeRecord]) -> str:
             "docker image ls shows there and what the workshop measured."
         )
     example = records[containerd[0]]
+    store, listed = (
+        ("Podman's store", "each layer as a tar, a header and padding for each file")
+        if example.image_store == CONTAINERS_STORAGE
+        else ("the containerd image store", "stored content and unpacked snapshot together")
+    )
     return (
-        "Sizes compared: the bytes of each image's files, as the workshop measured them. On the "
-        f"containerd image store (steps {', '.join(map(str, containerd))}) they are read from "
-        "the image's filesystem, not what docker image ls shows there (stored content and "
-        f"unpacked snapshot together: {docker_size(example.listed)} for {example.tag}, whose "
-        f"files are {docker_size(example.size)})."
+        "Sizes compared: the bytes of each image's files, as the workshop measured them. On "
+        f"{store} (steps {', '.join(map(str, containerd))}) they are read from "
+        f"the image's filesystem, not what docker image ls shows there ({listed}: "
+        f"{docker_size(example.listed)} for {example.tag}, whose files are "
+        f"{docker_size(example.size)})."
     )
 
 
@@ -376,7 +381,7 @@ def _not_gated(claim: Claim, records: Mapping[int, SizeRecord], needed: set[int]
         return elsewhere
     record = records.get(int(claim.params.get("step", 0)))
     if record is not None and claim.kind == "same-id" and not record.rebuilt_image_id:
-        why = why_built_once(record.engine_version, record.image_store)
+        why = why_built_once(record.engine_version, record.image_store, record.engine_product)
         return f"not checked: {record.tag} was built once, as {why}."
     return ""
 

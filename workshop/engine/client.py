@@ -47,7 +47,12 @@ from workshop.engine.tarstream import read_tar
 from workshop.engine.values import (
     CLASSIC,
     CONTAINERD,
+    CONTAINERS_STORAGE,
+    DOCKER_DESKTOP,
+    DOCKER_ENGINE,
+    FILES_MEASURED,
     OWNER_LABEL,
+    PODMAN,
     BuildRequest,
     BuildResult,
     ContainerInfo,
@@ -130,17 +135,24 @@ class Engine:
             containerd = driver_status.get("driver-type", "").startswith(
                 "io.containerd.snapshotter"
             )
+            operating_system = str(info.get("OperatingSystem") or "")
             self._info = EngineInfo(
                 version=str(version.get("Version", "unknown")),
                 storage_driver=str(info.get("Driver", "unknown")),
-                image_store=CONTAINERD if containerd else CLASSIC,
+                image_store=CONTAINERS_STORAGE
+                if _product(version, operating_system) == PODMAN
+                else CONTAINERD
+                if containerd
+                else CLASSIC,
                 context=self.endpoint.context,
                 host=self.endpoint.host,
                 platform=engine_platform(
                     str(version.get("Os", "linux")), str(version.get("Arch", "amd64"))
                 ),
-                where=self.endpoint.where(str(info.get("OperatingSystem") or "")),
-                operating_system=str(info.get("OperatingSystem") or ""),
+                where=self.endpoint.where(operating_system),
+                operating_system=operating_system,
+                product=_product(version, operating_system),
+                rootless=_rootless(info),
             )
         return self._info
 
@@ -190,7 +202,7 @@ class Engine:
         with self.translated_errors(f"looking up {reference}"):
             if not containerd:
                 try:
-                    return _image_info(api.inspect_image(reference))
+                    return _image_info(api.inspect_image(reference), podman=self.info.is_podman)
                 except docker.errors.ImageNotFound:
                     return None
             # The per-manifest sizes (API 1.48 on): docker-py's inspect_image takes no query,
@@ -483,16 +495,44 @@ class Engine:
             return self._read_file(container, path)
 
     @contextmanager
-    def saved(self, reference: str) -> Iterator[Iterator[bytes]]:
-        """`docker save` of `reference`: its layers one by one, as a tar stream."""
-        with self.translated_errors(f"saving {reference}", bound=self.timeouts.build):
-            yield self.client.api.get_image(reference, chunk_size=1 << 20)
+    def saved(self, *references: str) -> Iterator[Iterator[bytes]]:
+        """`docker save` of `references`: their layers one by one (each once), as a tar stream
+        with their names, which `load` takes on any engine."""
+        api = self.client.api
+        with self.translated_errors(f"saving {', '.join(references)}", bound=self.timeouts.build):
+            if len(references) == 1:
+                yield api.get_image(references[0], chunk_size=1 << 20)
+                return
+            answer = api.get(
+                f"{api.base_url}/v{api.api_version}/images/get",
+                params={"names": list(references)},
+                stream=True,
+                timeout=self.timeouts.engine,
+            )
+            if answer.status_code != 200:
+                raise EngineRefused(
+                    f"The Docker Engine refused saving {', '.join(references)}: "
+                    f"{answer.status_code} {answer.text[:200]}"
+                )
+            yield answer.iter_content(chunk_size=1 << 20)
+
+    def load(self, archive: IO[bytes]) -> list[str]:
+        """`docker load`: the images of a saved archive, by the names they were saved with
+        (Podman answers "localhost/NAME:TAG"; the names here are as they were given)."""
+        with self.translated_errors("loading images", bound=self.timeouts.build):
+            answers = list(self.client.api.load_image(archive, quiet=True))
+        said = " ".join(str(answer.get("stream", "")) for answer in answers)
+        errors = [str(answer["error"]) for answer in answers if answer.get("error")]
+        if errors:
+            raise EngineRefused(f"The Docker Engine refused loading images: {errors[0]}")
+        names = re.findall(r"Loaded image(?:\(s\))?: ([^\s,]+)", said)
+        return [familiar(name, podman=self.info.is_podman) for name in names]
 
     def measured(self, reference: str) -> ImageInfo | None:
         """`reference` with `size` what the workshop compares on every store: the image's
-        layers on the classic store, the bytes of its files on the containerd store."""
+        layers on the classic store, the bytes of its files on containerd's and Podman's."""
         image = self.image(reference)
-        if image is None or self.info.image_store != CONTAINERD:
+        if image is None or self.info.image_store not in FILES_MEASURED:
             return image
         return replace(image, size=self.file_bytes(image.id), listed_size=image.listed)
 
@@ -519,9 +559,18 @@ class Engine:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
         repository, tag = _named(reference, "import as")
         with self.translated_errors(f"importing {reference}", bound=self.timeouts.build):
-            self.client.api.import_image_from_stream(
+            answer = self.client.api.import_image_from_stream(
                 tar_stream, repository=repository, tag=tag, changes=changes
             )
+            if self.info.is_podman:
+                # Podman's import takes the repository but drops the tag (it stores NAME:latest):
+                # the image it answers with is tagged as asked, and its NAME:latest goes again.
+                imported = _imported_id(answer)
+                if imported and self.image(reference) is None:
+                    self.client.api.tag(imported, repository, tag)
+                    latest = self.image(f"{repository}:latest")
+                    if tag != "latest" and latest is not None and latest.id == imported:
+                        self.client.api.remove_image(f"{repository}:latest", noprune=True)
         image = self.image(reference)
         if image is None:
             raise EngineRefused(f"The Docker Engine imported {reference} but does not list it.")
@@ -532,7 +581,7 @@ class Engine:
         with self.translated_errors("listing images"):
             listed = self.client.api.images()
         return sorted(
-            str(tag)
+            familiar(str(tag), podman=self.info.is_podman)
             for image in listed
             for tag in image.get("RepoTags") or ()
             if tag != "<none>:<none>"
@@ -541,7 +590,7 @@ class Engine:
     def images_labelled(self, label: str) -> list[ImageInfo]:
         with self.translated_errors("listing images"):
             return [
-                _image_info(attrs)
+                _image_info(attrs, podman=self.info.is_podman)
                 for attrs in self.client.api.images(filters={"label": label}, all=False)
             ]
 
@@ -597,7 +646,43 @@ class Engine:
             self.client.api.remove_container(container_id, force=True)
 
 
-def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageInfo:
+def _imported_id(answer: object) -> str:
+    """The image id an import's answer names (its last status line that is an id)."""
+    found = re.findall(r"sha256:[0-9a-f]{64}", str(answer))
+    return found[-1] if found else ""
+
+
+def _product(version: Mapping[str, Any], operating_system: str) -> str:
+    """Which product answers: Podman names itself among the version's components ("Podman
+    Engine"); Docker Desktop in its operating system; anything else is Docker Engine."""
+    names = {str(part.get("Name", "")) for part in version.get("Components") or ()}
+    if "Podman Engine" in names:
+        return PODMAN
+    if operating_system.startswith("Docker Desktop"):
+        return DOCKER_DESKTOP
+    return DOCKER_ENGINE
+
+
+def _rootless(info: Mapping[str, Any]) -> bool:
+    """Whether the daemon runs in a user namespace: Docker and Podman both say "name=rootless"
+    among the security options."""
+    return "name=rootless" in {str(option) for option in info.get("SecurityOptions") or ()}
+
+
+def familiar(name: str, *, podman: bool) -> str:
+    """`name` as the docker CLI shows it and as the tasks gave it: Podman lists
+    "docker.io/library/alpine:latest" and "localhost/go-big:latest" for a name given as
+    "alpine" or "go-big"; Docker drops docker.io itself (a registry named localhost is Docker's,
+    and stays)."""
+    for prefix in ("docker.io/library/", "docker.io/", *(("localhost/",) if podman else ())):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _image_info(
+    attrs: Mapping[str, Any], *, manifests: bool = False, podman: bool = False
+) -> ImageInfo:
     config = attrs.get("Config") or {}
     size = listed = int(attrs.get("Size") or 0)
     present: list[Mapping[str, Any]] = []
@@ -624,7 +709,11 @@ def _image_info(attrs: Mapping[str, Any], *, manifests: bool = False) -> ImageIn
     return ImageInfo(
         id=str(attrs["Id"]),
         size=size,
-        tags=tuple(str(tag) for tag in attrs.get("RepoTags") or () if tag != "<none>:<none>"),
+        tags=tuple(
+            familiar(str(tag), podman=podman)
+            for tag in attrs.get("RepoTags") or ()
+            if tag != "<none>:<none>"
+        ),
         labels=dict(config.get("Labels") or attrs.get("Labels") or {}),
         created=str(attrs.get("Created") or ""),
         listed_size=listed,

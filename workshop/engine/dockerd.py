@@ -49,6 +49,10 @@ class EngineStatus:
         lines.append(Text(f"Answers: {self.info.describe()}"))
         lines.append(Text(f"Runs on: {self.info.where.said}"))
         lines.extend(Text(f"  {line}") for line in self.info.where.consequences())
+        lacking = self.info.lacks()
+        if lacking:
+            lines.append(Text("Lacks:"))
+            lines.extend(Text(f"  {line}") for line in lacking)
         if self.started:
             lines.append(
                 Text("Started now, on its unix socket only; its log is build/dockerd.log.")

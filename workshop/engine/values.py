@@ -23,8 +23,13 @@ from workshop.labels import LABEL
 __all__ = [
     "CLASSIC",
     "CONTAINERD",
+    "CONTAINERS_STORAGE",
+    "DOCKER_DESKTOP",
+    "DOCKER_ENGINE",
+    "FILES_MEASURED",
     "LOG_TAIL",
     "OWNER_LABEL",
+    "PODMAN",
     "BuildRequest",
     "BuildResult",
     "ContainerInfo",
@@ -61,6 +66,14 @@ class Timeouts:
 
 
 CLASSIC, CONTAINERD = "classic", "containerd"
+# Podman's store (containers/storage): it lists a layer's size as its tar's, 512 bytes of header
+# and padding for each file, so the workshop measures the files there, as on containerd's.
+CONTAINERS_STORAGE = "containers-storage"
+# The stores where the workshop's size is the bytes of the image's files, read from it.
+FILES_MEASURED = (CONTAINERD, CONTAINERS_STORAGE)
+
+# What answers on the socket: the products differ in what they can do for the tasks.
+DOCKER_ENGINE, DOCKER_DESKTOP, PODMAN = "Docker Engine", "Docker Desktop", "Podman"
 
 HERE, VM, ELSEWHERE = "here", "vm", "elsewhere"
 
@@ -118,13 +131,40 @@ class EngineInfo:
     where: Where = Where(HERE, "this machine")
     # What the engine says it runs on ("Debian GNU/Linux 12", "Docker Desktop").
     operating_system: str = ""
+    # Which product answers (DOCKER_ENGINE, DOCKER_DESKTOP or PODMAN), and whether its daemon
+    # runs without root (in a user namespace: rootless Docker, rootless Podman).
+    product: str = DOCKER_ENGINE
+    rootless: bool = False
+
+    @property
+    def is_podman(self) -> bool:
+        return self.product == PODMAN
 
     def describe(self) -> str:
         where = f"context {self.context!r}, " if self.context != "default" else ""
+        # Docker Engine keeps the words its records have always had ("Docker 20.10.24 (...)").
+        name = "Docker" if self.product == DOCKER_ENGINE else self.product
+        mode = "rootless, " if self.rootless else ("rootful, " if self.is_podman else "")
         return (
-            f"Docker {self.version} ({where}{self.host}, {self.storage_driver}, "
+            f"{name} {self.version} ({mode}{where}{self.host}, {self.storage_driver}, "
             f"{self.image_store} image store)"
         )
+
+    def lacks(self) -> list[str]:
+        """What this engine can't do that a task asks for, a line each (the task, and why)."""
+        lacking = []
+        if self.is_podman:
+            lacking.append(
+                "BuildKit: Podman's Docker API builds with Buildah; INVOKE_WORKSHOP_BUILDER="
+                "buildkit (and the step that compares the two builders) needs Docker's engine."
+            )
+        if self.rootless:
+            lacking.append(
+                "A bridge network of its own: a rootless engine's containers reach the network "
+                "through slirp4netns or pasta, and their published ports through a user-space "
+                "proxy, slower than a bridge; the steps and shrink's port checks still work."
+            )
+        return lacking
 
 
 @dataclass(frozen=True)
@@ -274,7 +314,8 @@ class EngineAPI(Protocol):
     def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]: ...
     def file_bytes(self, reference: str) -> int: ...
     def measured(self, reference: str) -> ImageInfo | None: ...
-    def saved(self, reference: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def saved(self, *references: str) -> AbstractContextManager[Iterator[bytes]]: ...
+    def load(self, archive: IO[bytes]) -> list[str]: ...
     def read_file(self, reference: str, path: str) -> bytes: ...
     def history(self, reference: str) -> list[HistoryEntry]: ...
     def import_rootfs(

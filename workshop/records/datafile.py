@@ -18,7 +18,7 @@ import math
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -130,16 +130,26 @@ def check_folder(
         )
 
 
-def write_atomic(path: Path, content: str | bytes, *, what: str, setting: str = "") -> None:
-    """Replace `path` with `content` whole, or leave it as it was."""
+def write_atomic(
+    path: Path, content: str | bytes | Iterable[bytes], *, what: str, setting: str = ""
+) -> None:
+    """Replace `path` with `content` whole, or leave it as it was. `content` may be a stream of
+    chunks (an image saved from the engine): an error while it is read leaves `path` as it was
+    too, and is raised as it came."""
     target = Path(os.path.realpath(path))
-    data = content.encode("utf-8") if isinstance(content, str) else content
+    if isinstance(content, str):
+        chunks: Iterable[bytes] = (content.encode("utf-8"),)
+    elif isinstance(content, bytes):
+        chunks = (content,)
+    else:
+        chunks = content
     info = _existing_regular(path, target, what=what, setting=setting)
     temporary = ""
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
+            for chunk in chunks:
+                file.write(chunk)
             file.flush()
             if info is not None:
                 _set_mode(file.fileno(), stat.S_IMODE(info.st_mode))

@@ -13,7 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workshop.engine.values import CLASSIC, CONTAINERD
+from workshop.engine.values import (
+    CLASSIC,
+    CONTAINERD,
+    CONTAINERS_STORAGE,
+    DOCKER_DESKTOP,
+    DOCKER_ENGINE,
+    PODMAN,
+)
 from workshop.platforms import PLATFORMS, suffix
 from workshop.records.datafile import DataFile, JsonObject
 
@@ -107,6 +114,10 @@ class SizeRecord:
     image_store: str = CLASSIC
     engine_context: str = "default"
     engine_host: str = ""
+    # Which product built it ("Docker Engine", "Podman", "Docker Desktop"), and whether its
+    # daemon ran without root; absent from logs before Podman was known: Docker Engine.
+    engine_product: str = DOCKER_ENGINE
+    engine_rootless: bool = False
     # What a pull downloads (config and compressed layers), read back from `registry`; 0: not
     # measured (no registry set).
     pull_size: int = 0
@@ -173,11 +184,17 @@ class SizeRecord:
             listed_size=record.integer("listed_size", maximum=MAX_SIZE)
             if "listed_size" in record.data
             else 0,
-            image_store=_choice(record, "image_store", (CLASSIC, CONTAINERD)),
+            image_store=_choice(record, "image_store", (CLASSIC, CONTAINERD, CONTAINERS_STORAGE)),
             engine_context=record.text("engine_context")
             if "engine_context" in record.data
             else "default",
             engine_host=record.text("engine_host") if "engine_host" in record.data else "",
+            engine_product=_choice(
+                record, "engine_product", (DOCKER_ENGINE, PODMAN, DOCKER_DESKTOP)
+            ),
+            engine_rootless=record.flag("engine_rootless")
+            if "engine_rootless" in record.data
+            else False,
             pull_size=record.integer("pull_size", maximum=MAX_SIZE)
             if "pull_size" in record.data
             else 0,

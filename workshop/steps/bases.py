@@ -31,6 +31,7 @@ from workshop.labels import LABEL
 from workshop.paths import BASES_DIR
 from workshop.platforms import PLATFORMS, suffix
 from workshop.progress import Progress
+from workshop.records.datafile import write_atomic
 from workshop.records.sizelog import BaseUsed
 from workshop.releases import GO_RELEASES, GoRelease
 from workshop.scratch import remove_leftovers, scratch_folder
@@ -38,7 +39,15 @@ from workshop.settings import Settings
 from workshop.system import is_root
 from workshop.units import docker_size
 
-__all__ = ["ROLES", "BaseResolver", "Role", "Standins", "StandinsTable"]
+__all__ = [
+    "ROLES",
+    "BaseResolver",
+    "Role",
+    "Standins",
+    "StandinsTable",
+    "load_standins",
+    "save_standins",
+]
 
 # What a stand-in was built from; one built from another recipe is built again.
 RECIPE_LABEL = f"{LABEL}.recipe"
@@ -247,6 +256,16 @@ class BaseResolver:
             self._make(reference, recipes[reference])
         return list(self.standins.all())
 
+    def current(self) -> list[str]:
+        """The stand-ins that are here and of this recipe."""
+        recipes = self.recipes()
+        return [
+            reference
+            for reference, recipe in recipes.items()
+            if (image := self.engine.image(reference)) is not None
+            and image.labels.get(RECIPE_LABEL) == recipe
+        ]
+
     def ensure(self, reference: str) -> list[str]:
         """Build `reference` if it is missing or from another recipe, and first the stand-ins it
         is built on, where they need it too; returns those built. A stand-in's recipe is a hash
@@ -428,6 +447,59 @@ class BaseResolver:
                 ),
                 on_line=on_line,
             )
+
+
+def save_standins(resolvers: list[BaseResolver], path: Path) -> list[str]:
+    """Every platform's stand-ins, saved to `path` as one archive (`docker save`), which
+    `load_standins` (or `docker load`, `podman load`) takes on another engine; returns what was
+    saved. A stand-in missing or of another recipe stops it before anything is written."""
+    missing = [
+        reference
+        for bases in resolvers
+        for reference in bases.standins.all()
+        if reference not in bases.current()
+    ]
+    if missing:
+        raise BaseUnavailable(
+            f"{listed_names(missing)} {'is' if len(missing) == 1 else 'are'} not here, or not "
+            "of this recipe, so nothing was saved. Run `invoke bases` (with the same "
+            "--platform) first, then save."
+        )
+    references = [reference for bases in resolvers for reference in bases.standins.all()]
+    engine = resolvers[0].engine
+    with engine.saved(*references) as stream:
+        write_atomic(path, stream, what="stand-ins archive")
+    return references
+
+
+def load_standins(resolvers: list[BaseResolver], path: Path) -> list[str]:
+    """The stand-ins of a `save_standins` archive, loaded into this engine (no root and no
+    registry needed); returns those that are now here and current. One that the archive
+    lacks, or holds of another recipe, is said by name."""
+    try:
+        archive = path.open("rb")
+    except OSError as error:
+        raise BadInput(
+            f"The stand-ins archive {path} can't be read: {error.strerror}. Nothing was loaded. "
+            "Give the file `invoke bases --save FILE` wrote."
+        ) from None
+    engine = resolvers[0].engine
+    with archive:
+        engine.load(archive)
+    wanted = [reference for bases in resolvers for reference in bases.standins.all()]
+    current = [reference for bases in resolvers for reference in bases.current()]
+    lacking = [reference for reference in wanted if reference not in current]
+    if lacking:
+        raise BaseUnavailable(
+            f"{path} did not hold {listed_names(lacking)} of this recipe (it was saved from "
+            "another version of this project, or for another platform or Go). Save it again "
+            "where they are current, or build them here: `invoke bases`."
+        )
+    return current
+
+
+def listed_names(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
 def _digest(*parts: object) -> str:

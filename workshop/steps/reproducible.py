@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from workshop.engine.values import CONTAINERD
+from workshop.engine.values import CONTAINERD, DOCKER_ENGINE, PODMAN
 
 __all__ = ["REWRITE_SINCE", "why_built_once", "why_not_reproducible"]
 
@@ -27,9 +27,16 @@ __all__ = ["REWRITE_SINCE", "why_built_once", "why_not_reproducible"]
 REWRITE_SINCE = 26
 
 
-def why_not_reproducible(engine_version: str, image_store: str, *, buildx: bool = True) -> str:
+def why_not_reproducible(
+    engine_version: str, image_store: str, *, buildx: bool = True, product: str = DOCKER_ENGINE
+) -> str:
     """Why two clean builds can't give one image id on this engine; "" where they can.
     `buildx`: whether the docker CLI's buildx plugin is installed, which BuildKit needs."""
+    if product == PODMAN:
+        return (
+            f"Podman {engine_version} builds with Buildah, not BuildKit, and its Docker API "
+            "takes neither SOURCE_DATE_EPOCH nor rewrite-timestamp"
+        )
     major = re.match(r"\d+", engine_version)
     if major is None or int(major.group()) < REWRITE_SINCE:
         return (
@@ -49,9 +56,9 @@ def why_not_reproducible(engine_version: str, image_store: str, *, buildx: bool 
     return ""
 
 
-def why_built_once(engine_version: str, image_store: str) -> str:
+def why_built_once(engine_version: str, image_store: str, product: str = DOCKER_ENGINE) -> str:
     """Why a step that builds twice was built once, read from its record: the engine's reason,
     or, where the engine could have, the buildx plugin that was missing."""
-    return why_not_reproducible(engine_version, image_store) or (
+    return why_not_reproducible(engine_version, image_store, product=product) or (
         "the buildx plugin, which BuildKit needs, was not installed where it was built"
     )

@@ -15,7 +15,14 @@ from rich.text import Text
 from workshop.catalogue import Step
 from workshop.engine.builders import buildx_installed
 from workshop.engine.registry import Registry
-from workshop.engine.values import CONTAINERD, BuildRequest, EngineAPI, ImageInfo
+from workshop.engine.values import (
+    CONTAINERD,
+    CONTAINERS_STORAGE,
+    DOCKER_ENGINE,
+    BuildRequest,
+    EngineAPI,
+    ImageInfo,
+)
 from workshop.errors import StepFailed, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.platforms import suffix
@@ -133,6 +140,15 @@ class BuildStepResult:
                     )
                 ]
                 if record.image_store == CONTAINERD
+                else [
+                    Text(
+                        "Podman lists each layer as a tar (a header and padding for each "
+                        "file); the image's files, which the workshop measured, are "
+                        f"{record.size_human}.",
+                        style="dim",
+                    )
+                ]
+                if record.image_store == CONTAINERS_STORAGE
                 else []
             ),
             Text(f"$ docker run -ti --rm {record.tag}"),
@@ -168,9 +184,12 @@ class BuildStepResult:
         engine = record.engine_host or "the engine"
         if record.engine_context != "default":
             engine = f"context {record.engine_context!r} ({engine})"
+        product = "Docker" if record.engine_product == DOCKER_ENGINE else record.engine_product
+        if record.engine_rootless:
+            product += " (rootless)"
         parts.append(
             Text(
-                f"Built on {bases}{with_go}, by Docker {record.engine_version} at {engine}, "
+                f"Built on {bases}{with_go}, by {product} {record.engine_version} at {engine}, "
                 f"{record.storage_driver}, {record.image_store} image store; logged.",
                 style="dim",
             )
@@ -194,7 +213,8 @@ def smallest_pull_line(record: SizeRecord) -> str:
 def same_digest_line(record: SizeRecord) -> str:
     """Whether two clean builds of `record`'s image gave one image id, or why it can't."""
     if not record.rebuilt_image_id:
-        return f"Not built twice: {why_built_once(record.engine_version, record.image_store)}."
+        why = why_built_once(record.engine_version, record.image_store, record.engine_product)
+        return f"Not built twice: {why}."
     first, second = record.image_id[:19], record.rebuilt_image_id[:19]
     how = "with BuildKit, SOURCE_DATE_EPOCH=0 and rewrite-timestamp"
     if record.image_id == record.rebuilt_image_id:
@@ -253,7 +273,10 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
     plan.workspace.require((step.dockerfile, *step.sources), step=step.name)
     resolved = [plan.bases.resolve(role) for role in step.roles]
     twice = step.builds_twice and not why_not_reproducible(
-        engine.info.version, engine.info.image_store, buildx=buildx_installed()
+        engine.info.version,
+        engine.info.image_store,
+        buildx=buildx_installed(),
+        product=engine.info.product,
     )
     request = BuildRequest(
         context=plan.workspace.context((step.dockerfile, *step.sources)),
@@ -380,6 +403,8 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
             image_store=engine.info.image_store,
             engine_context=engine.info.context,
             engine_host=engine.info.host,
+            engine_product=engine.info.product,
+            engine_rootless=engine.info.rootless,
             pull_size=pull_size,
             registry=plan.registry.address if plan.registry else "",
             binary_size=len(passed.binary),
