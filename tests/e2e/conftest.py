@@ -28,6 +28,7 @@ from tests.support.leftovers import (
     run_images,
 )
 from tests.support.loopback_registry import Registry
+from tests.support.podman import PodmanService
 from tests.support.remotehost import RemoteHost
 from tests.support.running import WorkshopRun, folder_settings, invoke
 from tests.support.spareengine import SpareEngine
@@ -113,6 +114,7 @@ IN_BACKGROUND = (
     "registry",
     "mirror_engine",
     "remote_host",
+    "podman_engine",
 )
 DEPENDS = {
     "docker28_classic": ("docker28_binaries",),
@@ -174,6 +176,26 @@ def _mirror(background: Background) -> SpareEngine:
     return _started(engine)
 
 
+def _podman() -> PodmanService:
+    """Podman's service, holding the stand-ins as a user without root gets them: saved from
+    the main engine to a file (`invoke bases --save`) and loaded from it (`--load`)."""
+    service = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
+    try:
+        service.start()
+        archive = service.root / "standins.tar"
+        for command, env in (
+            (("bases", "--save", str(archive)), {}),
+            (("bases", "--load", str(archive)), {"DOCKER_HOST": service.host}),
+        ):
+            done = invoke(*command, env=env)
+            assert done.returncode == 0, f"invoke {' '.join(command)}: {done.stdout}{done.stderr}"
+        archive.unlink()
+    except BaseException:
+        service.remove()
+        raise
+    return service
+
+
 @pytest.fixture(scope="session")
 def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
     """The slow set-ups, begun once `invoke all` has made the stand-ins they copy."""
@@ -194,6 +216,7 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
             *STANDINS_FOR_ALL,
             "workshop-base/debian:bookworm",  # the floor's build stage (beyond)
         ),
+        "podman_engine": lambda _: _podman(),
     }
     made = Background(starters)
     yield made
@@ -246,6 +269,12 @@ def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareE
     """A fresh engine whose Docker Hub mirror is the registry: `docker pull golang:1.10` is
     answered from it, and a name it lacks falls through to Docker Hub and fails at once."""
     yield from _handed_out(background, "mirror_engine")
+
+
+@pytest.fixture(scope="session")
+def podman_engine(workshop_run: WorkshopRun, background: Background) -> Iterator[PodmanService]:
+    """Podman 4.3 rootful, serving the Docker API on a socket of its own, holding the stand-ins."""
+    yield from _handed_out(background, "podman_engine")
 
 
 @pytest.fixture(scope="session")

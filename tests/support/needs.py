@@ -103,6 +103,12 @@ NEEDS = {
             lambda: None if Path("/usr/sbin/sshd").is_file() else "/usr/sbin/sshd is missing",
         ),
         Need(
+            "podman",
+            "Podman, to run the workshop on it",
+            "apt-get install podman (bash .ci/run does)",
+            _on_path("podman"),
+        ),
+        Need(
             "buildx",
             "the docker CLI's buildx plugin (the BuildKit builder)",
             "apt-get install docker-buildx (Debian trixie and later), or bash .ci/run",
@@ -121,6 +127,7 @@ FIXTURE_NEEDS = {
     "docker28_binaries": ("network",),
     "registry": ("network",),
     "remote_host": ("root", "sshd"),
+    "podman_engine": ("root", "podman"),
 }
 
 

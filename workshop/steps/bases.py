@@ -205,7 +205,8 @@ class BaseResolver:
                 # What the image is decides, not the name it was pulled by: a stand-in pushed
                 # as golang:1.10 and pulled back still carries its recipe.
                 standin = RECIPE_LABEL in image.labels
-                return BaseUsed(role.name, wanted, image.id, image.size, standin=standin)
+                size = self._measured(image)
+                return BaseUsed(role.name, wanted, image.id, size, standin=standin)
             if self.mode == "workshop":
                 raise BaseUnavailable(
                     f"{wanted} is neither present nor pullable, and the bases mode is "
@@ -229,7 +230,14 @@ class BaseResolver:
                 f"{wanted} is neither present nor pullable{which}: using the local stand-in "
                 f"{reference} ({made_of}). Sizes will differ from the workshop's."
             )
-        return BaseUsed(role.name, reference, image.id, image.size, standin=True)
+        return BaseUsed(role.name, reference, image.id, self._measured(image), standin=True)
+
+    def _measured(self, image: ImageInfo) -> int:
+        """`image`'s size as the steps' images are measured on this engine's store (the bytes
+        of its files, on a store that lists something else), so that a step's size less its
+        base's is what the step added."""
+        measured = self.engine.measured(image.id)
+        return measured.size if measured is not None else image.size
 
     def _for_platform(self, image: ImageInfo | None) -> ImageInfo | None:
         """`image`, where it is of the platform resolved for (any, for the engine's own)."""

@@ -1,0 +1,102 @@
+"""The workshop on Podman (Debian's 4.3, rootful, its Docker API on a socket of its own beside
+the host's engine), its stand-ins carried over as one file (`invoke bases --save/--load`),
+checked with Podman's own CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.images import TAGS
+from tests.support.leftovers import RUN_PREFIX
+from tests.support.podman import PodmanService
+from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def podman_run(
+    podman_engine: PodmanService, tmp_path_factory: pytest.TempPathFactory
+) -> WorkshopRun:
+    folder = tmp_path_factory.mktemp("podman")
+    env = folder_settings(
+        folder, f"{RUN_PREFIX}pm-", DOCKER_HOST=podman_engine.host, INVOKE_WORKSHOP_BASES="local"
+    )
+    result = invoke("all", env=env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    return WorkshopRun(env=env, prefix=f"{RUN_PREFIX}pm-", log=folder / "sizes.json", result=result)
+
+
+def podman(service: PodmanService, *arguments: str) -> str:
+    done = subprocess.run(
+        service.podman(*arguments),
+        env=service.environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return done.stdout
+
+
+def test_the_stand_ins_came_as_a_file_and_are_found_by_the_names_given(
+    podman_engine: PodmanService, podman_run: WorkshopRun
+) -> None:
+    # `podman load` names them localhost/NAME:TAG; the run found them as NAME:TAG, built none.
+    names = podman(podman_engine, "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    assert "localhost/workshop-base/golang:1.19-busybox" in names
+    assert "debootstrap" not in podman_run.result.stdout
+    assert "Building the stand-in" not in podman_run.result.stdout
+
+
+def test_each_step_says_hello_and_logs_what_podmans_cli_lists(
+    podman_engine: PodmanService, podman_run: WorkshopRun
+) -> None:
+    records = podman_run.records()
+    assert sorted(records) == list(TAGS)
+    for step, record in records.items():
+        tag = podman_run.tag(TAGS[step])
+        assert (record.engine_product, record.engine_rootless) == ("Podman", False)
+        assert record.image_store == "containers-storage"
+        inspected = podman(podman_engine, "image", "inspect", "--format", "{{.Id}} {{.Size}}", tag)
+        image_id, listed = inspected.split()
+        assert record.image_id.removeprefix("sha256:") == image_id
+        # Podman lists a layer as its tar: each file's header and padding on top of its bytes.
+        assert record.listed == int(listed) > record.size
+        # go-smaller's println writes to standard error: both streams, as a terminal shows them.
+        assert podman(podman_engine, "run", "--rm", image_id) == "Hello world!\n"
+    assert "Built on workshop-base/golang:1.19-busybox (stand-in) with go1.19" in (
+        " ".join(podman_run.result.stdout.split())
+    )
+    assert "by Podman 4.3.1" in " ".join(podman_run.result.stdout.split())
+
+
+def test_verify_passes_on_podmans_log_comparing_the_files(podman_run: WorkshopRun) -> None:
+    checked = verify_cli("--log", str(podman_run.log))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    said = " ".join(checked.stdout.split())
+    assert "the bytes of each image's files" in said and "On Podman's store" in said
+
+
+def test_invoke_engine_names_podman_and_what_it_lacks(
+    podman_engine: PodmanService, podman_run: WorkshopRun
+) -> None:
+    said = invoke("engine", env=podman_run.env)
+    assert said.returncode == 0, said.stderr
+    text = " ".join(said.stdout.split())
+    assert "Answers: Podman 4.3.1 (rootful, unix://" in text
+    assert "Lacks: BuildKit: Podman's Docker API builds with Buildah" in text
+
+
+def test_explain_and_the_report_work_on_podman(podman_run: WorkshopRun, tmp_path: Path) -> None:
+    explained = invoke("explain", podman_run.tag("go-scratch"), env=podman_run.env)
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    assert "app" in explained.stdout
+    reported = invoke("report", env=podman_run.env)
+    assert reported.returncode == 0, reported.stdout + reported.stderr
+    report = Path(podman_run.env["INVOKE_WORKSHOP_REPORT_DIR"], "report.md").read_text()
+    assert podman_run.tag("go-smaller") in report

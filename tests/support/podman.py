@@ -1,0 +1,117 @@
+"""Podman as the tests run it: Debian's podman serving the Docker API on a socket of its own,
+beside the host's engine, with its own storage and state in one folder, removed whole.
+
+Its containers get `nofile` and `nproc` at 1024 (containers.conf's default_ulimits): this
+machine has no CAP_SYS_RESOURCE, and Podman's defaults (1048576) are past its limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under
+
+__all__ = ["PodmanService"]
+
+# The bridge Podman's default network makes on a container's first run.
+BRIDGE = "podman0"
+
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+"""
+
+
+class PodmanService:
+    """`podman system service` rootful, every path of its own under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "podman.sock"
+        self.host = f"unix://{self.socket}"
+        self.process: subprocess.Popen[bytes] | None = None
+        # Its bridge is this test run's only where the host had none before.
+        self._bridge = "" if _link_exists(BRIDGE) else BRIDGE
+        HOST_FOOTPRINTS.append((root, self._bridge))
+
+    def podman(self, *arguments: str) -> list[str]:
+        """A podman command line on this service's storage (its own CLI, to check by)."""
+        return [
+            "podman",
+            "--root",
+            str(self.root / "storage"),
+            "--runroot",
+            str(self.root / "run"),
+            "--tmpdir",
+            str(self.root / "tmp"),
+            "--network-config-dir",
+            str(self.root / "networks"),
+            *arguments,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
+
+    def start(self) -> None:
+        (self.root / "containers.conf").write_text(CONTAINERS_CONF)
+        for name in ("networks", "tmp"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        with (self.root / "service.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                self.podman("system", "service", "--time=0", self.host),
+                env=self.environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answered = subprocess.run(
+                ["docker", "--host", self.host, "version"], capture_output=True, check=False
+            )
+            if answered.returncode == 0:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"podman's service did not answer: {(self.root / 'service.log')}")
+
+    def remove(self) -> None:
+        """The service, its containers and images, its mounts, its folder and its bridge."""
+        if self.process is not None and self.process.poll() is None:
+            subprocess.run(
+                self.podman("rm", "--all", "--force"),
+                env=self.environment(),
+                capture_output=True,
+                check=False,
+                timeout=120,
+            )
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+        end_processes_under(self.root)
+        subprocess.run(
+            self.podman("rmi", "--all", "--force"),
+            env=self.environment(),
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        for point in sorted((line.split()[1] for line in mounts), reverse=True):
+            if point.startswith(f"{self.root}/"):
+                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        if self._bridge:
+            subprocess.run(["ip", "link", "delete", self._bridge], capture_output=True, check=False)
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.root)
+
+
+def _link_exists(name: str) -> bool:
+    return Path(f"/sys/class/net/{name}").exists()

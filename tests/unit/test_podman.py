@@ -1,0 +1,165 @@
+"""What the adapter makes of Podman's Docker API, from the answers Podman 4.3.1 gave on this
+machine (its `/version`, `/info`, `/images/json` and `/images/create?fromSrc=-`), without an
+engine; tests/e2e/test_podman_e2e.py runs the workshop on a real one."""
+
+from __future__ import annotations
+
+import io
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fakeengine import FakeEngine
+from tests.support.rendering import plain_console, render
+from workshop.engine.client import Engine, familiar
+from workshop.engine.dockerd import EngineStatus
+from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
+from workshop.engine.values import (
+    CLASSIC,
+    CONTAINERS_STORAGE,
+    DOCKER_DESKTOP,
+    DOCKER_ENGINE,
+    PODMAN,
+    EngineInfo,
+)
+from workshop.errors import BadInput, BaseUnavailable
+from workshop.progress import Progress
+from workshop.steps.bases import BaseResolver, load_standins, save_standins
+from workshop.steps.reproducible import why_not_reproducible
+
+IMPORTED = "sha256:" + "6d" * 32
+
+PODMAN_VERSION = {
+    "Version": "4.3.1",
+    "ApiVersion": "1.41",
+    "Os": "linux",
+    "Arch": "amd64",
+    "Components": [{"Name": "Podman Engine"}, {"Name": "Conmon"}, {"Name": "OCI Runtime (runc)"}],
+}
+PODMAN_INFO = {
+    "Driver": "overlay",
+    "OperatingSystem": "debian",
+    "SecurityOptions": ["name=seccomp,profile=default"],
+}
+
+
+class PodmanAPI:
+    """Podman 4.3.1's answers: an import keeps the repository and drops the tag."""
+
+    base_url = "http+docker://localhost"
+    api_version = "1.41"
+
+    def __init__(self, *, rootless: bool = False) -> None:
+        self.tags: dict[str, str] = {}
+        self.info_answer = dict(PODMAN_INFO)
+        if rootless:
+            self.info_answer["SecurityOptions"] = [
+                "name=seccomp,profile=default",
+                "name=rootless",
+            ]
+
+    def version(self) -> dict[str, Any]:
+        return PODMAN_VERSION
+
+    def info(self) -> dict[str, Any]:
+        return self.info_answer
+
+    def import_image_from_stream(self, stream: Any, **options: Any) -> str:
+        self.tags[f"docker.io/{options['repository']}:latest"] = IMPORTED
+        return f'{{"status":"{IMPORTED}","progress":"","progressDetail":{{}},"id":"{IMPORTED}"}}\n'
+
+    def tag(self, image: str, repository: str, tag: str) -> bool:
+        self.tags[f"docker.io/{repository}:{tag}"] = image
+        return True
+
+    def remove_image(self, name: str, noprune: bool = False) -> None:
+        del self.tags[f"docker.io/{name}"]
+
+    def inspect_image(self, reference: str) -> dict[str, Any]:
+        import docker.errors
+
+        full = reference if ":" in reference else f"{reference}:latest"
+        for name, image in self.tags.items():
+            if name in (full, f"docker.io/{full}", f"localhost/{full}"):
+                tags = [each for each, same in self.tags.items() if same == image]
+                return {"Id": image, "Size": 1, "RepoTags": tags, "Config": {}}
+        raise docker.errors.ImageNotFound(reference)
+
+
+def podman_engine(*, rootless: bool = False) -> tuple[Engine, PodmanAPI]:
+    api = PodmanAPI(rootless=rootless)
+    client = types.SimpleNamespace(api=api, version=api.version, info=api.info)
+    return Engine(client=client), api  # type: ignore[arg-type]  # a stand-in for docker-py's client
+
+
+@pytest.mark.parametrize("rootless", [False, True])
+def test_podman_is_named_with_its_version_mode_and_store(rootless: bool) -> None:
+    engine, _ = podman_engine(rootless=rootless)
+    info = engine.info
+    assert (info.product, info.rootless, info.image_store) == (PODMAN, rootless, CONTAINERS_STORAGE)
+    mode = "rootless" if rootless else "rootful"
+    assert info.describe().startswith(f"Podman 4.3.1 ({mode}, ")
+    assert info.describe().endswith("overlay, containers-storage image store)")
+
+
+def test_docker_engine_keeps_the_words_its_records_have_always_had() -> None:
+    info = EngineInfo("20.10.24", "overlay2")
+    assert info.describe() == "Docker 20.10.24 (, overlay2, classic image store)"
+    assert (info.product, info.image_store, info.lacks()) == (DOCKER_ENGINE, CLASSIC, [])
+    rootless = EngineInfo("28.5.2", "overlay2", rootless=True, host="unix:///run/user/1000/d.sock")
+    assert rootless.describe().startswith("Docker 28.5.2 (rootless, unix:///run/user/1000/")
+    desktop = EngineInfo("28.5.2", "overlayfs", product=DOCKER_DESKTOP)
+    assert desktop.describe().startswith("Docker Desktop 28.5.2")
+
+
+def test_invoke_engine_says_what_podman_and_a_rootless_engine_lack() -> None:
+    engine, _ = podman_engine(rootless=True)
+    status = EngineStatus(Endpoint(DEFAULT_HOST, "default", "from DOCKER_HOST"), engine.info)
+    text = " ".join(render(status, width=200).split())
+    assert "Lacks: BuildKit: Podman's Docker API builds with Buildah" in text
+    assert "A bridge network of its own: a rootless engine's containers" in text
+
+
+def test_the_names_podman_lists_are_the_names_the_tasks_gave() -> None:
+    assert familiar("localhost/go-big:latest", podman=True) == "go-big:latest"
+    assert familiar("docker.io/library/alpine:latest", podman=True) == "alpine:latest"
+    assert familiar("docker.io/workshop-base/debian:bookworm", podman=True) == (
+        "workshop-base/debian:bookworm"
+    )
+    # On Docker, a registry called localhost is a registry: its name stays whole.
+    assert familiar("localhost/go-big:latest", podman=False) == "localhost/go-big:latest"
+    assert familiar("localhost:5000/go-big:latest", podman=True) == "localhost:5000/go-big:latest"
+
+
+def test_an_import_podman_tagged_latest_gets_the_tag_it_was_given() -> None:
+    engine, api = podman_engine()
+    image_id = engine.import_rootfs(
+        io.BytesIO(b""), reference="workshop-base/debian:bookworm", changes=[]
+    )
+    assert image_id == IMPORTED
+    assert api.tags == {"docker.io/workshop-base/debian:bookworm": IMPORTED}
+
+
+def test_podman_builds_once_and_says_why() -> None:
+    why = why_not_reproducible("4.3.1", CONTAINERS_STORAGE, product=PODMAN)
+    assert why.startswith("Podman 4.3.1 builds with Buildah, not BuildKit")
+
+
+def test_stand_ins_that_are_not_here_are_never_saved(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    bases = BaseResolver(engine=fake_engine, progress=Progress(plain_console()))
+    archive = tmp_path / "standins.tar"
+    with pytest.raises(BaseUnavailable, match=r"are not here, or not of this recipe, so nothing"):
+        save_standins([bases], archive)
+    assert not archive.exists()
+
+
+def test_an_archive_that_cant_be_read_loads_nothing(
+    fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    bases = BaseResolver(engine=fake_engine, progress=Progress(plain_console()))
+    with pytest.raises(BadInput, match=r"can't be read: No such file or directory\. Nothing was"):
+        load_standins([bases], tmp_path / "missing.tar")
