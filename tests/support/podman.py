@@ -82,27 +82,25 @@ class PodmanService:
             time.sleep(0.2)
         raise RuntimeError(f"podman's service did not answer: {(self.root / 'service.log')}")
 
-    def remove(self) -> None:
-        """The service, its containers and images, its mounts, its folder and its bridge."""
-        if self.process is not None and self.process.poll() is None:
-            subprocess.run(
-                self.podman("rm", "--all", "--force"),
-                env=self.environment(),
-                capture_output=True,
-                check=False,
-                timeout=120,
-            )
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=30)
-        end_processes_under(self.root)
+    def _quietly(self, *arguments: str) -> None:
+        """A podman command on this storage whose failure changes nothing (bounded)."""
         subprocess.run(
-            self.podman("rmi", "--all", "--force"),
+            self.podman(*arguments),
             env=self.environment(),
             capture_output=True,
             check=False,
             timeout=300,
         )
+
+    def remove(self) -> None:
+        """The service, its containers and images, its mounts, its folder and its bridge."""
+        if self.process is not None and self.process.poll() is None:
+            self._quietly("rm", "--all", "--force")
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+        end_processes_under(self.root)
+        self._quietly("rmi", "--all", "--force")
         mounts = Path("/proc/mounts").read_text().splitlines()
         for point in sorted((line.split()[1] for line in mounts), reverse=True):
             if point.startswith(f"{self.root}/"):

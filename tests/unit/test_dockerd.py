@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import pytest
 
 from workshop.engine.dockerd import _answers_within, start_local
-from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
+from workshop.engine.endpoint import Endpoint
 from workshop.errors import EngineUnavailable
-
-
-def test_without_root_it_says_what_to_run_instead(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    with pytest.raises(EngineUnavailable, match=r"needs root\. Run `sudo invoke engine --start`"):
-        start_local(Endpoint(DEFAULT_HOST, "default", "the default"), timeout=1)
 
 
 def test_it_never_starts_a_remote_engine() -> None:

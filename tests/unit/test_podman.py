@@ -5,6 +5,8 @@ engine; tests/e2e/test_podman_e2e.py runs the workshop on a real one."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import types
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,12 @@ import pytest
 
 from tests.support.fakeengine import FakeEngine
 from tests.support.rendering import plain_console, render
+from tests.support.running import invoke
+from workshop.engine import dockerd
 from workshop.engine.client import Engine, familiar
 from workshop.engine.dockerd import EngineStatus
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
+from workshop.engine.failures import unreachable
 from workshop.engine.values import (
     CLASSIC,
     CONTAINERS_STORAGE,
@@ -24,7 +29,7 @@ from workshop.engine.values import (
     PODMAN,
     EngineInfo,
 )
-from workshop.errors import BadInput, BaseUnavailable
+from workshop.errors import BadInput, BaseUnavailable, EngineUnavailable
 from workshop.progress import Progress
 from workshop.steps.bases import BaseResolver, load_standins, save_standins
 from workshop.steps.reproducible import why_not_reproducible
@@ -163,3 +168,52 @@ def test_an_archive_that_cant_be_read_loads_nothing(
     bases = BaseResolver(engine=fake_engine, progress=Progress(plain_console()))
     with pytest.raises(BadInput, match=r"can't be read: No such file or directory\. Nothing was"):
         load_standins([bases], tmp_path / "missing.tar")
+
+
+def test_a_podman_socket_with_no_service_says_how_to_start_it(tmp_path: Path) -> None:
+    socket_path = tmp_path / "podman" / "podman.sock"
+    done = invoke("engine", env={"DOCKER_HOST": f"unix://{socket_path}"}, timeout=60)
+    # Without the line breaks: a long folder's path is broken anywhere.
+    said = "".join(done.stderr.split())
+    assert done.returncode == 3, done.stderr
+    assert f"Podman'sAPIserviceisnotrunningat{socket_path}(fromDOCKER_HOST)" in said
+    assert "`invokeengine--start`" in said and "podman.socket" in said
+    assert "Traceback" not in done.stderr
+
+
+def test_a_podman_socket_that_is_roots_says_to_use_your_own() -> None:
+    endpoint = Endpoint("unix:///run/podman/podman.sock", "default", "from DOCKER_HOST")
+    said = unreachable(endpoint, "connecting", "[Errno 13] Permission denied").message
+    assert said.startswith("Podman's socket /run/podman/podman.sock (from DOCKER_HOST) is not")
+    assert "$XDG_RUNTIME_DIR/podman/podman.sock" in said
+
+
+def test_only_a_podman_socket_on_this_machine_is_taken_for_one() -> None:
+    def socket_of(host: str) -> str:
+        return Endpoint(host, "default", "given").podman_socket
+
+    assert socket_of("unix:///run/user/1000/podman/podman.sock") == (
+        "/run/user/1000/podman/podman.sock"
+    )
+    assert socket_of("unix:///var/run/docker.sock") == ""
+    assert socket_of("ssh://me@host/run/podman/podman.sock") == ""
+    machine = "unix:///home/me/.local/share/containers/podman/machine/qemu/podman.sock"
+    assert socket_of(machine) == ""
+
+
+@pytest.mark.parametrize(
+    ("installed", "named"),
+    [
+        ({"podman"}, "Podman is installed, and runs without it"),
+        ({"dockerd-rootless.sh"}, "rootless Docker is installed"),
+        (set(), r"neither Podman nor rootless Docker is installed\. As root: `sudo invoke engine"),
+    ],
+)
+def test_without_root_engine_start_names_what_runs_without_it(
+    installed: set[str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(shutil, "which", lambda name: name if name in installed else None)
+    monkeypatch.setattr(dockerd, "ROOTLESS_SCRIPT", "/nonexistent/dockerd-rootless.sh")
+    with pytest.raises(EngineUnavailable, match=named):
+        dockerd.start_local(Endpoint(DEFAULT_HOST, "default", "default"), timeout=1)

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -32,6 +33,8 @@ from workshop.system import is_root
 __all__ = ["EngineStatus", "install", "start_local"]
 
 PACKAGES = {"dockerd": "docker.io", "debootstrap": "debootstrap"}
+# Where Debian's docker.io puts the script that starts a rootless dockerd.
+ROOTLESS_SCRIPT = "/usr/share/docker.io/contrib/dockerd-rootless.sh"
 INSTALL_TIMEOUT = 900.0
 
 
@@ -55,7 +58,9 @@ class EngineStatus:
             lines.extend(Text(f"  {line}") for line in lacking)
         if self.started:
             lines.append(
-                Text("Started now, on its unix socket only; its log is build/dockerd.log.")
+                Text("Started now: Podman's API service; its log is build/podman.log.")
+                if self.info.is_podman
+                else Text("Started now, on its unix socket only; its log is build/dockerd.log.")
             )
         if self.emulation:
             lines.append(Text(self.emulation))
@@ -63,6 +68,9 @@ class EngineStatus:
 
 
 def start_local(endpoint: Endpoint, *, timeout: float) -> None:
+    if endpoint.podman_socket:
+        _start_podman(endpoint, timeout=timeout)
+        return
     if endpoint.host != DEFAULT_HOST:
         raise EngineUnavailable(
             f"No engine answers at {endpoint.describe()}, and --start starts one only on this "
@@ -70,11 +78,7 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
             "unset DOCKER_HOST / `docker context use default` to use a local one."
         )
     if not is_root():
-        raise EngineUnavailable(
-            "Starting a Docker Engine needs root. Run `sudo invoke engine --start`, or start one "
-            "yourself: `sudo apt-get install docker.io && sudo systemctl start docker` (or "
-            "`sudo dockerd &` where there is no systemd)."
-        )
+        raise EngineUnavailable(_without_root())
     missing = [package for command, package in PACKAGES.items() if shutil.which(command) is None]
     if missing:
         install(missing)
@@ -95,6 +99,64 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
     raise EngineUnavailable(
         f"dockerd was started but did not answer within {timeout:g} s (workshop.engine_timeout). "
         f"Last lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
+    )
+
+
+def _without_root() -> str:
+    """What a user without root can start instead of Docker's root daemon, by what is
+    installed: Podman, rootless Docker, or the packages for either."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/run/user/$(id -u)"
+    if shutil.which("podman"):
+        return (
+            "Starting Docker's engine on its default socket needs root; Podman is installed, "
+            "and runs without it. Start its Docker API as yourself and use it: "
+            f"`export DOCKER_HOST=unix://{runtime}/podman/podman.sock` then `invoke engine "
+            "--start` (the stand-ins need root to build: `invoke bases --load FILE` takes the "
+            "file `invoke bases --save FILE` wrote on a machine that has them)."
+        )
+    script = shutil.which("dockerd-rootless.sh") or (
+        ROOTLESS_SCRIPT if Path(ROOTLESS_SCRIPT).is_file() else ""
+    )
+    if script:
+        return (
+            "Starting Docker's engine on its default socket needs root; rootless Docker is "
+            f"installed. Start it as yourself (`{script} &`) and use it: "
+            f"`export DOCKER_HOST=unix://{runtime}/docker.sock`."
+        )
+    return (
+        "Starting a Docker Engine needs root, and neither Podman nor rootless Docker is "
+        "installed. As root: `sudo invoke engine --start`. Without root, have someone install "
+        "`podman` (Debian, Ubuntu, Fedora), or rootless Docker (Debian's `docker.io "
+        "rootlesskit slirp4netns uidmap`), then run this again."
+    )
+
+
+def _start_podman(endpoint: Endpoint, *, timeout: float) -> None:
+    """Podman's Docker API service on the socket `endpoint` names, detached, as this user."""
+    if shutil.which("podman") is None:
+        raise EngineUnavailable(
+            f"{endpoint.describe()} is Podman's socket, and podman is not installed: install it "
+            "(apt-get install podman, dnf install podman), then run this again."
+        )
+    path = Path(endpoint.podman_socket)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = PROJECT_ROOT / "build" / "podman.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        subprocess.Popen(
+            ["podman", "system", "service", "--time=0", f"unix://{path}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    if _answers_within(endpoint.host, timeout):
+        return
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    raise EngineUnavailable(
+        f"Podman's service was started but did not answer within {timeout:g} s "
+        f"(workshop.engine_timeout). Last lines of {log}:\n"
+        + "\n".join(f"  {line}" for line in tail)
     )
 
 

@@ -83,6 +83,16 @@ class Endpoint:
     def scheme(self) -> str:
         return urllib.parse.urlsplit(self.host).scheme
 
+    @property
+    def podman_socket(self) -> str:
+        """The path of the Podman API socket on this machine this endpoint names ("" where it
+        names another): $XDG_RUNTIME_DIR/podman/podman.sock (rootless), /run/podman/podman.sock
+        (rootful), or any unix socket called podman.sock; a Podman machine's runs in its VM."""
+        path = self.host.removeprefix("unix://")
+        if self.scheme != "unix" or "/podman/machine/" in path:
+            return ""
+        return path if path.endswith("podman.sock") else ""
+
     def where(self, operating_system: str = "") -> Where:
         """Where the engine runs; `operating_system` is what the engine says it runs on
         (`docker info`'s OperatingSystem: "Docker Desktop" for Desktop's VM)."""

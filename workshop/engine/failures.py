@@ -51,11 +51,31 @@ def is_timeout(error: BaseException) -> bool:
 
 
 def unreachable(endpoint: Endpoint, what: str, reason: object) -> EngineUnavailable:
+    if endpoint.podman_socket:
+        return _podman_unreachable(endpoint, str(reason))
     return EngineUnavailable(
         f"No Docker Engine answered while {what}, at {endpoint.describe()}: {reason}. "
         "Start one (`invoke engine --start` as root on Debian or Ubuntu, or `sudo systemctl "
         "start docker`), or choose a running one (DOCKER_HOST, or `docker context use NAME`), "
         "then run the task again."
+    )
+
+
+def _podman_unreachable(endpoint: Endpoint, reason: str) -> EngineUnavailable:
+    """Podman's two usual failures, each in its words: the socket is someone else's, or its
+    API service is not running."""
+    path = endpoint.podman_socket
+    if "ermission denied" in reason:
+        return EngineUnavailable(
+            f"Podman's socket {path} ({endpoint.chosen_by}) is not yours to use: permission "
+            "denied. Rootful Podman's socket is root's; as a user, use your own rootless one "
+            "(DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock), or run the task as root."
+        )
+    return EngineUnavailable(
+        f"Podman's API service is not running at {path} ({endpoint.chosen_by}): {reason}. Start "
+        f"it with `invoke engine --start` (it runs `podman system service --time=0 "
+        f"unix://{path}` in the background), or `systemctl --user start podman.socket`, then "
+        "run the task again."
     )
 
 

@@ -156,7 +156,8 @@ class EngineInfo:
         if self.is_podman:
             lacking.append(
                 "BuildKit: Podman's Docker API builds with Buildah; INVOKE_WORKSHOP_BUILDER="
-                "buildkit (and the step that compares the two builders) needs Docker's engine."
+                "buildkit needs Docker's engine, and step 15 builds once (no second, "
+                "reproducible build)."
             )
         if self.rootless:
             lacking.append(
