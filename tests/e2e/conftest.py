@@ -114,7 +114,6 @@ IN_BACKGROUND = (
     "registry",
     "mirror_engine",
     "remote_host",
-    "podman_engine",
 )
 DEPENDS = {
     "docker28_classic": ("docker28_binaries",),
@@ -273,7 +272,8 @@ def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareE
 
 @pytest.fixture(scope="session")
 def podman_engine(workshop_run: WorkshopRun, background: Background) -> Iterator[PodmanService]:
-    """Podman 4.3 rootful, serving the Docker API on a socket of its own, holding the stand-ins."""
+    """Podman 4.3 rootful, serving the Docker API on a socket of its own, holding the stand-ins.
+    Made when its tests come, not in the background: its builds run beside no set-up's."""
     yield from _handed_out(background, "podman_engine")
 
 

@@ -21,10 +21,11 @@ __all__ = ["PodmanService"]
 # The bridge Podman's default network makes on a container's first run.
 BRIDGE = "podman0"
 
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-"""
+
+def _containers_conf() -> str:
+    """default_ulimits this machine lets a container have: Podman's defaults (1048576) are past
+    its limits, and runc may not raise nproc to the hard limit here either; 1024 runs."""
+    return '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
 
 
 class PodmanService:
@@ -58,7 +59,7 @@ class PodmanService:
         return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
 
     def start(self) -> None:
-        (self.root / "containers.conf").write_text(CONTAINERS_CONF)
+        (self.root / "containers.conf").write_text(_containers_conf())
         for name in ("networks", "tmp"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
         with (self.root / "service.log").open("wb") as log:
