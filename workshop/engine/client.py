@@ -136,11 +136,12 @@ class Engine:
                 "io.containerd.snapshotter"
             )
             operating_system = str(info.get("OperatingSystem") or "")
+            product = _product(version, operating_system)
             self._info = EngineInfo(
                 version=str(version.get("Version", "unknown")),
                 storage_driver=str(info.get("Driver", "unknown")),
                 image_store=CONTAINERS_STORAGE
-                if _product(version, operating_system) == PODMAN
+                if product == PODMAN
                 else CONTAINERD
                 if containerd
                 else CLASSIC,
@@ -151,7 +152,7 @@ class Engine:
                 ),
                 where=self.endpoint.where(operating_system),
                 operating_system=operating_system,
-                product=_product(version, operating_system),
+                product=product,
                 rootless=_rootless(info),
             )
         return self._info

@@ -82,22 +82,28 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
     missing = [package for command, package in PACKAGES.items() if shutil.which(command) is None]
     if missing:
         install(missing)
-    log = PROJECT_ROOT / "build" / "dockerd.log"
+    _start_detached(["dockerd", f"--host={DEFAULT_HOST}"], "dockerd", DEFAULT_HOST, timeout)
+
+
+def _start_detached(command: list[str], what: str, host: str, timeout: float) -> None:
+    """`command` started in a session of its own (the engine outlives this task, and a Ctrl-C
+    here does not reach it), its output in build/NAME.log; returns once it answers on `host`,
+    else EngineUnavailable with the log's last lines."""
+    log = PROJECT_ROOT / "build" / f"{Path(command[0]).name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
-        # Its own session: the engine outlives this task, and a Ctrl-C here does not reach it.
         subprocess.Popen(
-            ["dockerd", f"--host={DEFAULT_HOST}"],
+            command,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    if _answers_within(DEFAULT_HOST, timeout):
+    if _answers_within(host, timeout):
         return
     tail = log.read_text(errors="replace").splitlines()[-15:]
     raise EngineUnavailable(
-        f"dockerd was started but did not answer within {timeout:g} s (workshop.engine_timeout). "
+        f"{what} was started but did not answer within {timeout:g} s (workshop.engine_timeout). "
         f"Last lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
     )
 
@@ -140,24 +146,8 @@ def _start_podman(endpoint: Endpoint, *, timeout: float) -> None:
         )
     path = Path(endpoint.podman_socket)
     path.parent.mkdir(parents=True, exist_ok=True)
-    log = PROJECT_ROOT / "build" / "podman.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as output:
-        subprocess.Popen(
-            ["podman", "system", "service", "--time=0", f"unix://{path}"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    if _answers_within(endpoint.host, timeout):
-        return
-    tail = log.read_text(errors="replace").splitlines()[-15:]
-    raise EngineUnavailable(
-        f"Podman's service was started but did not answer within {timeout:g} s "
-        f"(workshop.engine_timeout). Last lines of {log}:\n"
-        + "\n".join(f"  {line}" for line in tail)
-    )
+    command = ["podman", "system", "service", "--time=0", f"unix://{path}"]
+    _start_detached(command, "Podman's service", endpoint.host, timeout)
 
 
 def _answers_within(host: str, timeout: float) -> bool:
