@@ -169,6 +169,17 @@ def test_a_server_is_probed_on_its_port(workshop_run: WorkshopRun, tmp_path: Pat
     )
     assert ladder.rung("6") is not None and ladder.rung("1") is not None
     assert "Start-up, median of 5 checks each: rung 6" in stdout
+    # `COPY . .` copied the program's files and nothing of the rung's own: so every rung's copy
+    # is the same layer, and rungs 3, 4b and 6 take their compile from the layer cache.
+    rung_2 = ladder.rung("2")
+    assert rung_2 is not None
+    listed = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "ls", rung_2.image_id, "-A", "/src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (listed.returncode, listed.stdout.split()) == (0, ["go.mod", "main.go"]), listed.stderr
 
 
 def test_a_program_that_writes_temporary_files_gets_a_writable_tmp(

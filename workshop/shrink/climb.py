@@ -61,6 +61,10 @@ __all__ = [
 
 # The Dockerfile's name inside the build context, beside the program's own files.
 CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
+# The context's .dockerignore: the program's files are already those its own .dockerignore
+# keeps; this one keeps the rung's Dockerfile out of `COPY . .`, so that each rung copies the
+# same files and the layer cache serves the compile one rung shares with another.
+CONTEXT_IGNORE = f"{CONTEXT_DOCKERFILE}\n.dockerignore\n".encode()
 STARTUP_RUNS = 5
 # Where 4b puts each addition, to count its bytes.
 _PATHS = {
@@ -520,8 +524,12 @@ class _Climb:
             ):
                 context = tar_context_file(
                     app.root,
-                    app.files,
-                    written={CONTEXT_DOCKERFILE: text.encode(), **self._module_files()},
+                    [name for name in app.files if name != ".dockerignore"],
+                    written={
+                        CONTEXT_DOCKERFILE: text.encode(),
+                        ".dockerignore": CONTEXT_IGNORE,
+                        **self._module_files(),
+                    },
                     path=scratch / "context.tar",
                 )
                 built = engine.build(
