@@ -265,7 +265,6 @@ def _instructions(text: str) -> list[str]:
         ("2", "Dockerfile.alpine"),
         ("3", "Dockerfile.multi-stage"),
         ("5", "Dockerfile.ldflags"),
-        ("6", "Dockerfile.upx"),
     ],
 )
 def test_on_the_hello_world_each_rung_is_the_workshops_dockerfile(key: str, workshops: str) -> None:
@@ -273,6 +272,49 @@ def test_on_the_hello_world_each_rung_is_the_workshops_dockerfile(key: str, work
     assert _instructions(dockerfile(key, app)) == _instructions(
         (DOCKERFILES / workshops).read_text()
     )
+
+
+def test_rung_6_is_the_workshops_upx_with_upx_in_a_stage_of_its_own() -> None:
+    app = find_app(DOCKERFILES / "app.go")
+    ours = _instructions(dockerfile("6", app))
+    workshops = _instructions((DOCKERFILES / "Dockerfile.upx").read_text())
+    # The same lines, moved: the build stage's install goes to a stage of its own.
+    assert sorted(line for line in ours if not line.startswith(("FROM", "COPY --from"))) == sorted(
+        line for line in workshops if not line.startswith(("FROM", "COPY --from"))
+    )
+    assert ours[ours.index("RUN apk update && apk add upx") - 1] == (
+        "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
+    )
+    assert ours[-2:] == ["COPY --from=compress-stage /app /", 'CMD ["/app"]']
+
+
+def _compiling_stage(text: str) -> list[str]:
+    """A Dockerfile's lines from the FROM of its stage that runs `go build` to that RUN."""
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    build = next(at for at, line in enumerate(lines) if " go build " in f" {line}")
+    start = max(at for at, line in enumerate(lines[:build]) if line.startswith("FROM "))
+    return [lines[start].removesuffix(" AS build-stage"), *lines[start + 1 : build + 1]]
+
+
+@pytest.mark.parametrize("buildkit", [False, True], ids=["classic", "buildkit"])
+@pytest.mark.parametrize(
+    "program",
+    [DOCKERFILES / "app.go", PROGRAMS / "greeter" / "cmd" / "greet", PROGRAMS / "cgo"],
+    ids=["hello", "module", "cgo"],
+)
+def test_rungs_3_and_6_compile_what_rungs_2_and_5_compiled_so_the_layer_cache_serves_them(
+    program: Path, buildkit: bool
+) -> None:
+    # The engine's layer cache serves a RUN whose parent and command match: the stage that
+    # compiles must be the same lines, for every kind of program, with BuildKit or without.
+    app = find_app(program)
+    extras = (CERTS, TZDATA, STATIC) if app.uses_cgo else (CERTS,)
+
+    def text(key: str, **given: tuple[str, ...]) -> str:
+        return dockerfile(key, app, buildkit=buildkit, **given)
+
+    assert _compiling_stage(text("3")) == _compiling_stage(text("2"))
+    assert _compiling_stage(text("6", extras=extras)) == _compiling_stage(text("5", extras=extras))
 
 
 def test_rung_4_is_the_workshops_scratch_with_cgo_turned_off_as_it_says() -> None:

@@ -369,8 +369,15 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         # target platform's own.
         climb.ship_bases = bases.for_platform(target.platform)
     try:
-        # Rungs 1 to 4 are independent: built side by side, as `invoke all` builds its steps.
-        results = climb.side_by_side([("1", ()), ("2", ()), ("3", ()), ("4", ())])
+        # Rungs 1 to 4 are built side by side, as `invoke all` builds its steps; but rung 3
+        # compiles as rung 2 does, so it comes after 2, its compile from the layer cache (a
+        # cross build compiles 3 on the build platform and 2 on the target: nothing shared).
+        first_four: list[list[tuple[str, tuple[str, ...]]]] = (
+            [[("1", ())], [("2", ())], [("3", ())], [("4", ())]]
+            if target.platform
+            else [[("1", ())], [("2", ()), ("3", ())], [("4", ())]]
+        )
+        results = climb.side_by_side(*first_four)
         _require_modules(results, app, target.go_env)
         first = results[0].outcome
         if first is not None and first.timed_out:
@@ -395,7 +402,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         climb.trimpath = _at_least(go_version, (1, 13))
         extras = needs.names + ((STATIC,) if app.uses_cgo or needs.interpreter else ())
         costs: dict[str, int] = {}
-        results += climb.side_by_side([*([("4b", extras)] if extras else []), ("5", extras)])
+        results += climb.side_by_side(*([[("4b", extras)]] if extras else []), [("5", extras)])
         if extras:
             costs = climb.costs(results[4], extras, against=results[3])
         # Rung 6 after 5: its start-up is timed against rung 5's image.
@@ -652,27 +659,33 @@ class _Climb:
     def _as_built(self) -> bool:
         return runs_as_built(self.app, self.check.args)
 
-    def side_by_side(self, jobs: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
-        """Rungs `jobs` (key, extras) built, checked and measured at once, in their order.
+    def side_by_side(self, *lanes: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+        """The rungs (key, extras) of each lane built, checked and measured one after another,
+        the lanes at once; the results in the lanes' order.
 
         Their progress is one line; with verbose output they go one at a time, so that their
         output stays readable. Ctrl-C stops them all before they log anything.
         """
         progress = self.plan.progress
+        jobs = [job for lane in lanes for job in lane]
         # A server on the host's network: one port for all, so one rung at a time.
         host_port = self.check.serves and self.check.network == "host"
-        if progress.verbose or len(jobs) == 1 or host_port:
+        if progress.verbose or len(lanes) == 1 or host_port:
             return [self.rung(key, extras=extras) for key, extras in jobs]
         background = Progress(progress.console, silent=True)
         quiet = replace(self, plan=replace(self.plan, progress=background))
         keys = ", ".join(key for key, _ in jobs)
+
+        def one_after_another(lane: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+            return [quiet.rung(key, extras=extras) for key, extras in lane]
+
         with (
             progress.activity(f"Rungs {keys}: building, checking and measuring side by side"),
-            ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="shrink-rung") as pool,
+            ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="shrink-rung") as pool,
         ):
-            pending = [pool.submit(quiet.rung, key, extras=extras) for key, extras in jobs]
+            pending = [pool.submit(one_after_another, lane) for lane in lanes]
             try:
-                return [each.result() for each in pending]
+                return [result for each in pending for result in each.result()]
             except BaseException:
                 # Only this thread hears Ctrl-C: the others stop at their next line of output
                 # or checkpoint, and a check waiting on its program is ended by removing the

@@ -3,7 +3,10 @@
 Each rung is one technique, in the workshop's order, written in the workshop's words: the same
 build args (GOLANG_IMAGE, GOLANG_ALPINE_IMAGE, ALPINE_IMAGE, defaulting to the workshop's
 images), `build-stage`, `/app`. For a program without a go.mod the Dockerfiles are the
-workshop's own, line for line, with its file names in place of app.go.
+workshop's own, line for line, with its file names in place of app.go, but for rung 6: its UPX
+is in a stage of its own, so that rung 6 compiles nothing rung 5 has not (the workshop's
+Dockerfile.upx installs upx before copying the source, so its compile is never cached).
+Rung 3's build stage is rung 2's: built after it, rung 3 compiles nothing either.
 
     1   one stage on golang                                 (the workshop's step 4, go-big)
     2   one stage on golang-alpine                          (step 5, go-alpine)
@@ -295,8 +298,6 @@ def _scratch(
         *_modules_stage(app, build_role, cross=cross),
         *_build_stage(build_role, cross=cross),
     ]
-    if key == "6" and not app.uses_cgo:
-        build.append("RUN apk update && apk add upx")
     build += _sources(app, buildkit=buildkit)
     if key in ("5", "6"):
         build.append("# The linker leaves out the symbol table (-s) and DWARF (-w).")
@@ -315,23 +316,21 @@ def _scratch(
     final += extra_final
     source = "build-stage"
     if key == "6":
-        if app.uses_cgo:
-            # golang has no upx to offer; golang-alpine's compresses the static binary.
-            build += [
-                "",
-                (
-                    "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
-                    if cross
-                    else "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
-                ),
-                "RUN apk update && apk add upx",
-                "COPY --from=build-stage /app /app",
-            ]
-            source = "compress-stage"
+        # UPX in a stage of its own, on golang-alpine (golang has no upx to offer): the build
+        # stage above is rung 5's, line for line, so its compile comes from the layer cache.
         build += [
+            "",
+            (
+                "FROM --platform=$BUILDPLATFORM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
+                if cross
+                else "FROM ${GOLANG_ALPINE_IMAGE} AS compress-stage"
+            ),
+            "RUN apk update && apk add upx",
+            "COPY --from=build-stage /app /app",
             "# UPX: /app compressed; it unpacks itself in memory at every start.",
             "RUN upx --best --lzma /app",
         ]
+        source = "compress-stage"
     final.append(f"COPY --from={source} /app /")
     if USERS in extras:
         final.append("USER 65534")
