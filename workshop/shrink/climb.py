@@ -66,6 +66,9 @@ CONTEXT_DOCKERFILE = ".shrink.Dockerfile"
 # same files and the layer cache serves the compile one rung shares with another.
 CONTEXT_IGNORE = f"{CONTEXT_DOCKERFILE}\n.dockerignore\n".encode()
 STARTUP_RUNS = 5
+# A rung to build, with its extras; a lane: rungs built one after another.
+_Job = tuple[str, tuple[str, ...]]
+_Lane = list[_Job]
 # Where 4b puts each addition, to count its bytes.
 _PATHS = {
     CERTS: "etc/ssl/certs/ca-certificates.crt",
@@ -372,7 +375,7 @@ def shrink(plan: BuildPlan, settings: Settings, target: Target) -> ShrinkResult:
         # Rungs 1 to 4 are built side by side, as `invoke all` builds its steps; but rung 3
         # compiles as rung 2 does, so it comes after 2, its compile from the layer cache (a
         # cross build compiles 3 on the build platform and 2 on the target: nothing shared).
-        first_four: list[list[tuple[str, tuple[str, ...]]]] = (
+        first_four: list[_Lane] = (
             [[("1", ())], [("2", ())], [("3", ())], [("4", ())]]
             if target.platform
             else [[("1", ())], [("2", ()), ("3", ())], [("4", ())]]
@@ -659,7 +662,7 @@ class _Climb:
     def _as_built(self) -> bool:
         return runs_as_built(self.app, self.check.args)
 
-    def side_by_side(self, *lanes: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+    def side_by_side(self, *lanes: _Lane) -> list[RungResult]:
         """The rungs (key, extras) of each lane built, checked and measured one after another,
         the lanes at once; the results in the lanes' order.
 
@@ -676,7 +679,7 @@ class _Climb:
         quiet = replace(self, plan=replace(self.plan, progress=background))
         keys = ", ".join(key for key, _ in jobs)
 
-        def one_after_another(lane: list[tuple[str, tuple[str, ...]]]) -> list[RungResult]:
+        def one_after_another(lane: _Lane) -> list[RungResult]:
             return [quiet.rung(key, extras=extras) for key, extras in lane]
 
         with (
