@@ -17,7 +17,7 @@ from tests.support.goproxy import GREET, WORDS, publish, serving, write_program
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import PROGRAMS
-from tests.support.remotehost import THERE_ADDRESS, RemoteHost
+from tests.support.remotehost import PREFIX, RemoteHost, reclaim_abandoned
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from tests.support.shrinking import Ladder
 from workshop.shrink.goapp import find_app
@@ -59,7 +59,7 @@ def test_the_workshop_runs_on_another_host_over_tls_behind_a_company_ca_bundle(
         # The same stand-ins and Go: the same image as on this machine's engine, to 1%.
         assert abs(record.size - here[step].size) <= 0.01 * here[step].size, step
     stdout = " ".join(over_tls.result.stdout.split())
-    assert f"tcp://{THERE_ADDRESS}:2376" in stdout
+    assert f"tcp://{remote_host.address}:2376" in stdout
 
 
 def test_verify_and_the_report_work_on_a_remote_run(over_tls: WorkshopRun) -> None:
@@ -77,8 +77,9 @@ def test_invoke_engine_says_where_the_engine_is_and_what_follows(remote_host: Re
         said = invoke("engine", env=via)
         out = " ".join(said.stdout.split())
         assert said.returncode == 0, out + said.stderr
-        assert f"Runs on: the host {THERE_ADDRESS}" in out
-        assert f"A server's port is checked where the engine publishes it: {THERE_ADDRESS}" in out
+        host = remote_host.address
+        assert f"Runs on: the host {host}" in out
+        assert f"A server's port is checked where the engine publishes it: {host}" in out
         # Asked of that engine, whose host has this machine's emulation (one kernel here).
         assert "Emulation: linux/arm64 programs run on the engine." in out
 
@@ -134,7 +135,7 @@ def test_a_key_the_host_refuses_is_one_message_naming_the_host(remote_host: Remo
     refused = invoke("step-7", env=remote_host.ssh_environment("stranger"))
     errors = " ".join(refused.stderr.split())
     assert refused.returncode == 3, refused.stdout + errors
-    assert f"ssh://root@{THERE_ADDRESS} can't be reached over ssh" in errors
+    assert f"ssh://root@{remote_host.address} can't be reached over ssh" in errors
     assert "Permission denied (publickey" in errors and "authorized_keys" in errors
     assert "Traceback" not in errors and "Start one" not in errors
     assert time.monotonic() - started < 60
@@ -159,13 +160,44 @@ def test_beyond_runs_on_another_host_and_verify_passes_on_the_whole_log(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_explain_says_the_files_cross_the_network(over_tls: WorkshopRun) -> None:
+def test_explain_says_the_files_cross_the_network(
+    over_tls: WorkshopRun, remote_host: RemoteHost
+) -> None:
     tag = over_tls.records()[7].tag
     explained = invoke("explain", tag, env=over_tls.env)
     out = " ".join(explained.stdout.split())
     assert explained.returncode == 0, out + explained.stderr
-    assert f"Reading {tag} (" in out and f"from the engine on the host {THERE_ADDRESS}" in out
+    assert f"Reading {tag} (" in out and f"from the engine on the host {remote_host.address}" in out
     assert "/app" in out
+
+
+def test_a_test_host_left_by_a_killed_run_is_taken_down_by_the_next() -> None:
+    """A run killed before its teardown leaves its namespace (a process still in it), its veth
+    pair and its forwarding rule; the next run's test host takes them down, and only them."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    namespace, here, there = f"{PREFIX}{gone.pid}", f"wsr{gone.pid}h", f"wsr{gone.pid}t"
+    rule = ["FORWARD", "-i", here, "-m", "comment", "--comment", namespace, "-j", "ACCEPT"]
+    subprocess.run(["ip", "netns", "add", namespace], check=True)
+    subprocess.run(["ip", "link", "add", here, "type", "veth", "peer", "name", there], check=True)
+    subprocess.run(["ip", "link", "set", there, "netns", namespace], check=True)
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    lingering = subprocess.Popen(["nsenter", f"--net=/run/netns/{namespace}", "sleep", "600"])
+    try:
+        assert namespace in reclaim_abandoned()
+        assert lingering.wait(timeout=10) == -9
+        assert not Path("/run/netns", namespace).exists()
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert f" {here}@" not in links and f" {here}:" not in links
+        rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True)
+        assert namespace not in rules.stdout
+        # A live run's host (this process's name) is not anyone's to take.
+        assert reclaim_abandoned() == []
+    finally:
+        lingering.kill()
+        subprocess.run(["iptables", "-D", *rule], capture_output=True)
+        subprocess.run(["ip", "link", "delete", here], capture_output=True)
+        subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
 
 
 # Last: by now the TLS tests have built everything on that engine, so over ssh the same
@@ -181,7 +213,7 @@ def test_the_workshop_runs_over_ssh_on_the_same_engine(
     assert sorted(records) == list(TAGS)
     for step, record in records.items():
         # The same engine: its images there, not here; the same size as by TLS.
-        assert record.engine_host == f"ssh://root@{THERE_ADDRESS}"
+        assert record.engine_host == f"ssh://root@{remote_host.address}"
         assert record.size == over_tcp[step].size, step
         there = json.loads(remote_host.docker("image", "inspect", record.tag).stdout)[0]
         assert there["Id"] == record.image_id, step

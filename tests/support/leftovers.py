@@ -57,14 +57,24 @@ def run_images(host: str | None = None) -> list[str]:
 
 
 def remove_run_images(host: str | None = None) -> None:
+    """This run's images, then this run's tags on images someone else has tagged too (a build
+    that came out byte for byte as another run's is one image with both names)."""
     docker = ["docker", *(["--host", host] if host else [])]
     for _ in range(3):  # an image goes before the one it was built on: a few passes
         found = run_images(host)
         if not found:
-            return
+            break
         subprocess.run(
             [*docker, "image", "rm", "--force", *found], capture_output=True, check=False
         )
+    listed = subprocess.run(
+        [*docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if tags := [tag for tag in listed if tag.startswith(RUN_PREFIX)]:
+        subprocess.run([*docker, "image", "rm", *tags], capture_output=True, check=False)
 
 
 def _lines(*command: str) -> set[str]:
