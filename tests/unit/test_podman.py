@@ -217,3 +217,18 @@ def test_without_root_engine_start_names_what_runs_without_it(
     monkeypatch.setattr(dockerd, "ROOTLESS_SCRIPT", "/nonexistent/dockerd-rootless.sh")
     with pytest.raises(EngineUnavailable, match=named):
         dockerd.start_local(Endpoint(DEFAULT_HOST, "default", "default"), timeout=1)
+
+
+def test_a_user_pointing_at_rootless_dockers_socket_hears_which_packages_it_lacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000/")
+    monkeypatch.setattr(shutil, "which", lambda name: name if name == "newuidmap" else None)
+    monkeypatch.setattr(dockerd, "ROOTLESS_SCRIPT", "/nonexistent/dockerd-rootless.sh")
+    endpoint = Endpoint("unix:///run/user/1000/docker.sock", "default", "DOCKER_HOST")
+    with pytest.raises(EngineUnavailable) as raised:
+        dockerd.start_local(endpoint, timeout=1)
+    said = str(raised.value)
+    assert said.startswith("unix:///run/user/1000/docker.sock (DOCKER_HOST) is rootless Docker")
+    assert "(missing: docker.io, rootlesskit)" in said and "apt-get install" in said

@@ -4,8 +4,11 @@
 Starting is for a fresh Debian or Ubuntu machine where the user is root: docker.io (and
 debootstrap, which the local stand-in bases need) are installed if missing, and dockerd is
 started on its unix socket only, detached, its log in build/dockerd.log; the task returns once
-the engine answers (within `engine_timeout`). Anything else (a remote engine chosen, no root, no
-apt) is a message saying what to run instead, with the engine's exit code (3).
+the engine answers (within `engine_timeout`). A user without root whose DOCKER_HOST names their
+own engine's socket gets that engine started as them: Podman's API service
+($XDG_RUNTIME_DIR/podman/podman.sock) or rootless Docker ($XDG_RUNTIME_DIR/docker.sock), its log
+in build/. Anything else (a remote engine chosen, no root, no apt) is a message saying what to
+run instead, with the engine's exit code (3).
 """
 
 from __future__ import annotations
@@ -57,19 +60,25 @@ class EngineStatus:
             lines.append(Text("Lacks:"))
             lines.extend(Text(f"  {line}") for line in lacking)
         if self.started:
-            lines.append(
-                Text("Started now: Podman's API service; its log is build/podman.log.")
-                if self.info.is_podman
-                else Text("Started now, on its unix socket only; its log is build/dockerd.log.")
-            )
+            lines.append(Text(self._started()))
         if self.emulation:
             lines.append(Text(self.emulation))
         return Group(*lines)
+
+    def _started(self) -> str:
+        if self.info.is_podman:
+            return "Started now: Podman's API service; its log is build/podman.log."
+        if self.info.rootless:
+            return "Started now: rootless Docker, as you; its log is build/dockerd-rootless.log."
+        return "Started now, on its unix socket only; its log is build/dockerd.log."
 
 
 def start_local(endpoint: Endpoint, *, timeout: float) -> None:
     if endpoint.podman_socket:
         _start_podman(endpoint, timeout=timeout)
+        return
+    if not is_root() and endpoint.host == rootless_docker_host():
+        _start_rootless_docker(endpoint, timeout=timeout)
         return
     if endpoint.host != DEFAULT_HOST:
         raise EngineUnavailable(
@@ -85,11 +94,23 @@ def start_local(endpoint: Endpoint, *, timeout: float) -> None:
     _start_detached(["dockerd", f"--host={DEFAULT_HOST}"], "dockerd", DEFAULT_HOST, timeout)
 
 
+def rootless_docker_host() -> str:
+    """Where rootless Docker listens for this user: unix://$XDG_RUNTIME_DIR/docker.sock ("" with
+    no XDG_RUNTIME_DIR)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    return f"unix://{runtime.rstrip('/')}/docker.sock" if runtime else ""
+
+
+def log_of(command: str) -> Path:
+    """Where `invoke engine --start` keeps what the engine it started prints."""
+    return PROJECT_ROOT / "build" / f"{Path(command).name.removesuffix('.sh')}.log"
+
+
 def _start_detached(command: list[str], what: str, host: str, timeout: float) -> None:
     """`command` started in a session of its own (the engine outlives this task, and a Ctrl-C
     here does not reach it), its output in build/NAME.log; returns once it answers on `host`,
     else EngineUnavailable with the log's last lines."""
-    log = PROJECT_ROOT / "build" / f"{Path(command[0]).name}.log"
+    log = log_of(command[0])
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
         subprocess.Popen(
@@ -120,14 +141,13 @@ def _without_root() -> str:
             "--start` (the stand-ins need root to build: `invoke bases --load FILE` takes the "
             "file `invoke bases --save FILE` wrote on a machine that has them)."
         )
-    script = shutil.which("dockerd-rootless.sh") or (
-        ROOTLESS_SCRIPT if Path(ROOTLESS_SCRIPT).is_file() else ""
-    )
-    if script:
+    if _rootless_script():
         return (
             "Starting Docker's engine on its default socket needs root; rootless Docker is "
-            f"installed. Start it as yourself (`{script} &`) and use it: "
-            f"`export DOCKER_HOST=unix://{runtime}/docker.sock`."
+            f"installed, and runs without it. Use it: `export DOCKER_HOST=unix://{runtime}/"
+            "docker.sock` then `invoke engine --start` starts it as you (the stand-ins need root "
+            "to build: `invoke bases --load FILE` takes the file `invoke bases --save FILE` "
+            "wrote on a machine that has them)."
         )
     return (
         "Starting a Docker Engine needs root, and neither Podman nor rootless Docker is "
@@ -135,6 +155,34 @@ def _without_root() -> str:
         "`podman` (Debian, Ubuntu, Fedora), or rootless Docker (Debian's `docker.io "
         "rootlesskit slirp4netns uidmap`), then run this again."
     )
+
+
+def _rootless_script() -> str:
+    """dockerd-rootless.sh, on PATH or where Debian's docker.io puts it; "" where neither."""
+    return shutil.which("dockerd-rootless.sh") or (
+        ROOTLESS_SCRIPT if Path(ROOTLESS_SCRIPT).is_file() else ""
+    )
+
+
+def _start_rootless_docker(endpoint: Endpoint, *, timeout: float) -> None:
+    """Rootless Docker as this user, detached, on its default socket (the one `endpoint`
+    names): Docker's own script, which runs dockerd in a user namespace through rootlesskit."""
+    script = _rootless_script()
+    missing = [
+        package
+        for command, package in (("rootlesskit", "rootlesskit"), ("newuidmap", "uidmap"))
+        if shutil.which(command) is None
+    ]
+    if not script or missing:
+        raise EngineUnavailable(
+            f"{endpoint.describe()} is rootless Docker's socket, and rootless Docker is not "
+            "installed here: it needs Docker's dockerd-rootless.sh (Debian's docker.io), "
+            "rootlesskit, uidmap and slirp4netns"
+            + (f" (missing: {', '.join([*([] if script else ['docker.io']), *missing])})")
+            + ". Have them installed (apt-get install docker.io rootlesskit uidmap "
+            "slirp4netns), then run this again."
+        )
+    _start_detached([script], "Rootless Docker", endpoint.host, timeout)
 
 
 def _start_podman(endpoint: Endpoint, *, timeout: float) -> None:
