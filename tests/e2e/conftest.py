@@ -30,8 +30,10 @@ from tests.support.leftovers import (
 from tests.support.loopback_registry import Registry
 from tests.support.podman import PodmanService
 from tests.support.remotehost import RemoteHost
+from tests.support.rootless import RootlessUser
 from tests.support.running import WorkshopRun, folder_settings, invoke
 from tests.support.spareengine import SpareEngine
+from tests.support.standins import StandinsFile
 from workshop.engine.client import Engine
 from workshop.engine.values import OWNER_LABEL
 from workshop.labels import LABEL
@@ -114,8 +116,11 @@ IN_BACKGROUND = (
     "registry",
     "mirror_engine",
     "remote_host",
+    "standins_file",
+    "rootless_user",
 )
 DEPENDS = {
+    "rootless_user": ("standins_file",),
     "docker28_classic": ("docker28_binaries",),
     "docker28_containerd": ("docker28_binaries",),
     "registry": ("docker28_binaries",),
@@ -175,24 +180,31 @@ def _mirror(background: Background) -> SpareEngine:
     return _started(engine)
 
 
-def _podman() -> PodmanService:
-    """Podman's service, holding the stand-ins as a user without root gets them: saved from
-    the main engine to a file (`invoke bases --save`) and loaded from it (`--load`)."""
+def _podman(background: Background) -> PodmanService:
+    """Podman's service, holding the stand-ins as a user without root gets them: loaded from
+    the file (`invoke bases --load`) `invoke bases --save` wrote from the main engine."""
     service = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
     try:
         service.start()
-        archive = service.root / "standins.tar"
-        for command, env in (
-            (("bases", "--save", str(archive)), {}),
-            (("bases", "--load", str(archive)), {"DOCKER_HOST": service.host}),
-        ):
-            done = invoke(*command, env=env)
-            assert done.returncode == 0, f"invoke {' '.join(command)}: {done.stdout}{done.stderr}"
-        archive.unlink()
+        archive: StandinsFile = background.made("standins_file")
+        done = invoke("bases", "--load", str(archive.path), env={"DOCKER_HOST": service.host})
+        assert done.returncode == 0, f"invoke bases --load: {done.stdout}{done.stderr}"
     except BaseException:
         service.remove()
         raise
     return service
+
+
+def _rootless(background: Background) -> RootlessUser:
+    """A user without root, its project and virtualenv made, the stand-ins' file at hand."""
+    user = RootlessUser(Path(tempfile.mkdtemp(prefix="rootless-", dir="/tmp")))
+    try:
+        user.create()
+        background.made("standins_file")
+    except BaseException:
+        user.remove()
+        raise
+    return user
 
 
 @pytest.fixture(scope="session")
@@ -215,7 +227,9 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
             *STANDINS_FOR_ALL,
             "workshop-base/debian:bookworm",  # the floor's build stage (beyond)
         ),
-        "podman_engine": lambda _: _podman(),
+        "podman_engine": _podman,
+        "standins_file": lambda _: StandinsFile(),
+        "rootless_user": _rootless,
     }
     made = Background(starters)
     yield made
@@ -275,6 +289,21 @@ def podman_engine(workshop_run: WorkshopRun, background: Background) -> Iterator
     """Podman 4.3 rootful, serving the Docker API on a socket of its own, holding the stand-ins.
     Made when its tests come, not in the background: its builds run beside no set-up's."""
     yield from _handed_out(background, "podman_engine")
+
+
+@pytest.fixture(scope="session")
+def standins_file(workshop_run: WorkshopRun, background: Background) -> Iterator[StandinsFile]:
+    """The stand-ins saved to one file any user can read (`invoke bases --save`)."""
+    yield from _handed_out(background, "standins_file")
+
+
+@pytest.fixture(scope="session")
+def rootless_user(
+    workshop_run: WorkshopRun, standins_file: StandinsFile, background: Background
+) -> Iterator[RootlessUser]:
+    """A user without root, with the project and a virtualenv in reach; its rootless Docker is
+    started by the tests, as that user, with `invoke engine --start`."""
+    yield from _handed_out(background, "rootless_user")
 
 
 @pytest.fixture(scope="session")

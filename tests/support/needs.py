@@ -71,6 +71,20 @@ def _on_path(command: str) -> Callable[[], str | None]:
     return lambda: None if shutil.which(command) else f"{command} is not on PATH"
 
 
+def _rootless() -> str | None:
+    script = "/usr/share/docker.io/contrib/dockerd-rootless.sh"
+    lacking = [
+        name
+        for name, present in (
+            (script, Path(script).is_file()),
+            *((command, shutil.which(command)) for command in
+              ("rootlesskit", "newuidmap", "slirp4netns", "useradd", "setpriv")),
+        )
+        if not present
+    ]  # fmt: skip
+    return f"missing: {', '.join(lacking)}" if lacking else None
+
+
 def _buildx() -> str | None:
     try:
         found = subprocess.run(["docker", "buildx", "version"], capture_output=True, timeout=30)
@@ -109,6 +123,12 @@ NEEDS = {
             _on_path("podman"),
         ),
         Need(
+            "rootless",
+            "rootless Docker (dockerd-rootless.sh, rootlesskit, uidmap, slirp4netns) and useradd",
+            "apt-get install docker.io rootlesskit uidmap slirp4netns (bash .ci/run does)",
+            _rootless,
+        ),
+        Need(
             "buildx",
             "the docker CLI's buildx plugin (the BuildKit builder)",
             "apt-get install docker-buildx (Debian trixie and later), or bash .ci/run",
@@ -128,6 +148,7 @@ FIXTURE_NEEDS = {
     "registry": ("network",),
     "remote_host": ("root", "sshd"),
     "podman_engine": ("root", "podman"),
+    "rootless_user": ("root", "rootless"),
 }
 
 
