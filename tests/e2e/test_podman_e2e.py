@@ -1,9 +1,10 @@
-"""The workshop on Podman (Debian's 4.3, rootful, its Docker API on a socket of its own beside
-the host's engine), its stand-ins carried over as one file (`invoke bases --save/--load`),
-checked with Podman's own CLI."""
+"""The workshop and shrink on Podman (Debian's 4.3, rootful, its Docker API on a socket of its
+own beside the host's engine), its stand-ins carried over as one file (`invoke bases
+--save/--load`), checked with Podman's own CLI."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
+from tests.support.paths import PROGRAMS
 from tests.support.podman import PodmanService
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
+from tests.support.shrinking import shrink
 
 pytestmark = pytest.mark.engine
 
@@ -100,3 +103,26 @@ def test_explain_and_the_report_work_on_podman(podman_run: WorkshopRun, tmp_path
     assert reported.returncode == 0, reported.stdout + reported.stderr
     report = Path(podman_run.env["INVOKE_WORKSHOP_REPORT_DIR"], "report.md").read_text()
     assert podman_run.tag("go-smaller") in report
+
+
+def test_shrink_climbs_a_server_on_podman_and_probes_its_port(
+    podman_engine: PodmanService, podman_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """The ladder on Podman: every rung built by Buildah through the compatible API, run and
+    probed on its port where Podman publishes it; each logged rung is what `podman image
+    inspect` lists, and verify passes on the ladder's log."""
+    program = tmp_path / "server"
+    shutil.copytree(PROGRAMS / "server", program)
+    ladder = shrink(podman_run, tmp_path, "server", program)
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    stdout = " ".join(ladder.result.stdout.split())
+    assert "It works when /app answers GET /healthz on port 8080 with 200" in stdout
+    assert "built with go1.19" in stdout
+    for key in ("1", "2", "3", "4", "4b", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None, ladder.row(key)
+        assert record.engine_product == "Podman", key
+        listed = podman(podman_engine, "image", "inspect", "--format", "{{.Size}}", record.image_id)
+        assert record.listed == int(listed), key
+    checked = verify_cli("--log", str(ladder.folder / "sizes.json"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

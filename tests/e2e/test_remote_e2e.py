@@ -195,6 +195,7 @@ def test_a_test_host_left_by_a_killed_run_is_taken_down_by_the_next() -> None:
         assert reclaim_abandoned() == []
     finally:
         lingering.kill()
+        lingering.wait(timeout=30)
         subprocess.run(["iptables", "-D", *rule], capture_output=True)
         subprocess.run(["ip", "link", "delete", here], capture_output=True)
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under
 
-__all__ = ["PodmanService"]
+__all__ = ["PodmanService", "containers_conf"]
 
 # The bridge Podman's default network makes on a container's first run.
 BRIDGE = "podman0"
 
 
-def _containers_conf() -> str:
+def containers_conf() -> str:
     """default_ulimits this machine lets a container have: Podman's defaults (1048576) are past
     its limits, and runc may not raise nproc to the hard limit here either; 1024 runs."""
     return '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
@@ -59,7 +59,7 @@ class PodmanService:
         return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
 
     def start(self) -> None:
-        (self.root / "containers.conf").write_text(_containers_conf())
+        (self.root / "containers.conf").write_text(containers_conf())
         for name in ("networks", "tmp"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
         with (self.root / "service.log").open("wb") as log:

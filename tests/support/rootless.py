@@ -4,7 +4,7 @@ test process's pid, its subordinate ids given by useradd), everything of it in o
 - a copy of the project and a virtualenv of Debian's python3 holding it (the tests' own
   interpreter lives under /root, which a plain user can't read), so that the tasks run as that
   user, as a user's own checkout would;
-- its home and $XDG_RUNTIME_DIR, where `invoke engine --start` starts Debian's
+- its home, TMPDIR and $XDG_RUNTIME_DIR, where `invoke engine --start` starts Debian's
   dockerd-rootless.sh (rootlesskit, a user namespace, slirp4netns) and its socket appears.
 
 The harness, root, reads that engine through the socket with the docker CLI, to check by.
@@ -35,6 +35,17 @@ PREFIX = "wsrl"
 PROJECT_FILES = ("pyproject.toml", "README.md", "tasks.py", "workshop", "dockerfiles")
 
 
+def _runs_as(entry: Path, uid: int) -> bool:
+    """Whether the live process `entry` (/proc/PID) has `uid` among its real, effective, saved
+    and file-system uids: /proc/PID's own owner is root while a process is not dumpable (just
+    after it changed its uid, or running a setuid helper such as newuidmap)."""
+    status = (entry / "status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return str(uid) in fields.get("Uid", "").split() and fields.get("State", "").split()[:1] != [
+        "Z"  # a zombie is dead already: only its parent's wait removes it
+    ]
+
+
 def _end_processes_of(uid: int) -> None:
     """SIGKILL every process running as `uid`, and wait (bounded) until none is left."""
     deadline = time.monotonic() + 30
@@ -42,12 +53,7 @@ def _end_processes_of(uid: int) -> None:
         found = []
         for entry in Path("/proc").iterdir():
             with contextlib.suppress(OSError):
-                # A zombie is dead already: only its parent's wait removes it.
-                if (
-                    entry.name.isdigit()
-                    and entry.stat().st_uid == uid
-                    and (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-                ):
+                if entry.name.isdigit() and _runs_as(entry, uid):
                     found.append(int(entry.name))
         if not found:
             return
@@ -98,6 +104,8 @@ class RootlessUser:
         self.runtime = root / "run"
         self.project = root / "project"
         self.venv = root / "venv"
+        # Its TMPDIR: rootlesskit makes its state folder there, which would outlive the user.
+        self.tmp = root / "tmp"
         self.host = f"unix://{self.runtime}/docker.sock"
         HOST_FOOTPRINTS.append((root, ""))
 
@@ -109,8 +117,9 @@ class RootlessUser:
             check=True, capture_output=True,
         )  # fmt: skip
         user = pwd.getpwnam(self.name)
-        self.runtime.mkdir(mode=0o700)
-        os.chown(self.runtime, user.pw_uid, user.pw_gid)
+        for private in (self.runtime, self.tmp):
+            private.mkdir(mode=0o700)
+            os.chown(private, user.pw_uid, user.pw_gid)
         self.project.mkdir()
         for name in PROJECT_FILES:
             source = ROOT / name
@@ -135,6 +144,7 @@ class RootlessUser:
             "HOME": str(self.home),
             "USER": self.name,
             "XDG_RUNTIME_DIR": str(self.runtime),
+            "TMPDIR": str(self.tmp),
             "PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
             "DOCKER_HOST": self.host,
