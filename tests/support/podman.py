@@ -94,14 +94,16 @@ class PodmanService:
         )
 
     def remove(self) -> None:
-        """The service, its containers and images, its mounts, its folder and its bridge."""
+        """The service and its containers (their networks torn down by Podman), its mounts,
+        its folder with the images in it, and its bridge."""
         if self.process is not None and self.process.poll() is None:
             self._quietly("rm", "--all", "--force")
             self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=30)
         end_processes_under(self.root)
-        self._quietly("rmi", "--all", "--force")
+        # Its images go with its folder, unmounted first: `podman rmi --all` took 48 s after
+        # a shrink where unmounting and deleting the folder take 3.
         mounts = Path("/proc/mounts").read_text().splitlines()
         for point in sorted((line.split()[1] for line in mounts), reverse=True):
             if point.startswith(f"{self.root}/"):
