@@ -21,6 +21,11 @@ ways: its unix socket, tcp:// with TLS and ssh:// (the tests' remote host, a net
 with its own dockerd and sshd: root, and the test extras), rounds rotating; the ratios are to
 the unix socket.
 
+`--engines` times instead `invoke all`, warm, on each kind of engine this machine runs: the
+Docker Engine in use, rootful Podman (its own storage, beside it), and as a user without root,
+rootless Docker and rootless Podman (the tests' support: root, and the test extras); the
+stand-ins carried to each as one file; rounds rotating; the ratios are to the Docker Engine.
+
 `--tar IMAGE` times instead what explain reads: IMAGE's export streamed from the engine, drained
 as it comes, and read entry by entry as explain does (tarfile's stream mode), rounds alternating.
 """
@@ -170,6 +175,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--shrink", action="store_true", help="time invoke shrink on the hello world instead"
     )
     parser.add_argument(
+        "--engines",
+        action="store_true",
+        help="time invoke all on Docker, Podman, rootless Docker and rootless Podman instead",
+    )
+    parser.add_argument(
         "--transports",
         action="store_true",
         help="time invoke all on another host over its unix socket, tcp:// and ssh:// instead",
@@ -191,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _bench_shrink(arguments.repeat, scratch, prefix)
             if arguments.transports:
                 return _bench_transports(arguments.repeat, scratch, prefix)
+            if arguments.engines:
+                return _bench_engines(arguments.repeat, scratch, prefix)
             return _bench(arguments.repeat, arguments.cold_repeat, scratch, prefix)
         get_err_console().print(Text(ending.message))
         return ending.code
@@ -405,6 +417,84 @@ def _bench_transports(repeat: int, scratch: Path, prefix: str) -> int:
     for name in ("tcp:// with TLS", "ssh://"):
         ratio = statistics.median(each[name] / each["unix socket"] for each in rounds)
         console.print(f"{name} / unix socket: {ratio:.2f}")
+    return 0
+
+
+def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
+    """`invoke all` warm on Docker, rootful Podman, rootless Docker and rootless Podman."""
+    sys.path.insert(0, str(PROJECT_ROOT))
+    from tests.support.podman import PodmanService, containers_conf
+    from tests.support.rootless import RootlessUser
+
+    console = get_console()
+    podman = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
+    user = RootlessUser(Path(tempfile.mkdtemp(prefix="rootless-", dir="/tmp")))
+    settings = {
+        "INVOKE_WORKSHOP_WORKSPACE": str(scratch / "workspace"),
+        "INVOKE_WORKSHOP_SIZE_LOG": str(scratch / "sizes.json"),
+        "INVOKE_WORKSHOP_HISTORY": str(scratch / "history.json"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+        "INVOKE_WORKSHOP_BASES": "local",
+    }
+    invoke_all = [sys.executable, "-m", "invoke", "all"]
+    try:
+        console.print("Starting Podman and a user without root; carrying the stand-ins over.")
+        archive = scratch / "standins.tar"
+        scratch.chmod(0o755)
+        subprocess.run([*invoke_all[:-1], "bases", "--save", str(archive)], check=True)
+        archive.chmod(0o644)
+        podman.start()
+        subprocess.run(
+            [*invoke_all[:-1], "bases", "--load", str(archive)],
+            env={**os.environ, "DOCKER_HOST": podman.host},
+            check=True,
+        )
+        user.create()
+        config = user.home / ".config" / "containers"
+        config.mkdir(parents=True)
+        (config / "containers.conf").write_text(containers_conf())
+        (config / "storage.conf").write_text('[storage]\ndriver = "overlay"\n')
+        subprocess.run(["chown", "-R", f"{user.name}:", str(user.home)], check=True)
+        theirs = {
+            "rootless Docker": {"DOCKER_HOST": f"unix://{user.runtime}/docker.sock"},
+            "rootless Podman": {"DOCKER_HOST": f"unix://{user.runtime}/podman/podman.sock"},
+        }
+        mine = {  # the user's own files: its home, not this scratch folder
+            **settings,
+            "INVOKE_WORKSHOP_WORKSPACE": str(user.home / "workspace"),
+            "INVOKE_WORKSHOP_SIZE_LOG": str(user.home / "sizes.json"),
+            "INVOKE_WORKSHOP_HISTORY": str(user.home / "history.json"),
+        }
+        for host in theirs.values():
+            env = {**user.environment(**mine), **host}
+            for step in (("engine", "--start"), ("bases", "--load", str(archive))):
+                subprocess.run(user.command("invoke", *step, env=env), check=True)
+        commands = {
+            "Docker Engine": (invoke_all, {**os.environ, **settings}),
+            "Podman, rootful": (invoke_all, {**os.environ, **settings, "DOCKER_HOST": podman.host}),
+            **{
+                name: (
+                    user.command("invoke", "all", env={**user.environment(**mine), **host}),
+                    dict(os.environ),
+                )
+                for name, host in theirs.items()
+            },
+        }
+        for name in commands:  # warm: each engine builds once, then finds its own cache
+            _timed(*commands[name])
+        rounds = _rounds(repeat, commands)
+    finally:
+        podman.remove()
+        user.remove()
+    table = Table(title=f"invoke all, warm, on each kind of engine ({repeat} rounds)")
+    table.add_column("engine")
+    table.add_column("median", justify="right")
+    table.add_column("÷ Docker Engine", justify="right")
+    for name in commands:
+        ratio = statistics.median(each[name] / each["Docker Engine"] for each in rounds)
+        median = statistics.median(each[name] for each in rounds)
+        table.add_row(name, f"{median:.2f} s", f"{ratio:.2f}")
+    console.print(table)
     return 0
 
 

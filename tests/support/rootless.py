@@ -151,14 +151,24 @@ class RootlessUser:
             **settings,
         }
 
+    def command(self, *command: str, env: dict[str, str]) -> list[str]:
+        """`command` as the user, in its copy of the project, with only `env`."""
+        user = pwd.getpwnam(self.name)
+        return [
+            "setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
+            "env", "-i", f"--chdir={self.project}",
+            *(f"{key}={value}" for key, value in env.items()), *command,
+        ]  # fmt: skip
+
     def run(self, *command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         """`command` as the user, in its copy of the project, with only `env` (bounded)."""
-        user = pwd.getpwnam(self.name)
         return subprocess.run(
-            ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
-             "env", "-i", *(f"{key}={value}" for key, value in env.items()), *command],
-            cwd=self.project, capture_output=True, text=True, check=False, timeout=900,
-        )  # fmt: skip
+            self.command(*command, env=env),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
 
     def docker(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         """The docker CLI on the user's engine, to check by."""
