@@ -5,9 +5,11 @@ engine; tests/e2e/test_podman_e2e.py runs the workshop on a real one."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import types
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from workshop.engine.values import (
 )
 from workshop.errors import BadInput, BaseUnavailable, EngineUnavailable
 from workshop.progress import Progress
+from workshop.records.measured import MeasuredFiles
 from workshop.steps.bases import BaseResolver, load_standins, save_standins
 from workshop.steps.reproducible import why_not_reproducible
 
@@ -235,3 +238,41 @@ def test_a_user_pointing_at_rootless_dockers_socket_hears_which_packages_it_lack
     said = str(raised.value)
     assert said.startswith("unix:///run/user/1000/docker.sock (DOCKER_HOST) is rootless Docker")
     assert "(missing: docker.io, rootlesskit)" in said and "apt-get install" in said
+
+
+def test_an_images_files_are_read_once_and_then_known_by_its_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Podman's store a size is the bytes of the image's files, read from its export: a
+    second run (a new process, a new Engine) finds them by the image's id instead."""
+    image = "sha256:" + "b" * 64
+    reads: list[str] = []
+
+    def exported_bytes(self: Engine, reference: str) -> int:
+        reads.append(reference)
+        return 849_000_000
+
+    monkeypatch.setattr(Engine, "file_bytes", exported_bytes)
+    cache = tmp_path / "measured-images.json"
+    for _ in range(2):
+        engine, api = podman_engine()
+        api.tags["localhost/go-big:latest"] = image
+        engine.known_file_bytes = MeasuredFiles(cache)
+        measured = engine.measured("go-big")
+        assert measured is not None and (measured.size, measured.listed_size) == (849_000_000, 1)
+    assert reads == [image]
+    # Another platform's files under the same (index) id are its own, read once too.
+    engine.known_file_bytes = MeasuredFiles(cache)
+    engine._info = replace(engine.info, platform="linux/arm64")
+    engine.measured("go-big")
+    assert reads == [image, image]
+
+
+def test_a_measured_images_cache_that_cant_be_read_is_written_anew(tmp_path: Path) -> None:
+    cache = tmp_path / "measured-images.json"
+    cache.write_text('{"schema": 1, "images": {"sha256:a linux/amd64": "many"}}')
+    known = MeasuredFiles(cache)
+    assert known.get("sha256:a linux/amd64") is None
+    known.put("sha256:a linux/amd64", 7)
+    assert MeasuredFiles(cache).get("sha256:a linux/amd64") == 7
+    assert json.loads(cache.read_text())["images"] == {"sha256:a linux/amd64": 7}

@@ -21,6 +21,7 @@ from workshop.platforms import parse_platforms
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder
 from workshop.records.history import History
+from workshop.records.measured import MeasuredFiles
 from workshop.records.sizelog import SizeLog, platform_log
 from workshop.settings import Settings
 from workshop.steps.bases import BaseResolver
@@ -54,7 +55,11 @@ class Session:
                 build=settings.build_timeout,
                 run=settings.run_timeout,
             )
-            self._engine = Engine.from_env(timeouts=timeouts, builder=settings.builder)
+            self._engine = Engine.from_env(
+                timeouts=timeouts,
+                builder=settings.builder,
+                known_file_bytes=MeasuredFiles(settings.workspace / "measured-images.json"),
+            )
         return self._engine
 
     def with_platform(self, flag: str | None) -> Session:

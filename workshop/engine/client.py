@@ -61,6 +61,7 @@ from workshop.engine.values import (
     HistoryEntry,
     ImageFile,
     ImageInfo,
+    KnownFileBytes,
     RunResult,
     Serving,
     Timeouts,
@@ -104,13 +105,21 @@ class Engine:
     timeouts: Timeouts = field(default_factory=Timeouts)
     builder: str = "legacy"
     endpoint: Endpoint = field(default_factory=lambda: Endpoint(DEFAULT_HOST, "default", "given"))
+    # The bytes of images' files measured before (None: every measure reads the export).
+    known_file_bytes: KnownFileBytes | None = field(default=None, repr=False)
     _info: EngineInfo | None = field(default=None, repr=False)
     # What the engine answered about each other platform, asked once a process.
     _platform_problems: dict[str, str] = field(default_factory=dict, repr=False)
     _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_env(cls, *, timeouts: Timeouts | None = None, builder: str = "legacy") -> Engine:
+    def from_env(
+        cls,
+        *,
+        timeouts: Timeouts | None = None,
+        builder: str = "legacy",
+        known_file_bytes: KnownFileBytes | None = None,
+    ) -> Engine:
         """The engine the docker CLI would use (see workshop.endpoint)."""
         timeouts = timeouts or Timeouts()
         endpoint = find_endpoint()
@@ -118,7 +127,13 @@ class Engine:
             client = endpoint.client(timeout=math.ceil(timeouts.engine))
         except docker.errors.DockerException as error:
             raise connecting_failed(endpoint, error, bound=timeouts.engine) from None
-        return cls(client, timeouts=timeouts, builder=builder, endpoint=endpoint)
+        return cls(
+            client,
+            timeouts=timeouts,
+            builder=builder,
+            endpoint=endpoint,
+            known_file_bytes=known_file_bytes,
+        )
 
     def translated_errors(
         self, what: str, *, bound: float | None = None
@@ -552,7 +567,15 @@ class Engine:
         image = self.image(reference)
         if image is None or self.info.image_store not in FILES_MEASURED:
             return image
-        return replace(image, size=self.file_bytes(image.id), listed_size=image.listed)
+        # An image id names its content: what was measured under it holds (per platform: an
+        # index's id names every platform's files, and the export is this engine's own).
+        key = f"{image.id} {self.info.platform}"
+        known = self.known_file_bytes.get(key) if self.known_file_bytes is not None else None
+        if known is None:
+            known = self.file_bytes(image.id)
+            if self.known_file_bytes is not None:
+                self.known_file_bytes.put(key, known)
+        return replace(image, size=known, listed_size=image.listed)
 
     def file_bytes(self, reference: str) -> int:
         """The bytes of the files in `reference`'s filesystem (hard links counted once)."""

@@ -38,6 +38,7 @@ __all__ = [
     "HistoryEntry",
     "ImageFile",
     "ImageInfo",
+    "KnownFileBytes",
     "RunResult",
     "Serving",
     "Timeouts",
@@ -270,6 +271,15 @@ class Serving:
     # Whether it has stopped, and what it printed so far.
     exited: Callable[[], int | None]
     output: Callable[[], str]
+
+
+class KnownFileBytes(Protocol):
+    """The bytes of images' files measured before, by "IMAGE_ID PLATFORM" (an image id names its
+    content): kept by the layer above (workshop.records.measured), asked before an export."""
+
+    def get(self, key: str) -> int | None: ...
+
+    def put(self, key: str, value: int) -> None: ...
 
 
 class EngineAPI(Protocol):
