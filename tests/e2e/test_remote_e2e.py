@@ -6,6 +6,7 @@ ssh:// through OpenSSH. Checked with that engine's own CLI; nothing it builds is
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -184,6 +185,11 @@ def test_a_test_host_left_by_a_killed_run_is_taken_down_by_the_next() -> None:
     subprocess.run(["iptables", "-I", *rule], check=True)
     lingering = subprocess.Popen(["nsenter", f"--net=/run/netns/{namespace}", "sleep", "600"])
     try:
+        # Reclaimed once it lives there (nsenter has joined the namespace and become sleep).
+        inside = f"net:[{Path('/run/netns', namespace).stat().st_ino}]"
+        deadline = time.monotonic() + 30
+        while not _sleeps_in(lingering.pid, inside) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert namespace in reclaim_abandoned()
         assert lingering.wait(timeout=10) == -9
         assert not Path("/run/netns", namespace).exists()
@@ -199,6 +205,16 @@ def test_a_test_host_left_by_a_killed_run_is_taken_down_by_the_next() -> None:
         subprocess.run(["iptables", "-D", *rule], capture_output=True)
         subprocess.run(["ip", "link", "delete", here], capture_output=True)
         subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
+
+
+def _sleeps_in(pid: int, namespace: str) -> bool:
+    try:
+        return (
+            Path(f"/proc/{pid}/comm").read_text().strip() == "sleep"
+            and os.readlink(f"/proc/{pid}/ns/net") == namespace
+        )
+    except OSError:
+        return False
 
 
 # Last: by now the TLS tests have built everything on that engine, so over ssh the same
