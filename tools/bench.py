@@ -405,15 +405,8 @@ def _bench_transports(repeat: int, scratch: Path, prefix: str) -> int:
         rounds = _rounds(repeat, commands)
     finally:
         host.remove()
-    table = Table(title=f"invoke all, warm, on one engine on another host ({repeat} rounds)")
-    table.add_column("reached over")
-    table.add_column("median", justify="right")
-    table.add_column("÷ unix socket", justify="right")
-    for name in ways:
-        ratio = statistics.median(each[name] / each["unix socket"] for each in rounds)
-        median = statistics.median(each[name] for each in rounds)
-        table.add_row(name, f"{median:.2f} s", f"{ratio:.2f}")
-    console.print(table)
+    title = f"invoke all, warm, on one engine on another host ({repeat} rounds)"
+    console.print(_against(title, "reached over", rounds, "unix socket"))
     for name in ("tcp:// with TLS", "ssh://"):
         ratio = statistics.median(each[name] / each["unix socket"] for each in rounds)
         console.print(f"{name} / unix socket: {ratio:.2f}")
@@ -423,7 +416,7 @@ def _bench_transports(repeat: int, scratch: Path, prefix: str) -> int:
 def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
     """`invoke all` warm on Docker, rootful Podman, rootless Docker and rootless Podman."""
     sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.podman import PodmanService, containers_conf
+    from tests.support.podman import PodmanService
     from tests.support.rootless import RootlessUser
 
     console = get_console()
@@ -450,14 +443,10 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
             check=True,
         )
         user.create()
-        config = user.home / ".config" / "containers"
-        config.mkdir(parents=True)
-        (config / "containers.conf").write_text(containers_conf())
-        (config / "storage.conf").write_text('[storage]\ndriver = "overlay"\n')
-        subprocess.run(["chown", "-R", f"{user.name}:", str(user.home)], check=True)
+        user.configure_podman()
         theirs = {
-            "rootless Docker": {"DOCKER_HOST": f"unix://{user.runtime}/docker.sock"},
-            "rootless Podman": {"DOCKER_HOST": f"unix://{user.runtime}/podman/podman.sock"},
+            "rootless Docker": {"DOCKER_HOST": user.host},
+            "rootless Podman": {"DOCKER_HOST": user.podman_host},
         }
         mine = {  # the user's own files: its home, not this scratch folder
             **settings,
@@ -486,16 +475,22 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
     finally:
         podman.remove()
         user.remove()
-    table = Table(title=f"invoke all, warm, on each kind of engine ({repeat} rounds)")
-    table.add_column("engine")
+    title = f"invoke all, warm, on each kind of engine ({repeat} rounds)"
+    console.print(_against(title, "engine", rounds, "Docker Engine"))
+    return 0
+
+
+def _against(title: str, kind: str, rounds: list[dict[str, float]], base: str) -> Table:
+    """Each command's median seconds, and its median ratio to `base`'s in the same round."""
+    table = Table(title=title)
+    table.add_column(kind)
     table.add_column("median", justify="right")
-    table.add_column("÷ Docker Engine", justify="right")
-    for name in commands:
-        ratio = statistics.median(each[name] / each["Docker Engine"] for each in rounds)
+    table.add_column(f"÷ {base}", justify="right")
+    for name in rounds[0]:
+        ratio = statistics.median(each[name] / each[base] for each in rounds)
         median = statistics.median(each[name] for each in rounds)
         table.add_row(name, f"{median:.2f} s", f"{ratio:.2f}")
-    console.print(table)
-    return 0
+    return table
 
 
 def _bench_tar(image: str, repeat: int) -> int:

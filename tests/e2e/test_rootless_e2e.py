@@ -17,7 +17,6 @@ import pytest
 
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
-from tests.support.podman import containers_conf
 from tests.support.rootless import PREFIX, RootlessUser, reclaim_abandoned
 from tests.support.running import WorkshopRun, folder_settings
 from tests.support.standins import StandinsFile
@@ -135,20 +134,12 @@ def test_a_user_left_by_a_killed_run_is_removed_by_the_next() -> None:
 
 @pytest.fixture(scope="module")
 def rootless_podman_run(rootless_user: RootlessUser, standins_file: StandinsFile) -> WorkshopRun:
-    """As the user, on its own Podman: its containers.conf gives containers the ulimits this
-    machine allows (Podman's defaults are past them); the rest is what a user would type."""
-    config = rootless_user.home / ".config" / "containers"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "containers.conf").write_text(containers_conf())
-    # Debian 12's rootless Podman stores on vfs unless told (each layer a whole copy): this
-    # set-up took 208 s on vfs and 56 s on overlay, which this kernel serves to a user.
-    (config / "storage.conf").write_text('[storage]\ndriver = "overlay"\n')
-    subprocess.run(["chown", "-R", f"{rootless_user.name}:", str(rootless_user.home / ".config")],
-                   check=True)  # fmt: skip
+    """As the user, on its own Podman, configured as RootlessUser.configure_podman says; the
+    rest is what a user would type."""
+    rootless_user.configure_podman()
     folder = rootless_user.home / "on-podman"
     env = rootless_user.environment(
-        **folder_settings(folder, f"{RUN_PREFIX}rlp-"),
-        DOCKER_HOST=f"unix://{rootless_user.runtime}/podman/podman.sock",
+        **folder_settings(folder, f"{RUN_PREFIX}rlp-"), DOCKER_HOST=rootless_user.podman_host
     )
     started = rootless_user.run("invoke", "engine", "--start", env=env)
     assert started.returncode == 0, started.stdout + started.stderr

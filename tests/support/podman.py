@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under
+from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
 
 __all__ = ["PodmanService", "containers_conf"]
 
@@ -104,10 +104,7 @@ class PodmanService:
         end_processes_under(self.root)
         # Its images go with its folder, unmounted first: `podman rmi --all` took 48 s after
         # a shrink where unmounting and deleting the folder take 3.
-        mounts = Path("/proc/mounts").read_text().splitlines()
-        for point in sorted((line.split()[1] for line in mounts), reverse=True):
-            if point.startswith(f"{self.root}/"):
-                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        unmount_under(self.root)
         if self._bridge:
             subprocess.run(["ip", "link", "delete", self._bridge], capture_output=True, check=False)
         with contextlib.suppress(OSError):

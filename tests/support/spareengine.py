@@ -50,6 +50,15 @@ def processes_under(root: Path) -> list[int]:
     return sorted(found)
 
 
+def unmount_under(root: Path, *, itself: bool = False) -> None:
+    """Unmount (lazily, deepest first) everything mounted under `root`, and `root` itself where
+    `itself`: what an engine leaves mounted in its folder when it is gone."""
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    for point in sorted((line.split()[1] for line in mounts), reverse=True):
+        if (itself and point == str(root)) or point.startswith(f"{root}/"):
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 def end_processes_under(root: Path) -> None:
     """SIGKILL everything `processes_under(root)`, and wait (bounded) until it is gone."""
     deadline = time.monotonic() + 30
@@ -162,10 +171,7 @@ class SpareEngine:
         end_processes_under(self.root)
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
         # dockerd makes its data root a mount of its own, and an engine that was killed leaves
-        # container overlays and network namespaces mounted under it: unmount, deepest first.
-        mounts = Path("/proc/mounts").read_text().splitlines()
-        for point in sorted((line.split()[1] for line in mounts), reverse=True):
-            if point == str(self.root) or point.startswith(f"{self.root}/"):
-                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+        # container overlays and network namespaces mounted under it.
+        unmount_under(self.root, itself=True)
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)

@@ -157,6 +157,10 @@ def _without_root() -> str:
     )
 
 
+# What rootless Docker runs besides its script: (command, the package that has it).
+_ROOTLESS_COMMANDS = (("rootlesskit", "rootlesskit"), ("newuidmap", "uidmap"))
+
+
 def _rootless_script() -> str:
     """dockerd-rootless.sh, on PATH or where Debian's docker.io puts it; "" where neither."""
     return shutil.which("dockerd-rootless.sh") or (
@@ -168,19 +172,14 @@ def _start_rootless_docker(endpoint: Endpoint, *, timeout: float) -> None:
     """Rootless Docker as this user, detached, on its default socket (the one `endpoint`
     names): Docker's own script, which runs dockerd in a user namespace through rootlesskit."""
     script = _rootless_script()
-    missing = [
-        package
-        for command, package in (("rootlesskit", "rootlesskit"), ("newuidmap", "uidmap"))
-        if shutil.which(command) is None
-    ]
-    if not script or missing:
+    present = {"docker.io": script, **{p: shutil.which(c) for c, p in _ROOTLESS_COMMANDS}}
+    if missing := [package for package, found in present.items() if not found]:
         raise EngineUnavailable(
             f"{endpoint.describe()} is rootless Docker's socket, and rootless Docker is not "
             "installed here: it needs Docker's dockerd-rootless.sh (Debian's docker.io), "
-            "rootlesskit, uidmap and slirp4netns"
-            + (f" (missing: {', '.join([*([] if script else ['docker.io']), *missing])})")
-            + ". Have them installed (apt-get install docker.io rootlesskit uidmap "
-            "slirp4netns), then run this again."
+            f"rootlesskit, uidmap and slirp4netns (missing: {', '.join(missing)}). Have them "
+            "installed (apt-get install docker.io rootlesskit uidmap slirp4netns), then run "
+            "this again."
         )
     _start_detached([script], "Rootless Docker", endpoint.host, timeout)
 
