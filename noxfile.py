@@ -1,5 +1,7 @@
-"""Sessions: lint, typecheck, unit, tests, verify, bench. `nox` alone runs lint, typecheck and
-tests (all of them); `nox -s unit` is the quick loop, the tests that need no engine."""
+"""Sessions: lint, typecheck, unit, tests, engines, verify, bench. `nox` alone runs lint,
+typecheck and tests (every test but the other engines'); `nox -s unit` is the quick loop, the
+tests that need no engine; `nox -s engines` runs the workshop on Podman, rootless Docker and an
+engine on another host (CI runs it too)."""
 
 from __future__ import annotations
 
@@ -52,11 +54,26 @@ def unit(session: nox.Session) -> None:
     session.run("pytest", *(session.posargs or ["-n", "4", "tests/unit"]))
 
 
+# The tests of the engines besides the host's Docker Engine (marked other_engines): each starts
+# its engine (Podman 4 and 5, a user without root, a host of its own) and runs the workshop
+# there from cold.
+OTHER_ENGINES = "other_engines"
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run every test; one needing what the machine lacks says how to get it (fails in CI)."""
+    """Run every test but the other engines' (`nox -s engines`); one needing what the machine
+    lacks says how to get it (fails in CI). A `-m` among the arguments chooses instead."""
     _install(session, "test")
-    session.run("pytest", *(session.posargs or ["tests/"]))
+    session.run("pytest", "-m", f"not ({OTHER_ENGINES})", *(session.posargs or ["tests/"]))
+
+
+@nox.session
+def engines(session: nox.Session) -> None:
+    """Run the workshop's tests on the other engines: Podman, rootful and rootless, rootless
+    Docker, and an engine on another host over tcp:// with TLS and ssh://."""
+    _install(session, "test")
+    session.run("pytest", "-m", OTHER_ENGINES, *(session.posargs or ["tests/e2e"]))
 
 
 @nox.session

@@ -22,7 +22,8 @@ with its own dockerd and sshd: root, and the test extras), rounds rotating; the 
 the unix socket.
 
 `--engines` times instead `invoke all`, warm, on each kind of engine this machine runs: the
-Docker Engine in use, rootful Podman (its own storage, beside it), and as a user without root,
+Docker Engine in use, rootful Podman 4.3 (its own storage, beside it) and sid's Podman 5 (in a
+sid system of its own, made by mmdebstrap), and as a user without root,
 rootless Docker and rootless Podman (the tests' support: root, and the test extras); the
 stand-ins carried to each as one file; rounds rotating; the ratios are to the Docker Engine.
 
@@ -414,13 +415,14 @@ def _bench_transports(repeat: int, scratch: Path, prefix: str) -> int:
 
 
 def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
-    """`invoke all` warm on Docker, rootful Podman, rootless Docker and rootless Podman."""
+    """`invoke all` warm on Docker, rootful Podman 4 and 5, rootless Docker and rootless Podman."""
     sys.path.insert(0, str(PROJECT_ROOT))
-    from tests.support.podman import PodmanService
+    from tests.support.podman import Podman5Service, PodmanService, SidSystem
     from tests.support.rootless import RootlessUser
 
     console = get_console()
     podman = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
+    podman5 = Podman5Service(SidSystem(Path(tempfile.mkdtemp(prefix="podman5-", dir="/tmp"))))
     user = RootlessUser(Path(tempfile.mkdtemp(prefix="rootless-", dir="/tmp")))
     settings = {
         "INVOKE_WORKSHOP_WORKSPACE": str(scratch / "workspace"),
@@ -436,12 +438,13 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
         scratch.chmod(0o755)
         subprocess.run([*invoke_all[:-1], "bases", "--save", str(archive)], check=True)
         archive.chmod(0o644)
-        podman.start()
-        subprocess.run(
-            [*invoke_all[:-1], "bases", "--load", str(archive)],
-            env={**os.environ, "DOCKER_HOST": podman.host},
-            check=True,
-        )
+        for service in (podman, podman5):
+            service.start()
+            subprocess.run(
+                [*invoke_all[:-1], "bases", "--load", str(archive)],
+                env={**os.environ, "DOCKER_HOST": service.host},
+                check=True,
+            )
         user.create()
         user.configure_podman()
         theirs = {
@@ -460,7 +463,13 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
                 subprocess.run(user.command("invoke", *step, env=env), check=True)
         commands = {
             "Docker Engine": (invoke_all, {**os.environ, **settings}),
-            "Podman, rootful": (invoke_all, {**os.environ, **settings, "DOCKER_HOST": podman.host}),
+            **{
+                f"Podman {service.version}, rootful": (
+                    invoke_all,
+                    {**os.environ, **settings, "DOCKER_HOST": service.host},
+                )
+                for service in (podman, podman5)
+            },
             **{
                 name: (
                     user.command("invoke", "all", env={**user.environment(**mine), **host}),
@@ -474,6 +483,7 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
         rounds = _rounds(repeat, commands)
     finally:
         podman.remove()
+        podman5.remove()
         user.remove()
     title = f"invoke all, warm, on each kind of engine ({repeat} rounds)"
     console.print(_against(title, "engine", rounds, "Docker Engine"))

@@ -3,8 +3,8 @@
 Every image a test builds is named under RUN_PREFIX (`t1a2b3c4d-...`), or labelled with a tag
 prefix that starts with it. The main engine is shared with everything else on the machine, so at
 the end of the session `docker_engine` removes what this run made and fails the run if anything
-is left; extra engines (a spare to crash, Docker 28, a registry's mirror) are each made once per
-session, shared, and removed with everything they leave on the host.
+is left; extra engines (a spare to crash, Docker 28, a registry's mirror, Podman 4 and 5) are each
+made once per session, shared, and removed with everything they leave on the host.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from tests.support.leftovers import (
     run_images,
 )
 from tests.support.loopback_registry import Registry
-from tests.support.podman import PodmanService
+from tests.support.podman import Podman5Service, PodmanService, SidSystem
 from tests.support.remotehost import RemoteHost
 from tests.support.rootless import RootlessUser
 from tests.support.running import WorkshopRun, folder_settings, invoke
@@ -118,6 +118,7 @@ IN_BACKGROUND = (
     "remote_host",
     "standins_file",
     "rootless_user",
+    "podman5_system",
 )
 DEPENDS = {
     "rootless_user": ("standins_file",),
@@ -126,12 +127,15 @@ DEPENDS = {
     "registry": ("docker28_binaries",),
     "mirror_engine": ("docker28_binaries", "registry"),
 }
+# Fixtures made when their tests come, and the slow set-ups begun early for them.
+BEGUN_FOR = {"podman_engine": ("podman5_system",)}
 NEEDED = pytest.StashKey[tuple[str, ...]]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """The slow set-ups this session's tests will use, to begin them early."""
     used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    used |= {setup for name in used for setup in BEGUN_FOR.get(name, ())}
     wanted = {dep for name in used & set(IN_BACKGROUND) for dep in (name, *DEPENDS.get(name, ()))}
     session.config.stash[NEEDED] = tuple(name for name in IN_BACKGROUND if name in wanted)
 
@@ -180,10 +184,13 @@ def _mirror(background: Background) -> SpareEngine:
     return _started(engine)
 
 
-def _podman(background: Background) -> PodmanService:
+def _podman(background: Background, version: str) -> PodmanService:
     """Podman's service, holding the stand-ins as a user without root gets them: loaded from
     the file (`invoke bases --load`) `invoke bases --save` wrote from the main engine."""
-    service = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
+    if version == "4":
+        service = PodmanService(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))
+    else:
+        service = Podman5Service(background.made("podman5_system"))
     try:
         service.start()
         archive: StandinsFile = background.made("standins_file")
@@ -227,7 +234,11 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
             *STANDINS_FOR_ALL,
             "workshop-base/debian:bookworm",  # the floor's build stage (beyond)
         ),
-        "podman_engine": _podman,
+        "podman4_engine": lambda bg: _podman(bg, "4"),
+        "podman5_system": lambda _: SidSystem(
+            Path(tempfile.mkdtemp(prefix="podman5-", dir="/tmp"))
+        ),
+        "podman5_engine": lambda bg: _podman(bg, "5"),
         "standins_file": lambda _: StandinsFile(),
         "rootless_user": _rootless,
     }
@@ -284,11 +295,20 @@ def mirror_engine(registry: Registry, background: Background) -> Iterator[SpareE
     yield from _handed_out(background, "mirror_engine")
 
 
-@pytest.fixture(scope="session")
-def podman_engine(workshop_run: WorkshopRun, background: Background) -> Iterator[PodmanService]:
-    """Podman 4.3 rootful, serving the Docker API on a socket of its own, holding the stand-ins.
-    Made when its tests come, not in the background: its builds run beside no set-up's."""
-    yield from _handed_out(background, "podman_engine")
+@pytest.fixture(
+    scope="session",
+    params=[
+        pytest.param("4", id="podman4"),
+        pytest.param("5", id="podman5", marks=[pytest.mark.network, pytest.mark.mmdebstrap]),
+    ],
+)
+def podman_engine(
+    workshop_run: WorkshopRun, background: Background, request: pytest.FixtureRequest
+) -> Iterator[PodmanService]:
+    """Podman rootful, serving the Docker API on a socket of its own, holding the stand-ins:
+    Debian 12's 4.3, then sid's 5 (each removed before the next is made). Made when its tests
+    come, not in the background: its builds run beside no set-up's."""
+    yield from _handed_out(background, f"podman{request.param}_engine")
 
 
 @pytest.fixture(scope="session")

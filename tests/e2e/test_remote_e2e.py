@@ -25,7 +25,7 @@ from workshop.shrink.goapp import find_app
 from workshop.shrink.goenv import GO_ENV_NAMES
 from workshop.units import docker_size
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
 
 def remote_run(remote: RemoteHost, folder: Path, name: str, via: dict[str, str]) -> WorkshopRun:

@@ -21,7 +21,7 @@ from tests.support.rootless import PREFIX, RootlessUser, reclaim_abandoned
 from tests.support.running import WorkshopRun, folder_settings
 from tests.support.standins import StandinsFile
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,12 @@ NEEDS = {
             _on_path("podman"),
         ),
         Need(
+            "mmdebstrap",
+            "mmdebstrap, to make a Debian sid system for Podman 5",
+            "apt-get install mmdebstrap (bash .ci/run does)",
+            _on_path("mmdebstrap"),
+        ),
+        Need(
             "rootless",
             "rootless Docker (dockerd-rootless.sh, rootlesskit, uidmap, slirp4netns) and useradd",
             "apt-get install docker.io rootlesskit uidmap slirp4netns (bash .ci/run does)",

@@ -1,5 +1,7 @@
-"""Podman as the tests run it: Debian's podman serving the Docker API on a socket of its own,
-beside the host's engine, with its own storage and state in one folder, removed whole.
+"""Podman as the tests run it, serving the Docker API on a socket of its own beside the host's
+engine, with its own storage and state in one folder, removed whole: Debian 12's podman 4.3 as
+installed, and sid's Podman 5 in a Debian sid system of its own (its packages need a newer C
+library than the host's), made with mmdebstrap and run chrooted in a mount namespace.
 
 Its containers get `nofile` and `nproc` at 1024 (containers.conf's default_ulimits): this
 machine has no CAP_SYS_RESOURCE, and Podman's defaults (1048576) are past its limits.
@@ -8,6 +10,7 @@ machine has no CAP_SYS_RESOURCE, and Podman's defaults (1048576) are past its li
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
 
-__all__ = ["PodmanService", "containers_conf"]
+__all__ = ["Podman5Service", "PodmanService", "SidSystem", "containers_conf"]
 
 # The bridge Podman's default network makes on a container's first run.
 BRIDGE = "podman0"
@@ -31,13 +34,15 @@ def containers_conf() -> str:
 class PodmanService:
     """`podman system service` rootful, every path of its own under `root`."""
 
-    def __init__(self, root: Path) -> None:
+    version = "4.3.1"
+
+    def __init__(self, root: Path, *, socket: str = "podman.sock", bridge: str = BRIDGE) -> None:
         self.root = root
-        self.socket = root / "podman.sock"
+        self.socket = root / socket
         self.host = f"unix://{self.socket}"
         self.process: subprocess.Popen[bytes] | None = None
         # Its bridge is this test run's only where the host had none before.
-        self._bridge = "" if _link_exists(BRIDGE) else BRIDGE
+        self._bridge = "" if _link_exists(bridge) else bridge
         HOST_FOOTPRINTS.append((root, self._bridge))
 
     def podman(self, *arguments: str) -> list[str]:
@@ -58,13 +63,20 @@ class PodmanService:
     def environment(self) -> dict[str, str]:
         return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
 
-    def start(self) -> None:
+    def service(self) -> list[str]:
+        """The command that serves the Docker API on this service's socket."""
+        return self.podman("system", "service", "--time=0", self.host)
+
+    def prepare(self) -> None:
         (self.root / "containers.conf").write_text(containers_conf())
         for name in ("networks", "tmp"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        self.prepare()
         with (self.root / "service.log").open("wb") as log:
             self.process = subprocess.Popen(
-                self.podman("system", "service", "--time=0", self.host),
+                self.service(),
                 env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -107,8 +119,141 @@ class PodmanService:
         unmount_under(self.root)
         if self._bridge:
             subprocess.run(["ip", "link", "delete", self._bridge], capture_output=True, check=False)
+        self.remove_firewall()
         with contextlib.suppress(OSError):
             shutil.rmtree(self.root)
+
+    def remove_firewall(self) -> None:
+        """What its network backend put in the host's firewall and leaves behind (none here:
+        Podman 4.3's netavark takes its iptables rules down with each container)."""
+
+
+# sid's Podman 5, what it runs containers with (crun refuses this machine's hybrid cgroups: runc),
+# its network backend and firewall (netavark, aardvark-dns, nftables).
+SID_PACKAGES = (
+    "podman", "runc", "conmon", "netavark", "aardvark-dns", "nftables", "iptables",
+    "ca-certificates", "catatonit",
+)  # fmt: skip
+SID_MIRROR = "http://deb.debian.org/debian"
+
+
+class SidSystem:
+    """A Debian sid system with Podman 5 installed, made in `folder` by mmdebstrap (about 25 s
+    here); removed with its folder (by its service, once one runs in it)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "system"
+        HOST_FOOTPRINTS.append((folder, ""))
+        try:
+            subprocess.run(
+                [
+                    "mmdebstrap", "--quiet", "--variant=minbase",
+                    "--aptopt=Acquire::Check-Valid-Until \"false\"",
+                    f"--include={','.join(SID_PACKAGES)}",
+                    "sid", str(self.path), SID_MIRROR,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )  # fmt: skip
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# Run in a mount namespace of its own: the system's root made a mount point (runc makes `/` a
+# slave mount), the host's /proc, /sys and /dev inside it, a /run of its own, and the folder
+# that holds the socket bound where the service serves; then the service, chrooted.
+_CHROOTED = """set -e
+system=$1 sockets=$2; shift 2
+mount --bind "$system" "$system"
+mount --rbind /proc "$system/proc"
+mount --rbind /sys "$system/sys"
+mount --rbind /dev "$system/dev"
+mount -t tmpfs tmpfs "$system/run"
+mkdir -p "$system/run/sockets"
+mount --bind "$sockets" "$system/run/sockets"
+exec chroot "$system" "$@"
+"""
+# Its default network's bridge and subnet, apart from Podman 4.3's podman0 (10.88.0.0/16).
+BRIDGE_5 = "wspodman5"
+NETWORK_5 = {
+    "name": "podman",
+    "id": "2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9",
+    "driver": "bridge",
+    "network_interface": BRIDGE_5,
+    "subnets": [{"subnet": "10.89.250.0/24", "gateway": "10.89.250.1"}],
+    "ipv6_enabled": False,
+    "internal": False,
+    "dns_enabled": False,
+    "ipam_options": {"driver": "host-local"},
+}
+
+
+class Podman5Service(PodmanService):
+    """sid's Podman 5, rootful, chrooted in a sid system of its own (its storage and state are
+    the system's), its socket in the system's folder."""
+
+    version = "5"
+
+    def __init__(self, system: SidSystem) -> None:
+        self.system = system.path
+        root = system.folder
+        # netavark's nftables table is this run's to remove where the host had none before.
+        self._nft_table = "table inet netavark" not in self._nft("list", "tables")
+        super().__init__(root, socket="sockets/podman.sock", bridge=BRIDGE_5)
+
+    def _nft(self, *arguments: str) -> str:
+        """nft, the system's (the host may have none), on the host's firewall."""
+        done = subprocess.run(
+            ["chroot", str(self.system), "nft", *arguments], capture_output=True, text=True
+        )
+        return done.stdout
+
+    def podman(self, *arguments: str) -> list[str]:
+        """A podman command in the service's system (its mount namespace, chrooted)."""
+        assert self.process is not None, "started first"
+        return ["nsenter", f"--target={self.process.pid}", "--mount", "--root", "--wd",
+                "podman", *arguments]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        # Its containers.conf is the system's; cgroups v1 (this machine) makes Podman 5 warn.
+        env = {key: value for key, value in os.environ.items() if key != "CONTAINERS_CONF"}
+        return {**env, "PODMAN_IGNORE_CGROUPSV1_WARNING": "1"}
+
+    def service(self) -> list[str]:
+        return [
+            "unshare", "--mount", "--propagation", "private",
+            "sh", "-c", _CHROOTED, "podman5", str(self.system), str(self.socket.parent),
+            "podman", "system", "service", "--time=0", "unix:///run/sockets/podman.sock",
+        ]  # fmt: skip
+
+    def prepare(self) -> None:
+        self.socket.parent.mkdir(parents=True, exist_ok=True)
+        etc = self.system / "etc" / "containers"
+        (etc / "networks").mkdir(parents=True, exist_ok=True)
+        conf = containers_conf() + '[engine]\nruntime = "runc"\n'
+        (etc / "containers.conf").write_text(conf)
+        (etc / "networks" / "podman.json").write_text(json.dumps(NETWORK_5, indent=1))
+
+    def start(self) -> None:
+        super().start()
+        self.version = subprocess.run(
+            self.podman("--version"),
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[-1]
+
+    def remove_firewall(self) -> None:
+        # netavark 1.x writes nftables (its table inet netavark), and keeps the table.
+        if self._nft_table and self.system.is_dir():
+            self._nft("delete", "table", "inet", "netavark")
 
 
 def _link_exists(name: str) -> bool:

@@ -24,8 +24,9 @@ BRIDGE = "wsspare0"
 
 def processes_under(root: Path) -> list[int]:
     """The processes whose command line names `root` (a dockerd, its containerd, the shims of
-    its containers, whose -address is under its exec root) and every process below them (a
-    container's processes, `runc init`): what outlives a killed engine."""
+    its containers, whose -address is under its exec root) or whose root directory is in it (an
+    engine run in a system under `root`, chrooted, and the conmon it spawned), and every process
+    below them (a container's processes, `runc init`): what outlives a killed engine."""
     parents: dict[int, int] = {}
     named: set[int] = set()
     needle = str(root).encode()
@@ -39,7 +40,7 @@ def processes_under(root: Path) -> list[int]:
             continue
         pid = int(entry.name)
         parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
-        if needle in command:
+        if needle in command or _rooted_in(entry, root):
             named.add(pid)
     found, grown = set(named), True
     while grown:
@@ -57,6 +58,13 @@ def unmount_under(root: Path, *, itself: bool = False) -> None:
     for point in sorted((line.split()[1] for line in mounts), reverse=True):
         if (itself and point == str(root)) or point.startswith(f"{root}/"):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def _rooted_in(process: Path, root: Path) -> bool:
+    try:
+        return Path(os.readlink(process / "root")).is_relative_to(root)
+    except OSError:
+        return False
 
 
 def end_processes_under(root: Path) -> None:
