@@ -438,7 +438,10 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
         scratch.chmod(0o755)
         subprocess.run([*invoke_all[:-1], "bases", "--save", str(archive)], check=True)
         archive.chmod(0o644)
-        for service in (podman, podman5):
+        # Podman 5 first: its mount namespace copies the host's mounts as they are when it
+        # starts, and Podman 4.3's containers' mounts must not be among them (with them there,
+        # 4.3 failed to mount a container's storage: "merged: no such file or directory").
+        for service in (podman5, podman):
             service.start()
             subprocess.run(
                 [*invoke_all[:-1], "bases", "--load", str(archive)],

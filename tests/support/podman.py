@@ -165,11 +165,16 @@ class SidSystem:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-# Run in a mount namespace of its own: the system's root made a mount point (runc makes `/` a
-# slave mount), the host's /proc, /sys and /dev inside it, a /run of its own, and the folder
-# that holds the socket bound where the service serves; then the service, chrooted.
+# Run in a mount namespace of its own: first its copies of the mounts other engines have under
+# /tmp and /var/lib/docker let go (a copy would keep a container's storage mounted there after
+# its engine unmounts it), then the system's root made a mount point (runc makes `/` a slave
+# mount), the host's /proc, /sys and /dev inside it, a /run of its own, and the folder that
+# holds the socket bound where the service serves; then the service, chrooted.
 _CHROOTED = """set -e
 system=$1 sockets=$2; shift 2
+for point in $(awk '$2 ~ "^/(tmp|var/lib/docker)/" {print $2}' /proc/self/mounts | sort -r); do
+  umount -l "$point" 2>/dev/null || true
+done
 mount --bind "$system" "$system"
 mount --rbind /proc "$system/proc"
 mount --rbind /sys "$system/sys"
