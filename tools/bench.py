@@ -439,8 +439,8 @@ def _bench_engines(repeat: int, scratch: Path, prefix: str) -> int:
         subprocess.run([*invoke_all[:-1], "bases", "--save", str(archive)], check=True)
         archive.chmod(0o644)
         # Podman 5 first: its mount namespace copies the host's mounts as they are when it
-        # starts, and Podman 4.3's containers' mounts must not be among them (with them there,
-        # 4.3 failed to mount a container's storage: "merged: no such file or directory").
+        # starts. Started after 4.3, a round on 4.3 once failed to mount a container's storage
+        # ("merged: no such file or directory"); started first, every round ran.
         for service in (podman5, podman):
             service.start()
             subprocess.run(
