@@ -34,13 +34,13 @@ def containers_conf() -> str:
 class PodmanService:
     """`podman system service` rootful, every path of its own under `root`."""
 
-    version = "4.3.1"
-
     def __init__(self, root: Path, *, socket: str = "podman.sock", bridge: str = BRIDGE) -> None:
         self.root = root
         self.socket = root / socket
         self.host = f"unix://{self.socket}"
         self.process: subprocess.Popen[bytes] | None = None
+        # What its own CLI says, once it is started (`podman --version`).
+        self.version = ""
         # Its bridge is this test run's only where the host had none before.
         self._bridge = "" if _link_exists(bridge) else bridge
         HOST_FOOTPRINTS.append((root, self._bridge))
@@ -89,6 +89,14 @@ class PodmanService:
                 ["docker", "--host", self.host, "version"], capture_output=True, check=False
             )
             if answered.returncode == 0:
+                self.version = subprocess.run(
+                    self.podman("--version"),
+                    env=self.environment(),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=60,
+                ).stdout.split()[-1]
                 return
             if self.process.poll() is not None:
                 break
@@ -203,8 +211,6 @@ class Podman5Service(PodmanService):
     """sid's Podman 5, rootful, chrooted in a sid system of its own (its storage and state are
     the system's), its socket in the system's folder."""
 
-    version = "5"
-
     def __init__(self, system: SidSystem) -> None:
         self.system = system.path
         root = system.folder
@@ -244,16 +250,6 @@ class Podman5Service(PodmanService):
         conf = containers_conf() + '[engine]\nruntime = "runc"\n'
         (etc / "containers.conf").write_text(conf)
         (etc / "networks" / "podman.json").write_text(json.dumps(NETWORK_5, indent=1))
-
-    def start(self) -> None:
-        super().start()
-        self.version = subprocess.run(
-            self.podman("--version"),
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()[-1]
 
     def remove_firewall(self) -> None:
         # netavark 1.x writes nftables (its table inet netavark), and keeps the table.
