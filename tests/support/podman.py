@@ -27,8 +27,13 @@ BRIDGE = "podman0"
 
 def containers_conf() -> str:
     """default_ulimits this machine lets a container have: Podman's defaults (1048576) are past
-    its limits, and runc may not raise nproc to the hard limit here either; 1024 runs."""
-    return '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+    its limits, and runc may not raise nproc to the hard limit here either; 1024 runs. And runc
+    as the runtime: crun (which Podman prefers, and which apt installs with it unless runc is
+    already there) refuses this machine's hybrid cgroups, v1 with v2 at /sys/fs/cgroup/unified."""
+    return (
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+        '[engine]\nruntime = "runc"\n'
+    )
 
 
 class PodmanService:
@@ -247,8 +252,7 @@ class Podman5Service(PodmanService):
         self.socket.parent.mkdir(parents=True, exist_ok=True)
         etc = self.system / "etc" / "containers"
         (etc / "networks").mkdir(parents=True, exist_ok=True)
-        conf = containers_conf() + '[engine]\nruntime = "runc"\n'
-        (etc / "containers.conf").write_text(conf)
+        (etc / "containers.conf").write_text(containers_conf())
         (etc / "networks" / "podman.json").write_text(json.dumps(NETWORK_5, indent=1))
 
     def remove_firewall(self) -> None:
