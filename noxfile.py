@@ -63,9 +63,15 @@ OTHER_ENGINES = "other_engines"
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test but the other engines' (`nox -s engines`); one needing what the machine
-    lacks says how to get it (fails in CI). A `-m` among the arguments chooses instead."""
+    lacks says how to get it (fails in CI). The tests that need no engine run first, on four
+    workers as `nox -s unit` runs them; then the engine's, on one (they share its engines).
+    Options alone (`-- --durations=25`) go to both; a path or `-m` chooses what runs instead."""
     _install(session, "test")
-    session.run("pytest", "-m", f"not ({OTHER_ENGINES})", *(session.posargs or ["tests/"]))
+    if any(each in ("-m", "-k") or Path(each.split("::")[0]).exists() for each in session.posargs):
+        session.run("pytest", "-m", f"not ({OTHER_ENGINES})", *session.posargs)
+        return
+    session.run("pytest", "-n", "4", "tests/unit", *session.posargs)
+    session.run("pytest", "-m", f"not ({OTHER_ENGINES})", "tests/e2e", *session.posargs)
 
 
 @nox.session
