@@ -109,6 +109,7 @@ PUBLISHED = {
 # The slow set-ups, in the order they are begun in the background (what each needs comes first),
 # and what each needs.
 IN_BACKGROUND = (
+    "sweep_standins",
     "docker28_binaries",
     "docker28_classic",
     "docker28_containerd",
@@ -138,6 +139,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     used |= {setup for name in used for setup in BEGUN_FOR.get(name, ())}
     wanted = {dep for name in used & set(IN_BACKGROUND) for dep in (name, *DEPENDS.get(name, ()))}
     session.config.stash[NEEDED] = tuple(name for name in IN_BACKGROUND if name in wanted)
+    session.config.stash[LAST_USERS] = {
+        name: item.nodeid
+        for item in session.items
+        for name in RETIRED
+        if name in getattr(item, "fixturenames", ())
+    }
 
 
 def _started(engine: SpareEngine, *images: str) -> SpareEngine:
@@ -158,6 +165,18 @@ def _docker28(background: Background, name: str, *, containerd_store: bool) -> S
     binaries = background.made("docker28_binaries")
     engine = Docker28(binaries, folder, bridge=f"ws{name}0", containerd_store=containerd_store)
     return _started(engine, *STANDINS_FOR_ALL)
+
+
+# The Go release the sweep test sets beside the workshop's 1.19.
+SWEPT = "1.21"
+
+
+def _standins_of(release: str) -> str:
+    """The stand-ins of Debian's Go `release` built (where missing or stale) as a user would
+    before a sweep: `INVOKE_WORKSHOP_GO=1.21 invoke bases`. Kept, as the sweep keeps them."""
+    done = invoke("bases", env={"INVOKE_WORKSHOP_GO": release})
+    assert done.returncode == 0, f"invoke bases for Go {release}: {done.stdout}{done.stderr}"
+    return release
 
 
 def _registry(background: Background) -> Registry:
@@ -215,10 +234,13 @@ def _rootless(background: Background) -> RootlessUser:
 
 
 @pytest.fixture(scope="session")
-def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+def background(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Background]:
     """The slow set-ups, begun once `invoke all` has made the stand-ins they copy."""
     packages = tmp_path_factory.mktemp("docker28-packages")
     starters: dict[str, Callable[[Background], Any]] = {
+        "sweep_standins": lambda _: _standins_of(SWEPT),
         "docker28_binaries": lambda _: fetch_docker28(packages),
         "docker28_classic": lambda bg: _docker28(bg, "d28c", containerd_store=False),
         "docker28_containerd": lambda bg: _docker28(bg, "d28s", containerd_store=True),
@@ -243,17 +265,49 @@ def background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]
         "rootless_user": _rootless,
     }
     made = Background(starters)
+    request.config.stash[BACKGROUND] = made
     yield made
     made.close(lambda each: each.remove() if hasattr(each, "remove") else None)
 
 
 def _handed_out(background: Background, name: str) -> Iterator[Any]:
-    """What set-up `name` made, for the session, removed at its end."""
+    """What set-up `name` made, for the session, removed at its end, or as soon as the last
+    test that uses it is done (`pytest_runtest_teardown`)."""
     made = background.take(name)
     try:
         yield made
     finally:
-        made.remove()
+        if not background.retired(name):
+            made.remove()
+
+
+# The fixtures handed out whole from a set-up of the same name, retired after their last test.
+# (Not the stand-ins' file: Podman's set-ups load it without asking for its fixture.)
+RETIRED = (
+    "spare_engine",
+    "docker28_classic",
+    "docker28_containerd",
+    "registry",
+    "mirror_engine",
+    "remote_host",
+    "rootless_user",
+)
+LAST_USERS = pytest.StashKey[dict[str, str]]()
+BACKGROUND = pytest.StashKey[Background]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Once a test and its fixtures are torn down, begin removing the extra engines no later
+    test uses: their removal (stopping, unmounting, deleting a data root) then runs beside the
+    tests still to come instead of adding to the session's end."""
+    yield
+    background = item.config.stash.get(BACKGROUND, None)
+    if background is None:
+        return
+    for name, last in item.config.stash.get(LAST_USERS, {}).items():
+        if last == item.nodeid:
+            background.retire(name, lambda each: each.remove())
 
 
 @pytest.fixture(scope="session")
@@ -272,6 +326,14 @@ def docker28_classic(workshop_run: WorkshopRun, background: Background) -> Itera
 def docker28_containerd(workshop_run: WorkshopRun, background: Background) -> Iterator[SpareEngine]:
     """Docker 28 with the containerd image store, holding the stand-ins."""
     yield from _handed_out(background, "docker28_containerd")
+
+
+@pytest.fixture(scope="session")
+def sweep_standins(workshop_run: WorkshopRun, background: Background) -> str:
+    """The Go release a sweep sets beside 1.19, its stand-ins built: begun in the background at
+    the start, as they take a minute or more on a machine that never had them."""
+    release: str = background.made("sweep_standins")
+    return release
 
 
 @pytest.fixture(scope="session")
