@@ -17,9 +17,12 @@ import pytest
 
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
+from tests.support.paths import PROGRAMS
 from tests.support.rootless import PREFIX, RootlessUser, reclaim_abandoned
 from tests.support.running import WorkshopRun, folder_settings
+from tests.support.shrinking import Ladder
 from tests.support.standins import StandinsFile
+from workshop.shrink.goapp import find_app
 
 pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
@@ -98,6 +101,39 @@ def test_verify_explain_and_the_report_run_as_the_user(
     assert reported.returncode == 0, reported.stdout + reported.stderr
     html = Path(rootless_run.env["INVOKE_WORKSHOP_REPORT_DIR"]) / "report.html"
     assert f"{rootless_run.tag('go-smaller')}" in html.read_text()
+
+
+def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
+    rootless_user: RootlessUser, rootless_run: WorkshopRun
+) -> None:
+    """The ladder as the user: every rung built and run by rootless Docker, the server probed
+    on the port rootlesskit forwards to the host; each logged rung is what the user's own
+    `docker image inspect` says, and verify passes on the ladder's log."""
+    folder = rootless_user.home / "shrink-server"
+    shutil.copytree(PROGRAMS / "server", folder / "server")
+    subprocess.run(["chown", "-R", f"{rootless_user.name}:", str(folder)], check=True)
+    prefix = f"{rootless_run.prefix}ss-"
+    env = {
+        **rootless_run.env,
+        "INVOKE_WORKSHOP_SHRINK_DIR": str(folder / "shrink"),
+        "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
+        "COLUMNS": "200",
+    }
+    result = rootless_user.run("invoke", "shrink", str(folder / "server"), env=env)
+    ladder = Ladder(result, folder / "shrink" / find_app(folder / "server").key, prefix)
+    assert result.returncode == 0, result.stdout + result.stderr
+    stdout = " ".join(result.stdout.split())
+    assert "It works when /app answers GET /healthz on port 8080 with 200" in stdout
+    for key in ("1", "2", "3", "4", "4b", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None, ladder.row(key)
+        assert record.engine_rootless, key
+        there = json.loads(rootless_user.docker("image", "inspect", record.image_id).stdout)[0]
+        assert (there["Id"], there["Size"]) == (record.image_id, record.size), key
+    verified = rootless_user.run(
+        "python", "-m", "workshop.checks", "--log", str(ladder.folder / "sizes.json"), env=env
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_user_left_by_a_killed_run_is_removed_by_the_next() -> None:
