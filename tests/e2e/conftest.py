@@ -282,7 +282,8 @@ def _handed_out(background: Background, name: str) -> Iterator[Any]:
 
 
 # The fixtures handed out whole from a set-up of the same name, retired after their last test.
-# (Not the stand-ins' file: Podman's set-ups load it without asking for its fixture.)
+# (Not the stand-ins' file: Podman's set-ups load it without asking for its fixture.) A test
+# names each of these in its signature: one got by `request.getfixturevalue` is not seen here.
 RETIRED = (
     "spare_engine",
     "docker28_classic",
