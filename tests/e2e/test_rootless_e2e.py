@@ -109,12 +109,24 @@ def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
     """The ladder as the user: every rung built and run by rootless Docker, the server probed
     on the port rootlesskit forwards to the host; each logged rung is what the user's own
     `docker image inspect` says, and verify passes on the ladder's log."""
-    folder = rootless_user.home / "shrink-server"
+    ladder = _server_climbed(rootless_user, rootless_run, "ss-")
+    for key in ("1", "2", "3", "4", "4b", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None, ladder.row(key)
+        assert (record.engine_product, record.engine_rootless) == ("Docker Engine", True), key
+        there = json.loads(rootless_user.docker("image", "inspect", record.image_id).stdout)[0]
+        assert (there["Id"], there["Size"]) == (record.image_id, record.size), key
+
+
+def _server_climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str) -> Ladder:
+    """`invoke shrink` on the server test program, as the user, on `run`'s engine: it passed,
+    probed each rung on its port, and verify passes on its log."""
+    folder = rootless_user.home / f"shrink-{name}"
     shutil.copytree(PROGRAMS / "server", folder / "server")
     subprocess.run(["chown", "-R", f"{rootless_user.name}:", str(folder)], check=True)
-    prefix = f"{rootless_run.prefix}ss-"
+    prefix = f"{run.prefix}{name}"
     env = {
-        **rootless_run.env,
+        **run.env,
         "INVOKE_WORKSHOP_SHRINK_DIR": str(folder / "shrink"),
         "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
         "COLUMNS": "200",
@@ -124,16 +136,11 @@ def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
     assert result.returncode == 0, result.stdout + result.stderr
     stdout = " ".join(result.stdout.split())
     assert "It works when /app answers GET /healthz on port 8080 with 200" in stdout
-    for key in ("1", "2", "3", "4", "4b", "5", "6"):
-        record = ladder.rung(key)
-        assert record is not None, ladder.row(key)
-        assert record.engine_rootless, key
-        there = json.loads(rootless_user.docker("image", "inspect", record.image_id).stdout)[0]
-        assert (there["Id"], there["Size"]) == (record.image_id, record.size), key
     verified = rootless_user.run(
         "python", "-m", "workshop.checks", "--log", str(ladder.folder / "sizes.json"), env=env
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    return ladder
 
 
 def test_a_user_left_by_a_killed_run_is_removed_by_the_next() -> None:
@@ -226,3 +233,22 @@ def _quietly_read(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
+
+
+def test_shrink_climbs_a_server_on_rootless_podman_and_probes_its_port(
+    rootless_user: RootlessUser, rootless_podman_run: WorkshopRun
+) -> None:
+    """The same ladder on the user's Podman: each rung's id and listed size what the user's
+    `podman image inspect` says, the server probed where rootless Podman publishes it."""
+    ladder = _server_climbed(rootless_user, rootless_podman_run, "sp-")
+    for key in ("1", "2", "3", "4", "4b", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None, ladder.row(key)
+        assert (record.engine_product, record.engine_rootless) == ("Podman", True), key
+        inspected = rootless_user.run(
+            "podman", "image", "inspect", "--format", "{{.Id}} {{.Size}}",
+            record.image_id.removeprefix("sha256:"), env=rootless_podman_run.env,
+        )  # fmt: skip
+        assert inspected.returncode == 0, inspected.stderr
+        image_id, listed = inspected.stdout.split()
+        assert (record.image_id.removeprefix("sha256:"), record.listed) == (image_id, int(listed))
