@@ -58,28 +58,35 @@ def unit(session: nox.Session) -> None:
 # its engine (Podman 4 and 5, a user without root, a host of its own) and runs the workshop
 # there from cold.
 OTHER_ENGINES = "other_engines"
+# Two workers for the engine tests: their builds keep both cores busy about two thirds of the
+# time on one (docs/developing.md); each worker keeps a share of whole modules.
+SIDE_BY_SIDE = ("-n", "2", "--dist", "each")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run every test but the other engines' (`nox -s engines`); one needing what the machine
     lacks says how to get it (fails in CI). The tests that need no engine run first, on four
-    workers as `nox -s unit` runs them; then the engine's, on one (they share its engines).
-    Options alone (`-- --durations=25`) go to both; a path or `-m` chooses what runs instead."""
+    workers as `nox -s unit` runs them; then the engine's, on two side by side, each keeping
+    whole modules and the extra engines they share (tests/e2e/conftest.py). Options alone
+    (`-- --durations=25`) go to both; a path or `-m` chooses what runs instead, on one worker."""
     _install(session, "test")
     if any(each in ("-m", "-k") or Path(each.split("::")[0]).exists() for each in session.posargs):
         session.run("pytest", "-m", f"not ({OTHER_ENGINES})", *session.posargs)
         return
     session.run("pytest", "-n", "4", "tests/unit", *session.posargs)
-    session.run("pytest", "-m", f"not ({OTHER_ENGINES})", "tests/e2e", *session.posargs)
+    session.run(
+        "pytest", *SIDE_BY_SIDE, "-m", f"not ({OTHER_ENGINES})", "tests/e2e", *session.posargs
+    )
 
 
 @nox.session
 def engines(session: nox.Session) -> None:
     """Run the workshop's tests on the other engines: Podman, rootful and rootless, rootless
-    Docker, and an engine on another host over tcp:// with TLS and ssh://."""
+    Docker, and an engine on another host over tcp:// with TLS and ssh://; on two workers side
+    by side, as the engine tests in `nox -s tests`."""
     _install(session, "test")
-    session.run("pytest", "-m", OTHER_ENGINES, *(session.posargs or ["tests/e2e"]))
+    session.run("pytest", *SIDE_BY_SIDE, "-m", OTHER_ENGINES, *(session.posargs or ["tests/e2e"]))
 
 
 @nox.session

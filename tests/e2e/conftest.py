@@ -10,7 +10,6 @@ made once per session, shared, and removed with everything they leave on the hos
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,16 @@ import pytest
 
 from tests.support.background import Background
 from tests.support.docker28 import Docker28, fetch_docker28
-from tests.support.leftovers import (
-    RUN_PREFIX,
-    Snapshot,
-    host_leftovers,
-    remove_build_stages,
-    remove_run_images,
-    run_images,
-)
+from tests.support.leftovers import RUN_PREFIX, WORKER, Snapshot, left_behind
 from tests.support.loopback_registry import Registry
 from tests.support.podman import Podman5Service, PodmanService, SidSystem
 from tests.support.remotehost import RemoteHost
 from tests.support.rootless import RootlessUser
 from tests.support.running import WorkshopRun, folder_settings, invoke
+from tests.support.shards import split
 from tests.support.spareengine import SpareEngine
 from tests.support.standins import StandinsFile
 from workshop.engine.client import Engine
-from workshop.engine.values import OWNER_LABEL
-from workshop.labels import LABEL
-from workshop.steps.cleanup import is_leftover
 
 
 @pytest.fixture(scope="session")
@@ -48,31 +38,13 @@ def docker_engine() -> Iterator[Engine]:
     untagged (new since the start, carrying the project's label, which a build stage inherits
     from its stand-in); then the run fails if anything it made is still there: an image tagged
     or dangling, a container, a network, a volume, or what an extra engine leaves on the host
-    (its processes, shims and `runc init` included, its mounts, its folder, its bridge)."""
+    (its processes, shims and `runc init` included, its mounts, its folder, its bridge). A
+    worker beside others checks its own; what is new on the engine as a whole is checked once
+    all are done, by the process that started them (tests/conftest.py)."""
     engine = Engine.from_env()
     before = Snapshot.take()
     yield engine
-    remove_run_images()
-    remove_build_stages(before)
-    after = Snapshot.take()
-    containers = [
-        container.id
-        for container in engine.containers_labelled(LABEL)
-        if OWNER_LABEL in container.labels
-        and is_leftover(container, time.time())
-        and container.id not in before.containers
-    ]
-    problems = [
-        *after.new_since(before),
-        *(f"container {each}" for each in containers),
-        *(f"image of this run {each}" for each in run_images()),
-        *host_leftovers(),
-    ]
-    # Said, then removed all the same: a failed run leaves nothing on the machine either.
-    for container in containers:
-        engine.remove_container(container)
-    remove_run_images()
-    remove_build_stages(before)
+    problems = left_behind(before, RUN_PREFIX, whole_run=not WORKER)
     assert not problems, "the tests left behind: " + "; ".join(problems)
 
 
@@ -131,6 +103,57 @@ DEPENDS = {
 # Fixtures made when their tests come, and the slow set-ups begun early for them.
 BEGUN_FOR = {"podman_engine": ("podman5_system",)}
 NEEDED = pytest.StashKey[tuple[str, ...]]()
+
+
+# Seconds each module's tests took (setups included), to balance the workers that run side by
+# side (`-n 2 --dist each`), as measured on two workers (docs/developing.md).
+SECONDS = {
+    "test_shrink_e2e.py": 360,
+    "test_modules_e2e.py": 157,
+    "test_beyond_e2e.py": 148,
+    "test_docker28_e2e.py": 127,
+    "test_platforms_e2e.py": 73,
+    "test_faults.py": 72,
+    "test_workshop_arm64_e2e.py": 66,
+    "test_workshop_e2e.py": 64,
+    "test_registry_e2e.py": 52,
+    "test_budgets_e2e.py": 28,
+    "test_podman_e2e.py": 484,
+    "test_rootless_e2e.py": 235,
+    "test_remote_e2e.py": 338,
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a worker beside others, keep this worker's share: whole modules, those that share an
+    extra engine or a slow set-up together (tests/support/shards.py). After `-m` and `-k`."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput is None:
+        return
+    if not workerinput.get("side_by_side"):
+        raise pytest.UsageError(
+            "The engine tests share their extra engines within one process: run them on one "
+            "process (no -n), or side by side with `-n 2 --dist each`, where each worker keeps "
+            "a share of whole modules."
+        )
+    shared: dict[str, set[str]] = {}
+    for item in items:
+        shared.setdefault(item.path.name, set()).update(_shared_set_ups(item))
+    assigned = split(shared, SECONDS, int(workerinput["workercount"]))
+    mine = int(str(workerinput["workerid"]).removeprefix("gw"))
+    others = [item for item in items if assigned[item.path.name] != mine]
+    if others:
+        config.hook.pytest_deselected(items=others)
+        items[:] = [item for item in items if assigned[item.path.name] == mine]
+
+
+def _shared_set_ups(item: pytest.Item) -> set[str]:
+    """The extra engines and slow set-ups a test uses, with what they need."""
+    used = set(getattr(item, "fixturenames", ()))
+    used |= {setup for name in used for setup in BEGUN_FOR.get(name, ())}
+    named = used & {*IN_BACKGROUND, *RETIRED, *BEGUN_FOR}
+    return {each for name in named for each in (name, *DEPENDS.get(name, ()))}
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

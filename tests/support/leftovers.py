@@ -4,40 +4,55 @@ with a tag prefix that starts with it), and the build stages its builds left unt
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.support.spareengine import HOST_FOOTPRINTS, processes_under
+from workshop.engine.client import Engine
+from workshop.engine.values import OWNER_LABEL
 from workshop.labels import LABEL, PREFIX_LABEL
+from workshop.steps.cleanup import is_leftover
 
 __all__ = [
     "HOST_FOOTPRINTS",
+    "RUN_BASE",
     "RUN_PREFIX",
+    "WORKER",
     "Snapshot",
     "host_leftovers",
+    "left_behind",
     "ours",
     "remove_build_stages",
     "remove_run_images",
     "run_images",
 ]
 
-RUN_PREFIX = f"t{uuid.uuid4().hex[:8]}-"
+# Workers that run side by side (pytest-xdist) share the run's prefix, set by the process that
+# started them, each adding its own name to it: `t1a2b3c4d-gw0-`. What the run as a whole made,
+# whichever worker made it, starts with RUN_BASE.
+RUN_BASE = os.environ.setdefault("WORKSHOP_TESTS_RUN", f"t{uuid.uuid4().hex[:8]}-")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+RUN_PREFIX = f"{RUN_BASE}{WORKER}-" if WORKER else RUN_BASE
 
 
-def ours(image: dict[str, Any]) -> bool:
-    """Whether an image (from `docker image ls --format json` fields) is this test run's."""
+def ours(image: dict[str, Any], prefix: str = RUN_PREFIX) -> bool:
+    """Whether an image (from `docker image inspect` fields) is this test run's: named under
+    `prefix`, or built with it as its tag prefix."""
     tags = [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
     labels = (image.get("Config") or {}).get("Labels") or {}
     if tags:
-        return all(tag.startswith(RUN_PREFIX) for tag in tags)
-    return str(labels.get(PREFIX_LABEL, "")).startswith(RUN_PREFIX)
+        return all(tag.startswith(prefix) for tag in tags)
+    return str(labels.get(PREFIX_LABEL, "")).startswith(prefix)
 
 
-def run_images(host: str | None = None) -> list[str]:
-    """The ids of every image of this test run on the engine at `host` (the main one if None)."""
+def run_images(host: str | None = None, prefix: str = RUN_PREFIX) -> list[str]:
+    """The ids of every image of this test run (under `prefix`) on the engine at `host` (the
+    main one if None)."""
     docker = ["docker", *(["--host", host] if host else [])]
     ids = subprocess.run(
         [*docker, "image", "ls", "--all", "--quiet", "--no-trunc"],
@@ -53,15 +68,15 @@ def run_images(host: str | None = None) -> list[str]:
         text=True,
         check=False,
     )
-    return [image["Id"] for image in json.loads(inspected.stdout or "[]") if ours(image)]
+    return [image["Id"] for image in json.loads(inspected.stdout or "[]") if ours(image, prefix)]
 
 
-def remove_run_images(host: str | None = None) -> None:
+def remove_run_images(host: str | None = None, prefix: str = RUN_PREFIX) -> None:
     """This run's images, then this run's tags on images someone else has tagged too (a build
     that came out byte for byte as another run's is one image with both names)."""
     docker = ["docker", *(["--host", host] if host else [])]
     for _ in range(3):  # an image goes before the one it was built on: a few passes
-        found = run_images(host)
+        found = run_images(host, prefix)
         if not found:
             break
         subprocess.run(
@@ -73,7 +88,7 @@ def remove_run_images(host: str | None = None) -> None:
         text=True,
         check=False,
     ).stdout.split()
-    if tags := [tag for tag in listed if tag.startswith(RUN_PREFIX)]:
+    if tags := [tag for tag in listed if tag.startswith(prefix)]:
         subprocess.run([*docker, "image", "rm", *tags], capture_output=True, check=False)
 
 
@@ -133,6 +148,39 @@ def remove_build_stages(before: Snapshot) -> None:
     ]
     if ours_:
         subprocess.run(["docker", "image", "rm", *ours_], capture_output=True, check=False)
+
+
+def left_behind(before: Snapshot, prefix: str, *, whole_run: bool) -> list[str]:
+    """Remove what the run made under `prefix`, then say what it left: its images, tagged or
+    dangling, containers of its processes, networks and volumes new since `before`, and what
+    its extra engines left on the host. Said, then removed all the same: a failed run leaves
+    nothing on the machine either. A worker running beside others (`whole_run` False) leaves
+    the build stages and what is new on the engine as a whole to the process that started it:
+    another worker's builds may still be going."""
+    engine = Engine.from_env()
+    remove_run_images(prefix=prefix)
+    if whole_run:
+        remove_build_stages(before)
+    after = Snapshot.take()
+    containers = [
+        container.id
+        for container in engine.containers_labelled(LABEL)
+        if OWNER_LABEL in container.labels
+        and is_leftover(container, time.time())
+        and container.id not in before.containers
+    ]
+    problems = [
+        *(after.new_since(before) if whole_run else []),
+        *(f"container {each}" for each in containers),
+        *(f"image of this run {each}" for each in run_images(prefix=prefix)),
+        *host_leftovers(),
+    ]
+    for container in containers:
+        engine.remove_container(container)
+    remove_run_images(prefix=prefix)
+    if whole_run:
+        remove_build_stages(before)
+    return problems
 
 
 def host_leftovers() -> list[str]:
