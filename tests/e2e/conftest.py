@@ -9,6 +9,7 @@ made once per session, shared, and removed with everything they leave on the hos
 
 from __future__ import annotations
 
+import pwd
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.support.background import Background
 from tests.support.docker28 import Docker28, fetch_docker28
 from tests.support.leftovers import RUN_PREFIX, WORKER, Snapshot, left_behind
 from tests.support.loopback_registry import Registry
-from tests.support.podman import Podman5Service, PodmanService, SidSystem
+from tests.support.podman import Podman5Service, PodmanService, RootlessPodman5, SidSystem
 from tests.support.remotehost import RemoteHost
 from tests.support.rootless import RootlessUser
 from tests.support.running import WorkshopRun, folder_settings, invoke
@@ -92,6 +93,7 @@ IN_BACKGROUND = (
     "standins_file",
     "rootless_user",
     "podman5_system",
+    "podman5_rootless_system",
 )
 DEPENDS = {
     "rootless_user": ("standins_file",),
@@ -101,12 +103,16 @@ DEPENDS = {
     "mirror_engine": ("docker28_binaries", "registry"),
 }
 # Fixtures made when their tests come, and the slow set-ups begun early for them.
-BEGUN_FOR = {"podman_engine": ("podman5_system",)}
+BEGUN_FOR = {
+    "podman_engine": ("podman5_system",),
+    "rootless_podman5": ("podman5_rootless_system",),
+}
 NEEDED = pytest.StashKey[tuple[str, ...]]()
 
 
 # Seconds each module's tests took (setups included), to balance the workers that run side by
-# side (`-n 2 --dist each`), as measured on two workers (docs/developing.md).
+# side (`-n 2 --dist each`), as measured on two workers (docs/developing.md); rootless Podman 5's
+# two tests (about 120 s) added to the rootless module's.
 SECONDS = {
     "test_shrink_e2e.py": 360,
     "test_modules_e2e.py": 157,
@@ -119,7 +125,7 @@ SECONDS = {
     "test_registry_e2e.py": 52,
     "test_budgets_e2e.py": 28,
     "test_podman_e2e.py": 484,
-    "test_rootless_e2e.py": 235,
+    "test_rootless_e2e.py": 355,
     "test_remote_e2e.py": 338,
 }
 
@@ -284,6 +290,9 @@ def background(
             Path(tempfile.mkdtemp(prefix="podman5-", dir="/tmp"))
         ),
         "podman5_engine": lambda bg: _podman(bg, "5"),
+        "podman5_rootless_system": lambda _: SidSystem(
+            Path(tempfile.mkdtemp(prefix="podman5rl-", dir="/tmp"))
+        ),
         "standins_file": lambda _: StandinsFile(),
         "rootless_user": _rootless,
     }
@@ -410,6 +419,23 @@ def rootless_user(
     """A user without root, with the project and a virtualenv in reach; its rootless Docker is
     started by the tests, as that user, with `invoke engine --start`."""
     yield from _handed_out(background, "rootless_user")
+
+
+@pytest.fixture(scope="module")
+def rootless_podman5(
+    rootless_user: RootlessUser, background: Background
+) -> Iterator[RootlessPodman5]:
+    """sid's Podman 5 rootless, as the user: its service started as the user in a sid system
+    of its own (made in the background), its socket in reach of the user's tasks on the host.
+    Removed with its module, before the user is."""
+    system: SidSystem = background.take("podman5_rootless_system")
+    user = pwd.getpwnam(rootless_user.name)
+    service = RootlessPodman5(system, user.pw_name, user.pw_uid, user.pw_gid)
+    try:
+        service.start()
+        yield service
+    finally:
+        service.remove()
 
 
 @pytest.fixture(scope="session")

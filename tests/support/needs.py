@@ -155,6 +155,7 @@ FIXTURE_NEEDS = {
     "remote_host": ("root", "sshd"),
     "podman_engine": ("root", "podman"),
     "rootless_user": ("root", "rootless"),
+    "rootless_podman5": ("root", "rootless", "mmdebstrap", "network"),
 }
 
 

@@ -13,13 +13,20 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
 
-__all__ = ["Podman5Service", "PodmanService", "SidSystem", "containers_conf"]
+__all__ = [
+    "Podman5Service",
+    "PodmanService",
+    "RootlessPodman5",
+    "SidSystem",
+    "containers_conf",
+]
 
 # The bridge Podman's default network makes on a container's first run.
 BRIDGE = "podman0"
@@ -143,9 +150,10 @@ class PodmanService:
 
 # sid's Podman 5, what it runs containers with (crun refuses this machine's hybrid cgroups: runc),
 # its network backend and firewall (netavark, aardvark-dns, nftables).
+# Rootless, newuidmap (uidmap) and pasta (passt), Podman 5's network for a user without root.
 SID_PACKAGES = (
     "podman", "runc", "conmon", "netavark", "aardvark-dns", "nftables", "iptables",
-    "ca-certificates", "catatonit",
+    "ca-certificates", "catatonit", "uidmap", "passt",
 )  # fmt: skip
 SID_MIRROR = "http://deb.debian.org/debian"
 
@@ -259,6 +267,154 @@ class Podman5Service(PodmanService):
         # netavark 1.x writes nftables (its table inet netavark), and keeps the table.
         if self._nft_table and self.system.is_dir():
             self._nft("delete", "table", "inet", "netavark")
+
+
+# As _CHROOTED, but the system made the root of the mount namespace by pivot_root: a chrooted
+# process may not make a user namespace (clone(2): EPERM), which rootless Podman needs. `/` is
+# made shared, as rootless Podman expects; then the command, as the user.
+_PIVOTED = """set -e
+system=$1 sockets=$2; shift 2
+for point in $(awk '$2 ~ "^/(tmp|var/lib/docker)/" {print $2}' /proc/self/mounts | sort -r); do
+  umount -l "$point" 2>/dev/null || true
+done
+mount --bind "$system" "$system"
+mount --rbind /proc "$system/proc"
+mount --rbind /sys "$system/sys"
+mount --rbind /dev "$system/dev"
+mount -t tmpfs tmpfs "$system/run"
+mkdir -p "$system/run/user" "$system/.old-root"
+mount --bind "$sockets" "$system/run/user"
+cd "$system"
+pivot_root . .old-root
+umount -l /.old-root
+rmdir /.old-root
+mount --make-rshared /
+exec "$@"
+"""
+
+
+class RootlessPodman5:
+    """sid's Podman 5 rootless, as a user without root runs it: the host user's name, uid and
+    gid given to a user of a sid system of its own (useradd gives it subordinate ids there), its
+    API service run as that user in the system, its socket in a folder the host user owns
+    ($XDG_RUNTIME_DIR in the system), so that the user's tasks on the host reach it."""
+
+    def __init__(self, system: SidSystem, name: str, uid: int, gid: int) -> None:
+        self.system = system.path
+        self.folder = system.folder
+        self.name, self.uid, self.gid = name, uid, gid
+        self.runtime = self.folder / "runtime"
+        self.host = f"unix://{self.runtime}/podman.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.version = ""
+
+    def _as_user(self, *command: str) -> list[str]:
+        return [
+            "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+            "env", "-i", f"HOME=/home/{self.name}", f"USER={self.name}",
+            "XDG_RUNTIME_DIR=/run/user", "PATH=/usr/bin:/bin", "PODMAN_IGNORE_CGROUPSV1_WARNING=1",
+            *command,
+        ]  # fmt: skip
+
+    def podman(self, *arguments: str) -> list[str]:
+        """A podman command as the user, in the service's system (its own CLI, to check by)."""
+        assert self.process is not None, "started first"
+        return ["nsenter", f"--target={self.process.pid}", "--mount", "--root", "--wd",
+                *self._as_user("podman", *arguments)]  # fmt: skip
+
+    def start(self) -> None:
+        in_system = ["chroot", str(self.system)]
+        subprocess.run([*in_system, "groupadd", "--gid", str(self.gid), self.name], check=True)
+        subprocess.run(
+            [*in_system, "useradd", "--uid", str(self.uid), "--gid", str(self.gid),
+             "--create-home", "--shell", "/bin/sh", self.name],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        # The subordinate ids the host gave the user, not others that sid's useradd picked.
+        for ids in ("subuid", "subgid"):
+            mine = [
+                line
+                for line in Path("/etc", ids).read_text().splitlines()
+                if line.startswith(f"{self.name}:")
+            ]
+            (self.system / "etc" / ids).write_text("".join(f"{line}\n" for line in mine))
+        config = self.system / "home" / self.name / ".config" / "containers"
+        config.mkdir(parents=True)
+        (config / "containers.conf").write_text(containers_conf())
+        subprocess.run(
+            [*in_system, "chown", "-R", f"{self.name}:", f"/home/{self.name}"], check=True
+        )
+        self.folder.chmod(0o755)
+        self.runtime.mkdir(mode=0o700)
+        os.chown(self.runtime, self.uid, self.gid)
+        with (self.folder / "service.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                ["unshare", "--mount", "--propagation", "private",
+                 "sh", "-c", _PIVOTED, "podman5-rootless", str(self.system), str(self.runtime),
+                 *self._as_user("podman", "system", "service", "--time=0",
+                                "unix:///run/user/podman.sock")],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            answered = subprocess.run(
+                ["docker", "--host", self.host, "version", "--format", "{{.Server.Version}}"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if answered.returncode == 0:
+                self.version = answered.stdout.strip()
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"rootless podman 5 did not answer: {self.folder / 'service.log'}")
+
+    def remove(self) -> None:
+        """Its containers, the service, every process of the user and of its subordinate ids
+        (the pause process and conmon leave the service's tree), then the system's folder."""
+        if self.process is not None and self.process.poll() is None:
+            subprocess.run(
+                self.podman("rm", "--all", "--force"), capture_output=True, check=False, timeout=300
+            )
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=30)
+        end_processes_of(range(self.uid, self.uid + 1), *self._subordinate_ids())
+        with contextlib.suppress(OSError):
+            shutil.rmtree(self.folder)
+
+    def _subordinate_ids(self) -> list[range]:
+        with contextlib.suppress(OSError, ValueError):
+            for line in (self.system / "etc" / "subuid").read_text().splitlines():
+                name, start, count = line.split(":")
+                if name == self.name:
+                    return [range(int(start), int(start) + int(count))]
+        return []
+
+
+def end_processes_of(*uids: range) -> None:
+    """SIGKILL every live process whose real uid is in `uids`, and wait (bounded) until none is
+    left (a zombie is dead already)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if not entry.name.isdigit():
+                    continue
+                fields = dict(
+                    line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+                )
+                uid = int(fields["Uid"].split()[0])
+                if fields["State"].split()[0] != "Z" and any(uid in each for each in uids):
+                    found.append(int(entry.name))
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
 
 
 def _link_exists(name: str) -> bool:
