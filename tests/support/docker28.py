@@ -15,9 +15,9 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.support.paths import debian_mirror
 from tests.support.spareengine import SpareEngine
 
-SID = "deb http://deb.debian.org/debian sid main"
 PACKAGES = ("docker.io", "containerd", "docker-registry")
 
 
@@ -29,7 +29,7 @@ def fetch_docker28(folder: Path) -> Path:
         return root
     lists = folder / "lists"
     (lists / "partial").mkdir(parents=True, exist_ok=True)
-    (folder / "sources.list").write_text(SID + "\n")
+    (folder / "sources.list").write_text(f"deb {debian_mirror()} sid main\n")
     options = [
         "-o", f"Dir::Etc::SourceList={folder / 'sources.list'}",
         "-o", "Dir::Etc::SourceParts=/dev/null",

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.paths import debian_mirror
 from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
 
 __all__ = [
@@ -155,7 +156,6 @@ SID_PACKAGES = (
     "podman", "runc", "conmon", "netavark", "aardvark-dns", "nftables", "iptables",
     "ca-certificates", "catatonit", "uidmap", "passt",
 )  # fmt: skip
-SID_MIRROR = "http://deb.debian.org/debian"
 
 
 class SidSystem:
@@ -172,7 +172,7 @@ class SidSystem:
                     "mmdebstrap", "--quiet", "--variant=minbase",
                     "--aptopt=Acquire::Check-Valid-Until \"false\"",
                     f"--include={','.join(SID_PACKAGES)}",
-                    "sid", str(self.path), SID_MIRROR,
+                    "sid", str(self.path), debian_mirror(),
                 ],
                 check=True,
                 capture_output=True,
