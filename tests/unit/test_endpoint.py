@@ -9,6 +9,8 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from contextlib import suppress
@@ -318,3 +320,24 @@ def test_an_ssh_host_that_takes_the_connection_and_never_answers_times_out_in_wo
     assert f"{host} did not answer over ssh within 2 s (workshop.engine_timeout)" in (
         raised.value.message
     )
+
+
+def test_paramiko_is_loaded_for_an_ssh_engine_alone() -> None:
+    """docker-py imports paramiko for ssh:// alone; a task that asks any other engine does not
+    load it (35 ms of every start), and an ssh:// engine gets docker-py's ssh transport whole."""
+    probe = (
+        "import sys\n"
+        "import workshop.engine.client\n"
+        "print(sys.modules.get('paramiko') is None)\n"
+        "from workshop.engine.endpoint import load_ssh_support\n"
+        "load_ssh_support('ssh://root@build-host')\n"
+        "import docker.api.client\n"
+        "from docker.transport.sshconn import SSHHTTPAdapter\n"
+        "print(sys.modules['paramiko'].SSHClient.__name__,"
+        " docker.api.client.SSHHTTPAdapter is SSHHTTPAdapter)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "SSHClient", "True"]

@@ -114,6 +114,7 @@ class Endpoint:
     def client(self, *, timeout: int) -> docker.DockerClient:
         options: dict[str, Any] = {}
         if self.scheme == "ssh":
+            load_ssh_support(self.host)
             options["use_ssh_client"] = _ssh_reaches(self.host, timeout=timeout)
             if options["use_ssh_client"]:
                 _share_ssh_connections()
@@ -330,10 +331,13 @@ def _uid() -> str:
     return str(getuid()) if getuid is not None else "user"
 
 
-def _ssh_reaches(host: str, *, timeout: float) -> bool:
-    """Whether to go through OpenSSH (True) or paramiko (False), having checked in one bounded
-    `ssh` that the host lets us in and runs docker; EngineUnavailable or TimedOut saying why not.
-    """
+def load_ssh_support(host: str) -> None:
+    """Give docker-py its ssh transport, held back until an `ssh://` engine is asked for
+    (workshop/engine/__init__.py): paramiko imported, then docker-py's ssh module, whose adapter
+    its client looks up by name as it is made. EngineUnavailable if paramiko is not installed."""
+    held_back: object = sys.modules.get("paramiko", False)
+    if held_back is None:
+        del sys.modules["paramiko"]
     if importlib.util.find_spec("paramiko") is None:
         # docker-py imports it for any ssh:// engine, OpenSSH or not.
         raise _bad(
@@ -341,6 +345,18 @@ def _ssh_reaches(host: str, *, timeout: float) -> bool:
             "is not installed here (the paramiko package). Install it: `pip install "
             "'docker[ssh]'` (this project's own install brings it), then run again."
         )
+    import docker.api.client
+    import docker.transport
+    from docker.transport import sshconn
+
+    for module in (docker.transport, docker.api.client):
+        module.SSHHTTPAdapter = sshconn.SSHHTTPAdapter  # type: ignore[attr-defined]
+
+
+def _ssh_reaches(host: str, *, timeout: float) -> bool:
+    """Whether to go through OpenSSH (True) or paramiko (False), having checked in one bounded
+    `ssh` that the host lets us in and runs docker; EngineUnavailable or TimedOut saying why not.
+    """
     ssh = shutil.which("ssh")
     if ssh is None:
         return False  # paramiko itself, which reads ~/.ssh/config too
