@@ -1,7 +1,7 @@
 """Podman as the tests run it, serving the Docker API on a socket of its own beside the host's
 engine, with its own storage and state in one folder, removed whole: Debian 12's podman 4.3 as
 installed, and sid's Podman 5 in a Debian sid system of its own (its packages need a newer C
-library than the host's), made with mmdebstrap and run chrooted in a mount namespace.
+library than the host's), made with mmdebstrap and run as the root of a mount namespace of its own.
 
 Its containers get `nofile` and `nproc` at 1024 (containers.conf's default_ulimits): this
 machine has no CAP_SYS_RESOURCE, and Podman's defaults (1048576) are past its limits.
@@ -13,13 +13,18 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from tests.support.paths import debian_mirror
-from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
+from tests.support.spareengine import (
+    HOST_FOOTPRINTS,
+    end_processes,
+    end_processes_under,
+    processes_of,
+    unmount_under,
+)
 
 __all__ = [
     "Podman5Service",
@@ -59,8 +64,12 @@ class PodmanService:
         HOST_FOOTPRINTS.append((root, self._bridge))
 
     def podman(self, *arguments: str) -> list[str]:
-        """A podman command line on this service's storage (its own CLI, to check by)."""
+        """A podman command line on this service's storage (its own CLI, to check by), in the
+        service's mount namespace once it runs, where its containers' storage is mounted."""
+        running = self.process is not None and self.process.poll() is None
+        inside = ["nsenter", f"--target={self.process.pid}", "--mount"] if running else []
         return [
+            *inside,
             "podman",
             "--root",
             str(self.root / "storage"),
@@ -77,8 +86,12 @@ class PodmanService:
         return {**os.environ, "CONTAINERS_CONF": str(self.root / "containers.conf")}
 
     def service(self) -> list[str]:
-        """The command that serves the Docker API on this service's socket."""
-        return self.podman("system", "service", "--time=0", self.host)
+        """The command that serves the Docker API on this service's socket, in a mount
+        namespace of its own."""
+        return [
+            "unshare", "--mount", "--propagation", "private", "sh", "-c", _OWN_NAMESPACE,
+            "podman", *self.podman("system", "service", "--time=0", self.host),
+        ]  # fmt: skip
 
     def prepare(self) -> None:
         (self.root / "containers.conf").write_text(containers_conf())
@@ -188,23 +201,44 @@ class SidSystem:
 
 # Run in a mount namespace of its own: first its copies of the mounts other engines have under
 # /tmp and /var/lib/docker let go (a copy would keep a container's storage mounted there after
-# its engine unmounts it), then the system's root made a mount point (runc makes `/` a slave
-# mount), the host's /proc, /sys and /dev inside it, a /run of its own, and the folder that
-# holds the socket bound where the service serves; then the service, chrooted.
-_CHROOTED = """set -e
-system=$1 sockets=$2; shift 2
+# its engine unmounts it), then the command. Podman's own overlay mounts then live in its
+# namespace alone, where no other engine's namespace (a rootless engine's, a sid system's) can
+# copy them: Podman 4.3 run in the host's namespace failed twice in some twenty runs, each time
+# beside such namespaces being made, with "mounting storage for container ...: lstat
+# .../merged: no such file or directory" (its count of a layer's mounts said mounted, and the
+# folder it mounts on was gone).
+_LET_GO = """\
 for point in $(awk '$2 ~ "^/(tmp|var/lib/docker)/" {print $2}' /proc/self/mounts | sort -r); do
   umount -l "$point" 2>/dev/null || true
 done
-mount --bind "$system" "$system"
+"""
+_OWN_NAMESPACE = "set -e\n" + _LET_GO + 'exec "$@"\n'
+# The same for a service in a sid system: its mounts let go, then the system's root made a
+# mount point (runc makes `/` a slave mount), the host's /proc, /sys and /dev inside it, a /run
+# of its own, and the folder that holds the socket bound where the service serves (`at`); then
+# the system made the root by pivot_root (a chrooted process may not make a user namespace,
+# clone(2): EPERM, which rootless Podman needs), `/` shared, as rootless Podman expects; then
+# the command.
+_IN_SYSTEM = (
+    """set -e
+system=$1 sockets=$2 at=$3; shift 3
+"""
+    + _LET_GO
+    + """mount --bind "$system" "$system"
 mount --rbind /proc "$system/proc"
 mount --rbind /sys "$system/sys"
 mount --rbind /dev "$system/dev"
 mount -t tmpfs tmpfs "$system/run"
-mkdir -p "$system/run/sockets"
-mount --bind "$sockets" "$system/run/sockets"
-exec chroot "$system" "$@"
+mkdir -p "$system$at" "$system/.old-root"
+mount --bind "$sockets" "$system$at"
+cd "$system"
+pivot_root . .old-root
+umount -l /.old-root
+rmdir /.old-root
+mount --make-rshared /
+exec "$@"
 """
+)
 # Its default network's bridge and subnet, apart from Podman 4.3's podman0 (10.88.0.0/16).
 BRIDGE_5 = "wspodman5"
 NETWORK_5 = {
@@ -221,7 +255,7 @@ NETWORK_5 = {
 
 
 class Podman5Service(PodmanService):
-    """sid's Podman 5, rootful, chrooted in a sid system of its own (its storage and state are
+    """sid's Podman 5, rootful, in a sid system of its own made its root (its storage and state are
     the system's), its socket in the system's folder."""
 
     def __init__(self, system: SidSystem) -> None:
@@ -239,7 +273,7 @@ class Podman5Service(PodmanService):
         return done.stdout
 
     def podman(self, *arguments: str) -> list[str]:
-        """A podman command in the service's system (its mount namespace, chrooted)."""
+        """A podman command in the service's system (its mount namespace and root)."""
         assert self.process is not None, "started first"
         return ["nsenter", f"--target={self.process.pid}", "--mount", "--root", "--wd",
                 "podman", *arguments]  # fmt: skip
@@ -252,7 +286,8 @@ class Podman5Service(PodmanService):
     def service(self) -> list[str]:
         return [
             "unshare", "--mount", "--propagation", "private",
-            "sh", "-c", _CHROOTED, "podman5", str(self.system), str(self.socket.parent),
+            "sh", "-c", _IN_SYSTEM, "podman5", str(self.system), str(self.socket.parent),
+            "/run/sockets",
             "podman", "system", "service", "--time=0", "unix:///run/sockets/podman.sock",
         ]  # fmt: skip
 
@@ -267,30 +302,6 @@ class Podman5Service(PodmanService):
         # netavark 1.x writes nftables (its table inet netavark), and keeps the table.
         if self._nft_table and self.system.is_dir():
             self._nft("delete", "table", "inet", "netavark")
-
-
-# As _CHROOTED, but the system made the root of the mount namespace by pivot_root: a chrooted
-# process may not make a user namespace (clone(2): EPERM), which rootless Podman needs. `/` is
-# made shared, as rootless Podman expects; then the command, as the user.
-_PIVOTED = """set -e
-system=$1 sockets=$2; shift 2
-for point in $(awk '$2 ~ "^/(tmp|var/lib/docker)/" {print $2}' /proc/self/mounts | sort -r); do
-  umount -l "$point" 2>/dev/null || true
-done
-mount --bind "$system" "$system"
-mount --rbind /proc "$system/proc"
-mount --rbind /sys "$system/sys"
-mount --rbind /dev "$system/dev"
-mount -t tmpfs tmpfs "$system/run"
-mkdir -p "$system/run/user" "$system/.old-root"
-mount --bind "$sockets" "$system/run/user"
-cd "$system"
-pivot_root . .old-root
-umount -l /.old-root
-rmdir /.old-root
-mount --make-rshared /
-exec "$@"
-"""
 
 
 class RootlessPodman5:
@@ -350,7 +361,8 @@ class RootlessPodman5:
         with (self.folder / "service.log").open("wb") as log:
             self.process = subprocess.Popen(
                 ["unshare", "--mount", "--propagation", "private",
-                 "sh", "-c", _PIVOTED, "podman5-rootless", str(self.system), str(self.runtime),
+                 "sh", "-c", _IN_SYSTEM, "podman5-rootless", str(self.system), str(self.runtime),
+                 "/run/user",
                  *self._as_user("podman", "system", "service", "--time=0",
                                 "unix:///run/user/podman.sock")],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -380,7 +392,7 @@ class RootlessPodman5:
             self.process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=30)
-        end_processes_of(range(self.uid, self.uid + 1), *self._subordinate_ids())
+        end_processes(lambda: processes_of(range(self.uid, self.uid + 1), *self._subordinate_ids()))
         with contextlib.suppress(OSError):
             shutil.rmtree(self.folder)
 
@@ -391,30 +403,6 @@ class RootlessPodman5:
                 if name == self.name:
                     return [range(int(start), int(start) + int(count))]
         return []
-
-
-def end_processes_of(*uids: range) -> None:
-    """SIGKILL every live process whose real uid is in `uids`, and wait (bounded) until none is
-    left (a zombie is dead already)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = []
-        for entry in Path("/proc").iterdir():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if not entry.name.isdigit():
-                    continue
-                fields = dict(
-                    line.split(":", 1) for line in (entry / "status").read_text().splitlines()
-                )
-                uid = int(fields["Uid"].split()[0])
-                if fields["State"].split()[0] != "Z" and any(uid in each for each in uids):
-                    found.append(int(entry.name))
-        if not found:
-            return
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
 
 
 def _link_exists(name: str) -> bool:

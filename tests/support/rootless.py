@@ -20,14 +20,18 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 from tests.support.paths import ROOT
 from tests.support.podman import containers_conf
-from tests.support.spareengine import HOST_FOOTPRINTS, end_processes_under, unmount_under
+from tests.support.spareengine import (
+    HOST_FOOTPRINTS,
+    end_processes,
+    end_processes_under,
+    processes_of,
+    unmount_under,
+)
 
 __all__ = ["RootlessUser", "reclaim_abandoned"]
 
@@ -36,37 +40,10 @@ PREFIX = "wsrl"
 PROJECT_FILES = ("pyproject.toml", "README.md", "tasks.py", "workshop", "dockerfiles")
 
 
-def _runs_as(entry: Path, uid: int) -> bool:
-    """Whether the live process `entry` (/proc/PID) has `uid` among its real, effective, saved
-    and file-system uids: /proc/PID's own owner is root while a process is not dumpable (just
-    after it changed its uid, or running a setuid helper such as newuidmap)."""
-    status = (entry / "status").read_text().splitlines()
-    fields = dict(line.split(":", 1) for line in status if ":" in line)
-    return str(uid) in fields.get("Uid", "").split() and fields.get("State", "").split()[:1] != [
-        "Z"  # a zombie is dead already: only its parent's wait removes it
-    ]
-
-
-def _end_processes_of(uid: int) -> None:
-    """SIGKILL every process running as `uid`, and wait (bounded) until none is left."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        found = []
-        for entry in Path("/proc").iterdir():
-            with contextlib.suppress(OSError):
-                if entry.name.isdigit() and _runs_as(entry, uid):
-                    found.append(int(entry.name))
-        if not found:
-            return
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-
-
 def _remove_user(name: str, folder: Path | None) -> None:
     with contextlib.suppress(KeyError):
-        _end_processes_of(pwd.getpwnam(name).pw_uid)
+        uid = pwd.getpwnam(name).pw_uid
+        end_processes(lambda: processes_of(range(uid, uid + 1)))
     if folder is not None:
         end_processes_under(folder)
         unmount_under(folder)

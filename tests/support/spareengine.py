@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # What each extra engine or registry puts on the host: (its folder, its bridge or "").
@@ -67,14 +68,38 @@ def _rooted_in(process: Path, root: Path) -> bool:
         return False
 
 
-def end_processes_under(root: Path) -> None:
-    """SIGKILL everything `processes_under(root)`, and wait (bounded) until it is gone."""
+def processes_of(*uids: range) -> list[int]:
+    """The live processes with a uid in `uids` among their real, effective, saved and
+    file-system uids: /proc/PID's own owner is root while a process is not dumpable (just after
+    it changed its uid, or running a setuid helper such as newuidmap). A zombie is dead already:
+    only its parent's wait removes it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if not entry.name.isdigit():
+                continue
+            status = (entry / "status").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+            if fields.get("State", "").split()[:1] == ["Z"]:
+                continue
+            if any(int(uid) in each for uid in fields.get("Uid", "").split() for each in uids):
+                found.append(int(entry.name))
+    return found
+
+
+def end_processes(find: Callable[[], list[int]]) -> None:
+    """SIGKILL every process `find()` names, again until it names none (bounded)."""
     deadline = time.monotonic() + 30
-    while (pids := processes_under(root)) and time.monotonic() < deadline:
+    while (pids := find()) and time.monotonic() < deadline:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
+
+
+def end_processes_under(root: Path) -> None:
+    """SIGKILL everything `processes_under(root)`, and wait (bounded) until it is gone."""
+    end_processes(lambda: processes_under(root))
 
 
 class SpareEngine:
