@@ -64,6 +64,9 @@ OTHER_ENGINES = "other_engines"
 # Two workers for the engine tests: their builds keep both cores busy about two thirds of the
 # time on one (docs/developing.md); each worker keeps a share of whole modules.
 SIDE_BY_SIDE = ("-n", "2", "--dist", "each")
+# Three for the other engines: Podman's module, the rootless user's and the remote host's each
+# keep a worker of their own (their set-ups are theirs alone), none waiting on another's.
+THREE_SIDE_BY_SIDE = ("-n", "3", "--dist", "each")
 
 
 @nox.session
@@ -86,10 +89,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def engines(session: nox.Session) -> None:
     """Run the workshop's tests on the other engines: Podman, rootful and rootless, rootless
-    Docker, and an engine on another host over tcp:// with TLS and ssh://; on two workers side
-    by side, as the engine tests in `nox -s tests`."""
+    Docker, and an engine on another host over tcp:// with TLS and ssh://; on three workers
+    side by side, each keeping whole modules as the engine tests in `nox -s tests` do."""
     _install(session, "test")
-    session.run("pytest", *SIDE_BY_SIDE, "-m", OTHER_ENGINES, *(session.posargs or ["tests/e2e"]))
+    session.run(
+        "pytest", *THREE_SIDE_BY_SIDE, "-m", OTHER_ENGINES, *(session.posargs or ["tests/e2e"])
+    )
 
 
 @nox.session

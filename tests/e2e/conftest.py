@@ -111,8 +111,8 @@ NEEDED = pytest.StashKey[tuple[str, ...]]()
 
 
 # Seconds each module's tests took (setups included), to balance the workers that run side by
-# side (`-n 2 --dist each`), as measured on two workers (docs/developing.md); rootless Podman 5's
-# two tests (about 120 s) added to the rootless module's, beyond on Podman 4.3 (72 s) to Podman's.
+# side (`-n 2 --dist each`), as measured on two workers (docs/developing.md); the other engines'
+# modules as measured on two workers, Podman's beside the rootless user's.
 SECONDS = {
     "test_shrink_e2e.py": 360,
     "test_modules_e2e.py": 157,
@@ -124,8 +124,8 @@ SECONDS = {
     "test_workshop_e2e.py": 64,
     "test_registry_e2e.py": 52,
     "test_budgets_e2e.py": 28,
-    "test_podman_e2e.py": 556,
-    "test_rootless_e2e.py": 355,
+    "test_podman_e2e.py": 540,
+    "test_rootless_e2e.py": 715,
     "test_remote_e2e.py": 338,
 }
 

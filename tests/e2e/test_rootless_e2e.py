@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -90,18 +91,50 @@ def test_each_step_says_hello_and_logs_what_the_engines_cli_lists(
 def test_verify_explain_and_the_report_run_as_the_user(
     rootless_user: RootlessUser, rootless_run: WorkshopRun
 ) -> None:
+    _verified(rootless_user, rootless_run)
+    _explained_and_reported(rootless_user, rootless_run)
+
+
+def _verified(rootless_user: RootlessUser, run: WorkshopRun) -> None:
+    """`nox -s verify`'s check, as the user, passes on `run`'s log."""
     verified = rootless_user.run(
-        "python", "-m", "workshop.checks", "--log", str(rootless_run.log), env=rootless_run.env
+        "python", "-m", "workshop.checks", "--log", str(run.log), env=run.env
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    tag = rootless_run.tag("go-scratch")
-    explained = rootless_user.run("invoke", "explain", tag, env=rootless_run.env)
+
+
+def _explained_and_reported(rootless_user: RootlessUser, run: WorkshopRun) -> None:
+    """`invoke explain` reads the scratch image's files from the user's engine, and `invoke
+    report` renders the run's log with its images named."""
+    explained = rootless_user.run("invoke", "explain", run.tag("go-scratch"), env=run.env)
     assert explained.returncode == 0, explained.stdout + explained.stderr
     assert "/app" in explained.stdout
-    reported = rootless_user.run("invoke", "report", env=rootless_run.env)
+    reported = rootless_user.run("invoke", "report", env=run.env)
     assert reported.returncode == 0, reported.stdout + reported.stderr
-    html = Path(rootless_run.env["INVOKE_WORKSHOP_REPORT_DIR"]) / "report.html"
-    assert f"{rootless_run.tag('go-smaller')}" in html.read_text()
+    html = Path(run.env["INVOKE_WORKSHOP_REPORT_DIR"]) / "report.html"
+    assert run.tag("go-smaller") in html.read_text()
+
+
+def _beyond(
+    rootless_user: RootlessUser, run: WorkshopRun, product: str, cli: Callable[..., str]
+) -> None:
+    """`invoke beyond` as the user on `run`'s engine (last of that engine's tests: it adds to
+    the run's log): steps 10 to 15 logged as built by `product`, each id what the engine's own
+    CLI (`cli`) inspects, the floor says hello run by that CLI, and verify passes on the whole
+    log."""
+    result = rootless_user.run("invoke", "beyond", env=run.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = run.records()
+    assert sorted(records) == [*TAGS, 10, 11, 12, 13, 14, 15]
+    for step in range(10, 16):
+        record = records[step]
+        assert (record.engine_product, record.engine_rootless) == (product, True), step
+        inspected = cli("image", "inspect", "--format", "{{.Id}}", record.tag).strip()
+        assert record.image_id.removeprefix("sha256:") == inspected.removeprefix("sha256:"), step
+    floor = records[12].image_id.removeprefix("sha256:")
+    assert cli("run", "--rm", floor).strip() == "Hello world!"
+    assert records[11].startup["runs"] == 15 and records[11].startup["median_ms"] > 0
+    _verified(rootless_user, run)
 
 
 def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
@@ -117,6 +150,16 @@ def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
         assert (record.engine_product, record.engine_rootless) == ("Docker Engine", True), key
         there = json.loads(rootless_user.docker("image", "inspect", record.image_id).stdout)[0]
         assert (there["Id"], there["Size"]) == (record.image_id, record.size), key
+
+
+def test_beyond_runs_on_rootless_docker_as_the_user(
+    rootless_user: RootlessUser, rootless_run: WorkshopRun
+) -> None:
+    def docker(*arguments: str) -> str:
+        done = rootless_user.docker(*arguments)
+        return done.stdout + done.stderr
+
+    _beyond(rootless_user, rootless_run, "Docker Engine", docker)
 
 
 def _server_climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str) -> Ladder:
@@ -255,6 +298,23 @@ def test_shrink_climbs_a_server_on_rootless_podman_and_probes_its_port(
         assert (record.image_id.removeprefix("sha256:"), record.listed) == (image_id, int(listed))
 
 
+def test_explain_and_the_report_run_on_rootless_podman(
+    rootless_user: RootlessUser, rootless_podman_run: WorkshopRun
+) -> None:
+    _explained_and_reported(rootless_user, rootless_podman_run)
+
+
+def test_beyond_runs_on_rootless_podman_as_the_user(
+    rootless_user: RootlessUser, rootless_podman_run: WorkshopRun
+) -> None:
+    def podman(*arguments: str) -> str:
+        done = rootless_user.run("podman", *arguments, env=rootless_podman_run.env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    _beyond(rootless_user, rootless_podman_run, "Podman", podman)
+
+
 @pytest.fixture(scope="module")
 def rootless_podman5_run(
     rootless_user: RootlessUser, rootless_podman5: RootlessPodman5, standins_file: StandinsFile
@@ -331,3 +391,22 @@ def test_shrink_climbs_a_server_on_rootless_podman_5_and_probes_its_port(
             record.image_id.removeprefix("sha256:"),
         ).split()  # fmt: skip
         assert (record.image_id.removeprefix("sha256:"), record.listed) == (image_id, int(listed))
+
+
+def test_explain_and_the_report_run_on_rootless_podman_5(
+    rootless_user: RootlessUser, rootless_podman5_run: WorkshopRun
+) -> None:
+    _explained_and_reported(rootless_user, rootless_podman5_run)
+
+
+def test_beyond_runs_on_rootless_podman_5_as_the_user(
+    rootless_user: RootlessUser,
+    rootless_podman5: RootlessPodman5,
+    rootless_podman5_run: WorkshopRun,
+) -> None:
+    _beyond(
+        rootless_user,
+        rootless_podman5_run,
+        "Podman",
+        lambda *arguments: _podman5(rootless_podman5, *arguments),
+    )
