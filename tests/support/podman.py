@@ -66,8 +66,10 @@ class PodmanService:
     def podman(self, *arguments: str) -> list[str]:
         """A podman command line on this service's storage (its own CLI, to check by), in the
         service's mount namespace once it runs, where its containers' storage is mounted."""
-        running = self.process is not None and self.process.poll() is None
-        inside = ["nsenter", f"--target={self.process.pid}", "--mount"] if running else []
+        process = self.process
+        inside = []
+        if process is not None and process.poll() is None:
+            inside = ["nsenter", f"--target={process.pid}", "--mount"]
         return [
             *inside,
             "podman",
