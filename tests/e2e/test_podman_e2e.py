@@ -15,7 +15,7 @@ from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import PROGRAMS
 from tests.support.podman import PodmanService
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
-from tests.support.shrinking import shrink
+from tests.support.shrinking import check_hello_ladder, hello_program, shrink
 
 pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
@@ -124,6 +124,21 @@ def test_shrink_climbs_a_server_on_podman_and_probes_its_port(
         assert record.engine_product == "Podman", key
         listed = podman(podman_engine, "image", "inspect", "--format", "{{.Size}}", record.image_id)
         assert record.listed == int(listed), key
+    checked = verify_cli("--log", str(ladder.folder / "sizes.json"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_shrink_climbs_the_hello_world_on_podman(
+    podman_engine: PodmanService, podman_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """The hello world's ladder on Podman: each rung says hello, rungs 1 to 4 hold what steps
+    4 to 7 built there, each id what `podman image inspect` says; verify passes on its log."""
+    ladder = shrink(podman_run, tmp_path, "hello", hello_program(tmp_path))
+    check_hello_ladder(
+        ladder,
+        podman_run.records(),
+        lambda image: podman(podman_engine, "image", "inspect", "--format", "{{.Id}}", image),
+    )
     checked = verify_cli("--log", str(ladder.folder / "sizes.json"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

@@ -22,7 +22,7 @@ from tests.support.paths import PROGRAMS
 from tests.support.podman import RootlessPodman5
 from tests.support.rootless import PREFIX, RootlessUser, reclaim_abandoned
 from tests.support.running import WorkshopRun, folder_settings
-from tests.support.shrinking import Ladder
+from tests.support.shrinking import Ladder, check_hello_ladder, hello_program
 from tests.support.standins import StandinsFile
 from workshop.shrink.goapp import find_app
 
@@ -152,14 +152,26 @@ def test_shrink_climbs_a_server_on_rootless_docker_and_probes_its_port(
         assert (there["Id"], there["Size"]) == (record.image_id, record.size), key
 
 
+def test_shrink_climbs_the_hello_world_on_rootless_docker(
+    rootless_user: RootlessUser, rootless_run: WorkshopRun
+) -> None:
+    _hello_climbed(rootless_user, rootless_run, "sh-", _docker_cli(rootless_user))
+
+
 def test_beyond_runs_on_rootless_docker_as_the_user(
     rootless_user: RootlessUser, rootless_run: WorkshopRun
 ) -> None:
+    _beyond(rootless_user, rootless_run, "Docker Engine", _docker_cli(rootless_user))
+
+
+def _docker_cli(rootless_user: RootlessUser) -> Callable[..., str]:
+    """The docker CLI on the user's engine: what it printed."""
+
     def docker(*arguments: str) -> str:
         done = rootless_user.docker(*arguments)
         return done.stdout + done.stderr
 
-    _beyond(rootless_user, rootless_run, "Docker Engine", docker)
+    return docker
 
 
 def _server_climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str) -> Ladder:
@@ -167,6 +179,30 @@ def _server_climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str) ->
     probed each rung on its port, and verify passes on its log."""
     folder = rootless_user.home / f"shrink-{name}"
     shutil.copytree(PROGRAMS / "server", folder / "server")
+    ladder = _climbed(rootless_user, run, name, folder / "server")
+    stdout = " ".join(ladder.result.stdout.split())
+    assert "It works when /app answers GET /healthz on port 8080 with 200" in stdout
+    return ladder
+
+
+def _hello_climbed(
+    rootless_user: RootlessUser, run: WorkshopRun, name: str, cli: Callable[..., str]
+) -> None:
+    """The hello world's ladder as the user on `run`'s engine, checked with that engine's CLI
+    (`cli`) against the workshop's run there; verify passes on its log."""
+    program = hello_program(rootless_user.home / f"shrink-{name}")
+    ladder = _climbed(rootless_user, run, name, program)
+    check_hello_ladder(
+        ladder,
+        run.records(),
+        lambda image: cli("image", "inspect", "--format", "{{.Id}}", image),
+    )
+
+
+def _climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str, program: Path) -> Ladder:
+    """`invoke shrink PROGRAM` as the user (the folder above it made the user's) on `run`'s
+    engine, under its own tags: it passed, and verify passes on its log."""
+    folder = program.parent
     subprocess.run(["chown", "-R", f"{rootless_user.name}:", str(folder)], check=True)
     prefix = f"{run.prefix}{name}"
     env = {
@@ -175,11 +211,9 @@ def _server_climbed(rootless_user: RootlessUser, run: WorkshopRun, name: str) ->
         "INVOKE_WORKSHOP_TAG_PREFIX": prefix,
         "COLUMNS": "200",
     }
-    result = rootless_user.run("invoke", "shrink", str(folder / "server"), env=env)
-    ladder = Ladder(result, folder / "shrink" / find_app(folder / "server").key, prefix)
+    result = rootless_user.run("invoke", "shrink", str(program), env=env)
+    ladder = Ladder(result, folder / "shrink" / find_app(program).key, prefix)
     assert result.returncode == 0, result.stdout + result.stderr
-    stdout = " ".join(result.stdout.split())
-    assert "It works when /app answers GET /healthz on port 8080 with 200" in stdout
     verified = rootless_user.run(
         "python", "-m", "workshop.checks", "--log", str(ladder.folder / "sizes.json"), env=env
     )
@@ -304,15 +338,34 @@ def test_explain_and_the_report_run_on_rootless_podman(
     _explained_and_reported(rootless_user, rootless_podman_run)
 
 
+def test_shrink_climbs_the_hello_world_on_rootless_podman(
+    rootless_user: RootlessUser, rootless_podman_run: WorkshopRun
+) -> None:
+    _hello_climbed(
+        rootless_user, rootless_podman_run, "hp-", _podman_cli(rootless_user, rootless_podman_run)
+    )
+
+
 def test_beyond_runs_on_rootless_podman_as_the_user(
     rootless_user: RootlessUser, rootless_podman_run: WorkshopRun
 ) -> None:
+    _beyond(
+        rootless_user,
+        rootless_podman_run,
+        "Podman",
+        _podman_cli(rootless_user, rootless_podman_run),
+    )
+
+
+def _podman_cli(rootless_user: RootlessUser, run: WorkshopRun) -> Callable[..., str]:
+    """Podman's CLI as the user, on the storage of `run`'s engine: what it printed."""
+
     def podman(*arguments: str) -> str:
-        done = rootless_user.run("podman", *arguments, env=rootless_podman_run.env)
+        done = rootless_user.run("podman", *arguments, env=run.env)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout + done.stderr
 
-    _beyond(rootless_user, rootless_podman_run, "Podman", podman)
+    return podman
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +450,19 @@ def test_explain_and_the_report_run_on_rootless_podman_5(
     rootless_user: RootlessUser, rootless_podman5_run: WorkshopRun
 ) -> None:
     _explained_and_reported(rootless_user, rootless_podman5_run)
+
+
+def test_shrink_climbs_the_hello_world_on_rootless_podman_5(
+    rootless_user: RootlessUser,
+    rootless_podman5: RootlessPodman5,
+    rootless_podman5_run: WorkshopRun,
+) -> None:
+    _hello_climbed(
+        rootless_user,
+        rootless_podman5_run,
+        "h5-",
+        lambda *arguments: _podman5(rootless_podman5, *arguments),
+    )
 
 
 def test_beyond_runs_on_rootless_podman_5_as_the_user(

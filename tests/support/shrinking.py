@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, invoke
 from workshop.records.sizelog import SizeLog, SizeRecord
 from workshop.shrink.goapp import find_app
+from workshop.steps.workspace import DOCKERFILES
 
-__all__ = ["Ladder", "shrink", "started_shrink"]
+__all__ = ["Ladder", "check_hello_ladder", "hello_program", "shrink", "started_shrink"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,31 @@ def started_shrink(
         text=True,
         start_new_session=own_group,
     )
+
+
+def hello_program(folder: Path) -> Path:
+    """The workshop's hello world as a program of its own (its app.go alone) in `folder`."""
+    program = folder / "hello"
+    program.mkdir(parents=True)
+    shutil.copy(DOCKERFILES / "app.go", program / "app.go")
+    return program
+
+
+def check_hello_ladder(
+    ladder: Ladder, steps: dict[int, SizeRecord], engine_id: Callable[[str], str]
+) -> None:
+    """The hello world's ladder on an engine that ran the workshop's `steps`: it passed; rungs 1
+    to 6 each say hello, and 4b is not needed; rungs 1 to 4 hold the binaries steps 4 to 7
+    built there (the same Dockerfiles); each rung's id is what the engine's own CLI gives for
+    it (`engine_id`, an image id with or without "sha256:")."""
+    assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
+    assert ladder.rung("4b") is None
+    for key in ("1", "2", "3", "4", "5", "6"):
+        record = ladder.rung(key)
+        assert record is not None, ladder.row(key)
+        assert record.output == "Hello world!\n", key
+        listed = engine_id(record.image_id).strip().removeprefix("sha256:")
+        assert listed == record.image_id.removeprefix("sha256:"), key
+    for key, step in (("1", 4), ("2", 5), ("3", 6), ("4", 7)):
+        record = ladder.rung(key)
+        assert record is not None and record.binary_size == steps[step].binary_size, key
