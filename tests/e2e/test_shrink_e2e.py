@@ -23,11 +23,10 @@ import trustme
 from tests.support.images import containers_of
 from tests.support.paths import PROGRAMS
 from tests.support.running import WorkshopRun, invoke, verify_cli
-from tests.support.shrinking import Ladder, shrink, started_shrink
+from tests.support.shrinking import Ladder, hello_program, shrink, started_shrink
 from workshop.labels import PREFIX_LABEL
 from workshop.records.sizelog import SizeLog
 from workshop.shrink.goapp import find_app
-from workshop.steps.workspace import DOCKERFILES
 
 pytestmark = pytest.mark.engine
 
@@ -35,10 +34,7 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def hello(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> Ladder:
     folder = tmp_path_factory.mktemp("hello")
-    program = folder / "hello"
-    program.mkdir()
-    shutil.copy(DOCKERFILES / "app.go", program / "app.go")
-    ladder = shrink(workshop_run, folder, "hello", program)
+    ladder = shrink(workshop_run, folder, "hello", hello_program(folder))
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     return ladder
 
