@@ -20,7 +20,7 @@ from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, folder_settings, invoke
 from tests.support.spareengine import SpareEngine
-from tests.support.stallproxy import StallingProxy
+from tests.support.stallproxy import EmptyArchiveProxy, StallingProxy
 from workshop.labels import LABEL
 from workshop.records.sizelog import SizeLog
 
@@ -362,6 +362,46 @@ def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_t
     assert result.returncode == 4, result.stdout + result.stderr
     assert "accepted the build and then said nothing for 3 s (workshop.engine_timeout)" in message
     assert "Traceback" not in message
+    assert time.monotonic() - started < 120
+
+
+def step_7_with_empty_archives(
+    workshop_run: WorkshopRun, tmp_path: Path, name: str, *, times: int
+) -> tuple[subprocess.CompletedProcess[str], EmptyArchiveProxy]:
+    """`invoke step-7` through a proxy that answers its first `times` asks for a container's
+    file with an empty archive, as Podman 5.8 did on a busy machine."""
+    proxy = EmptyArchiveProxy(times=times)
+    try:
+        env = workshop_run.own(name, tmp_path, DOCKER_HOST=proxy.host)
+        result = invoke("step-7", env=env, timeout=300)
+    finally:
+        proxy.close()
+    return result, proxy
+
+
+def test_an_empty_archive_of_the_built_program_is_asked_for_again(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    result, proxy = step_7_with_empty_archives(workshop_run, tmp_path, "empty-once", times=1)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert proxy.emptied == ["%2Fapp"]
+    record = SizeLog(tmp_path / "sizes.json").read()[7]
+    # The program's bytes came with the second ask: its size is what the step logs.
+    assert record.binary_size > 100_000
+
+
+def test_an_engine_that_sends_only_empty_archives_fails_the_step_in_words(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    result, proxy = step_7_with_empty_archives(workshop_run, tmp_path, "empty-always", times=99)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "sent no file where /app was asked for from container" in message
+    assert "(an empty or unreadable archive, 4 times in 3.5 s)" in message
+    assert "Traceback" not in result.stdout + result.stderr
+    assert proxy.emptied == ["%2Fapp"] * 4
+    assert not (tmp_path / "sizes.json").exists()
     assert time.monotonic() - started < 120
 
 

@@ -70,6 +70,7 @@ from workshop.engine.values import (
 from workshop.errors import (
     BadInput,
     EngineRefused,
+    EngineUnavailable,
     RegistryError,
     TimedOut,
 )
@@ -78,6 +79,9 @@ from workshop.platforms import engine_platform
 from workshop.signals import deferred_interrupts
 
 __all__ = ["Engine"]
+
+# Seconds between asks for a file's archive that came back empty (see Engine._read_file).
+ARCHIVE_RETRY_PAUSES = (0.5, 1.0, 2.0)
 
 
 def write_stdin(attached: Any, data: bytes, *, bound: float) -> threading.Thread:
@@ -513,11 +517,29 @@ class Engine:
             yield self.client.api.export(container, chunk_size=1 << 20)
 
     def _read_file(self, container: str, path: str) -> bytes:
-        """The content of the file at `path` in a container, through the engine's archive API."""
-        stream, _ = self.client.api.get_archive(container, path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile(tar.getmembers()[0])
-            return member.read() if member else b""
+        """The content of the file at `path` in a container, through the engine's archive API.
+
+        An archive that comes back empty (or unreadable) is asked for again, after 0.5, 1 and
+        2 s: Podman 5.8 answered twice in one CI run with an empty one and status 200, each
+        time for a container that had just exited, on a machine busy with three engines' tests.
+        A fourth is an EngineUnavailable, in words."""
+        for pause in (*ARCHIVE_RETRY_PAUSES, None):
+            stream, _ = self.client.api.get_archive(container, path)
+            if archive := b"".join(stream):
+                with suppress(tarfile.TarError), tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                    members = tar.getmembers()
+                    member = tar.extractfile(members[0]) if members else None
+                    if member is not None:
+                        return member.read()
+            if pause is not None:
+                time.sleep(pause)
+        raise EngineUnavailable(
+            f"The Docker Engine at {self.endpoint.describe()} sent no file where {path} was "
+            f"asked for from container {container[:12]} (an empty or unreadable archive, "
+            f"{len(ARCHIVE_RETRY_PAUSES) + 1} times in "
+            f"{sum(ARCHIVE_RETRY_PAUSES):g} s). Nothing was logged for this step. Check the "
+            "engine (docker info, its own log), then run the step again."
+        )
 
     def read_file(self, reference: str, path: str) -> bytes:
         """The file at `path` in `reference`, from a container that is never started."""
