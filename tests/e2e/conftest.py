@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pwd
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,13 @@ from tests.support.background import Background
 from tests.support.docker28 import Docker28, fetch_docker28
 from tests.support.leftovers import RUN_PREFIX, WORKER, Snapshot, left_behind
 from tests.support.loopback_registry import Registry
-from tests.support.podman import Podman5Service, PodmanService, RootlessPodman5, SidSystem
+from tests.support.podman import (
+    Podman5Service,
+    PodmanService,
+    RootlessPodman5,
+    SidSystem,
+    service_errors,
+)
 from tests.support.remotehost import RemoteHost
 from tests.support.rootless import RootlessUser
 from tests.support.running import WorkshopRun, folder_settings, invoke
@@ -327,6 +333,18 @@ RETIRED = (
 )
 LAST_USERS = pytest.StashKey[dict[str, str]]()
 BACKGROUND = pytest.StashKey[Background]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test's report shows the errors the Podman services logged so far: what went
+    wrong inside an engine that answered 200 shows nowhere else once their folders are gone."""
+    report = yield
+    if report.failed and (errors := service_errors()):
+        report.sections.append(("Podman services' logged errors", errors))
+    return report
 
 
 @pytest.hookimpl(wrapper=True)

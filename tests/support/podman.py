@@ -32,10 +32,28 @@ __all__ = [
     "RootlessPodman5",
     "SidSystem",
     "containers_conf",
+    "service_errors",
 ]
 
 # The bridge Podman's default network makes on a container's first run.
 BRIDGE = "podman0"
+
+# The logs of the Podman services this process started, by what each serves: a failing test's
+# report shows their errors (service_errors), which go with their folders at the end.
+SERVICE_LOGS: dict[str, Path] = {}
+
+
+def service_errors(*, most: int = 15) -> str:
+    """The last `most` error lines of each Podman service's log that is still there: Podman
+    logs what went wrong with a request it had already answered 200 (an archive sent empty)."""
+    found = []
+    for name, log in SERVICE_LOGS.items():
+        with contextlib.suppress(OSError):
+            lines = log.read_text(errors="replace").splitlines()
+            errors = [line for line in lines if "level=error" in line][-most:]
+            if errors:
+                found.append(f"{name} ({log}):\n" + "\n".join(errors))
+    return "\n\n".join(found)
 
 
 def containers_conf() -> str:
@@ -125,6 +143,7 @@ class PodmanService:
                     check=True,
                     timeout=60,
                 ).stdout.split()[-1]
+                SERVICE_LOGS[f"Podman {self.version}, rootful"] = self.root / "service.log"
                 return
             if self.process.poll() is not None:
                 break
@@ -378,6 +397,7 @@ class RootlessPodman5:
             )  # fmt: skip
             if answered.returncode == 0:
                 self.version = answered.stdout.strip()
+                SERVICE_LOGS[f"Podman {self.version}, rootless"] = self.folder / "service.log"
                 return
             if self.process.poll() is not None:
                 break
