@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.support.images import TAGS
+from tests.support.images import TAGS, said_by
 from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import PROGRAMS
 from tests.support.podman import PodmanService
@@ -71,7 +72,7 @@ def test_each_step_says_hello_and_logs_what_podmans_cli_lists(
         # Podman lists a layer as its tar: each file's header and padding on top of its bytes.
         assert record.listed == int(listed) > record.size
         # go-smaller's println writes to standard error: both streams, as a terminal shows them.
-        assert podman(podman_engine, "run", "--rm", image_id) == "Hello world!\n"
+        assert said_by(partial(podman, podman_engine), image_id) == "Hello world!\n"
     assert "Built on workshop-base/golang:1.19-busybox (stand-in) with go1.19" in (
         " ".join(podman_run.result.stdout.split())
     )
@@ -160,9 +161,8 @@ def test_beyond_runs_on_podman_and_verify_passes_on_the_whole_log(
         inspected = podman(podman_engine, "image", "inspect", "--format", "{{.Id}}", record.tag)
         assert record.image_id.removeprefix("sha256:") == inspected.strip(), step
     floor = records[12]
-    assert podman(podman_engine, "run", "--rm", floor.image_id.removeprefix("sha256:")) == (
-        "Hello world!\n"
-    )
+    floor_id = floor.image_id.removeprefix("sha256:")
+    assert said_by(partial(podman, podman_engine), floor_id) == "Hello world!\n"
     assert records[11].startup["runs"] == 15 and records[11].startup["median_ms"] > 0
     verified = verify_cli("--log", str(podman_run.log))
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -12,11 +12,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from tests.support.images import TAGS
+from tests.support.images import TAGS, said_by
 from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import PROGRAMS
 from tests.support.podman import RootlessPodman5
@@ -132,7 +133,7 @@ def _beyond(
         inspected = cli("image", "inspect", "--format", "{{.Id}}", record.tag).strip()
         assert record.image_id.removeprefix("sha256:") == inspected.removeprefix("sha256:"), step
     floor = records[12].image_id.removeprefix("sha256:")
-    assert cli("run", "--rm", floor).strip() == "Hello world!"
+    assert said_by(cli, floor).strip() == "Hello world!"
     assert records[11].startup["runs"] == 15 and records[11].startup["median_ms"] > 0
     _verified(rootless_user, run)
 
@@ -290,8 +291,8 @@ def test_rootless_podman_runs_the_workshop_as_the_user(
         assert inspected.returncode == 0, inspected.stderr
         image_id, listed = inspected.stdout.split()
         assert (record.image_id.removeprefix("sha256:"), record.listed) == (image_id, int(listed))
-        ran = rootless_user.run("podman", "run", "--rm", image_id, env=rootless_podman_run.env)
-        assert ran.stdout + ran.stderr == "Hello world!\n", step
+        podman = _podman_cli(rootless_user, rootless_podman_run)
+        assert said_by(podman, image_id) == "Hello world!\n", step
     assert "by Podman (rootless) 4.3.1" in " ".join(rootless_podman_run.result.stdout.split())
     verified = rootless_user.run(
         "python", "-m", "workshop.checks", "--log", str(rootless_podman_run.log),
@@ -417,7 +418,8 @@ def test_rootless_podman_5_runs_the_workshop_as_the_user(
             rootless_podman5, "image", "inspect", "--format", "{{.Id}} {{.Size}}", tag
         ).split()
         assert (record.image_id.removeprefix("sha256:"), record.listed) == (image_id, int(listed))
-        assert _podman5(rootless_podman5, "run", "--rm", image_id) == "Hello world!\n", step
+        podman5 = partial(_podman5, rootless_podman5)
+        assert said_by(podman5, image_id) == "Hello world!\n", step
     said = " ".join(rootless_podman5_run.result.stdout.split())
     assert f"by Podman (rootless) {rootless_podman5.version}" in said
     verified = rootless_user.run(
