@@ -3,7 +3,6 @@ run from its binary so that no system service starts; and a proxy that cuts uplo
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.spareengine import HOST_FOOTPRINTS
+from tests.support.stallproxy import Proxy, request_line
 
 
 def free_port() -> int:
@@ -72,47 +72,24 @@ class Registry:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class CuttingProxy:
+class CuttingProxy(Proxy):
     """TCP on loopback to a registry, that cuts the connection a push's manifest goes up on: a
     push interrupted half-way, its layers up. (A layer cut off is tried again five times, 5 to
     20 s apart, by the engine; a manifest is sent once.)"""
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self.server.getsockname()[1]}"
         self.cut = threading.Event()
-        self._sockets: list[socket.socket] = [self.server]
-        threading.Thread(target=self._serve, daemon=True).start()
+        host, port = target.split(":")
+        super().__init__(lambda: socket.create_connection((host, int(port))))
 
-    def _serve(self) -> None:
-        host, port = self.target.split(":")
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection((host, int(port)))
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=self._down, args=(upstream, client), daemon=True).start()
-
-    def _up(self, source: socket.socket, target: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                if data.startswith(b"PUT /v2/") and b"/manifests/" in data.split(b"\r\n", 1)[0]:
-                    self.cut.set()
-                    source.close()
-                    target.close()
-                    return
-                target.sendall(data)
-
-    def _down(self, source: socket.socket, target: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                target.sendall(data)
-
-    def close(self) -> None:
-        for each in self._sockets:
-            with contextlib.suppress(OSError):
-                each.close()
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
+    ) -> None:
+        line = request_line(data)
+        if line.startswith("PUT /v2/") and "/manifests/" in line:
+            self.cut.set()
+            client.close()
+            upstream.close()
+            return
+        upstream.sendall(data)

@@ -1,12 +1,15 @@
-"""Proxies on loopback in front of the engine's unix socket, each misbehaving in one way.
+"""Proxies on loopback in front of an engine or a registry, each misbehaving in one way; what
+they share is `Proxy`, which passes bytes both ways.
 
-`StallingProxy`: everything passes both ways, except the answer to `POST .../build`: its first
-bytes pass (the engine has started), then nothing more, while both connections stay open, as an
-engine that stopped answering would leave them.
+`StallingProxy`: in front of the engine's unix socket, everything passes both ways, except the
+answer to `POST .../build`: its first bytes pass (the engine has started), then nothing more,
+while both connections stay open, as an engine that stopped answering would leave them.
 
 `EmptyArchiveProxy`: everything passes, except its first `times` requests for a container's
 file (`GET .../archive?path=...`), answered by the proxy itself with status 200 and an empty
 archive, as Podman 5.8 answered on a busy machine.
+
+(`CuttingProxy`, in front of a registry, is in tests/support/loopback_registry.py.)
 """
 
 from __future__ import annotations
@@ -16,17 +19,33 @@ import contextlib
 import json
 import socket
 import threading
+from collections.abc import Callable
+
+ENGINE_SOCKET = "/var/run/docker.sock"
 
 
-class _Proxy:
-    """Bytes passed both ways, one thread each way per connection; `_requests` and `_answers`
-    are where a proxy misbehaves."""
+def engine_socket(path: str = ENGINE_SOCKET) -> Callable[[], socket.socket]:
+    """A connection to the engine's unix socket at `path`, for each client's."""
 
-    def __init__(self, engine_socket: str = "/var/run/docker.sock") -> None:
-        self.engine_socket = engine_socket
+    def connect() -> socket.socket:
+        upstream = socket.socket(socket.AF_UNIX)
+        upstream.connect(path)
+        return upstream
+
+    return connect
+
+
+class Proxy:
+    """TCP on loopback to what `connect` reaches, one thread each way per connection: each
+    request's bytes go through `_request`, each answer's through `_answer`, where a proxy
+    misbehaves (they pass them on here). `building` is the connection's own flag."""
+
+    def __init__(self, connect: Callable[[], socket.socket]) -> None:
+        self.connect = connect
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
-        self.host = f"tcp://127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"
+        self.host = f"tcp://{self.address}"
         self._sockets: list[socket.socket] = [self.server]
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -36,30 +55,37 @@ class _Proxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
-            upstream = socket.socket(socket.AF_UNIX)
-            upstream.connect(self.engine_socket)
+            upstream = self.connect()
             self._sockets += [client, upstream]
             building = threading.Event()
-            threading.Thread(
-                target=self._requests, args=(client, upstream, building), daemon=True
-            ).start()
-            threading.Thread(
-                target=self._answers, args=(upstream, client, building), daemon=True
-            ).start()
+            for source, target, handle in (
+                (client, upstream, self._request),
+                (upstream, client, self._answer),
+            ):
+                threading.Thread(
+                    target=self._pass, args=(source, target, building, handle), daemon=True
+                ).start()
 
-    def _requests(
-        self, source: socket.socket, target: socket.socket, building: threading.Event
+    @staticmethod
+    def _pass(
+        source: socket.socket,
+        target: socket.socket,
+        building: threading.Event,
+        handle: Callable[[bytes, socket.socket, socket.socket, threading.Event], None],
     ) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(1 << 16):
-                target.sendall(data)
+                handle(data, source, target, building)
 
-    def _answers(
-        self, source: socket.socket, target: socket.socket, building: threading.Event
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
     ) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                target.sendall(data)
+        upstream.sendall(data)
+
+    def _answer(
+        self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event
+    ) -> None:
+        client.sendall(data)
 
     def close(self) -> None:
         for each in self._sockets:
@@ -67,30 +93,32 @@ class _Proxy:
                 each.close()
 
 
-class StallingProxy(_Proxy):
-    def __init__(self, engine_socket: str = "/var/run/docker.sock") -> None:
+def request_line(data: bytes) -> str:
+    """The first line of a request's bytes (a request's head comes in one piece: http.client
+    sends it with one sendall)."""
+    return data.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+class StallingProxy(Proxy):
+    def __init__(self, path: str = ENGINE_SOCKET) -> None:
         self.stalled = threading.Event()
-        super().__init__(engine_socket)
+        super().__init__(engine_socket(path))
 
-    def _requests(
-        self, source: socket.socket, target: socket.socket, building: threading.Event
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
     ) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                if data.startswith(b"POST ") and b"/build?" in data.split(b"\r\n", 1)[0]:
-                    building.set()
-                target.sendall(data)
+        if request_line(data).startswith("POST ") and "/build?" in request_line(data):
+            building.set()
+        upstream.sendall(data)
 
-    def _answers(
-        self, source: socket.socket, target: socket.socket, building: threading.Event
+    def _answer(
+        self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event
     ) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                if building.is_set() and self.stalled.is_set():
-                    continue  # the engine goes on; the client hears nothing more
-                target.sendall(data)
-                if building.is_set():
-                    self.stalled.set()
+        if building.is_set() and self.stalled.is_set():
+            return  # the engine goes on; the client hears nothing more
+        client.sendall(data)
+        if building.is_set():
+            self.stalled.set()
 
 
 # The path's stat, as Podman sends it before the (empty) archive.
@@ -101,27 +129,20 @@ EMPTY_ARCHIVE = (
 )
 
 
-class EmptyArchiveProxy(_Proxy):
-    def __init__(self, *, times: int, engine_socket: str = "/var/run/docker.sock") -> None:
+class EmptyArchiveProxy(Proxy):
+    def __init__(self, *, times: int, path: str = ENGINE_SOCKET) -> None:
         self.times = times
         # The archives it answered empty, by the path asked for.
         self.emptied: list[str] = []
-        super().__init__(engine_socket)
+        super().__init__(engine_socket(path))
 
-    def _requests(
-        self, source: socket.socket, target: socket.socket, building: threading.Event
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
     ) -> None:
-        # A GET's head comes in one piece (http.client sends it with one sendall), and the
-        # client waits for its answer before the next request on this connection.
-        with contextlib.suppress(OSError):
-            while data := source.recv(1 << 16):
-                line = data.split(b"\r\n", 1)[0].decode(errors="replace")
-                if (
-                    line.startswith("GET ")
-                    and "/archive?" in line
-                    and len(self.emptied) < self.times
-                ):
-                    self.emptied.append(line.split("path=", 1)[1].split()[0])
-                    source.sendall(EMPTY_ARCHIVE)
-                    continue
-                target.sendall(data)
+        # The client waits for this answer before its next request on the connection.
+        line = request_line(data)
+        if line.startswith("GET ") and "/archive?" in line and len(self.emptied) < self.times:
+            self.emptied.append(line.split("path=", 1)[1].split()[0])
+            client.sendall(EMPTY_ARCHIVE)
+            return
+        upstream.sendall(data)
