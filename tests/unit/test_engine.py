@@ -277,3 +277,24 @@ def test_an_instruction_that_failed_saying_nothing_has_the_engines_reason_last()
     with pytest.raises(StepFailed) as failed:
         build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     assert failed.value.log_tail[-1].endswith("stat main.go: file does not exist")
+
+
+def test_a_podman_step_that_failed_saying_nothing_has_the_engines_reason_last() -> None:
+    """Podman's builder heads a step "[1/2] STEP 3/3: RUN ..." (or "STEP 2/2: ..."): a RUN that
+    printed nothing still leaves the engine's reason last, and the instruction is known."""
+    api = StreamingBuilds(
+        [
+            {"stream": "[1/2] STEP 1/3: FROM golang AS build\n"},
+            {"stream": "[1/2] STEP 2/3: COPY . .\n"},
+            {"stream": "--> cb5cb325d7f\n"},
+            {"stream": "[1/2] STEP 3/3: RUN CGO_ENABLED=0 go build -o /app app.go\n"},
+            {"error": 'building at STEP "RUN CGO_ENABLED=0 go build -o /app app.go": '
+                      "while running runtime: exit status 1\n"},
+        ]
+    )  # fmt: skip
+    client = types.SimpleNamespace(api=api)
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    with pytest.raises(StepFailed) as failed:
+        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert failed.value.log_tail[-1].endswith("while running runtime: exit status 1")
+    assert failed.value.instruction == "RUN CGO_ENABLED=0 go build -o /app app.go"

@@ -32,8 +32,12 @@ __all__ = ["build_with_buildkit", "build_with_sdk", "buildx_installed"]
 
 # The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f".
 _LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
-# The builder's own bookkeeping, kept out of a failed build's tail so that its reason shows.
-_BOOKKEEPING = re.compile(r" ---> |Removing intermediate container ")
+# A step's heading, the instruction after it: the legacy builder's "Step 2/3 : COPY . ." and
+# Podman's "[1/2] STEP 2/3: COPY . ." (a stage's number first in a multi-stage build).
+_STEP = re.compile(r"Step \d+/\d+ : (.*)|(?:\[\d+/\d+\] )?STEP \d+/\d+: (.*)")
+# The builder's own bookkeeping, kept out of a failed build's tail so that its reason shows
+# (Podman's layer line is "--> cb5cb325d7f").
+_BOOKKEEPING = re.compile(r" ---> |--> [0-9a-f]{6,64}$|Removing intermediate container ")
 # The colour the legacy builder gives what a RUN wrote to stderr (SGR sequences only).
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -91,7 +95,7 @@ def build_with_sdk(
                     reason = str(chunk["error"]).strip()
                     # Where the failing instruction printed nothing (a COPY of a file that is
                     # not there), the engine's own reason is the tail's last line.
-                    silent = not log or log[-1].startswith("Step ")
+                    silent = not log or _STEP.match(log[-1]) is not None
                     raise StepFailed(
                         f"Building {request.what} from {request.dockerfile} failed: {reason}",
                         instruction=instruction,
@@ -99,8 +103,8 @@ def build_with_sdk(
                     )
                 image_id = chunk.get("aux", {}).get("ID", image_id)
                 for line in _COLOUR.sub("", str(chunk.get("stream", ""))).splitlines():
-                    if line.startswith("Step "):
-                        instruction = line.partition(" : ")[2]
+                    if step := _STEP.match(line):
+                        instruction = step.group(1) or step.group(2)
                         # A FROM's id is the base's: the build did not make it.
                         from_cache = instruction.upper().startswith("FROM ")
                     elif line.strip() == "---> Using cache":
