@@ -17,6 +17,10 @@ from tests.support.paths import PROGRAMS
 from tests.support.podman import PodmanService
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from tests.support.shrinking import check_hello_ladder, hello_program, shrink
+from workshop.engine.buildcontext import tar_context
+from workshop.engine.client import Engine
+from workshop.engine.values import BuildRequest, Timeouts
+from workshop.labels import PREFIX_LABEL
 
 pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
@@ -127,6 +131,36 @@ def test_shrink_climbs_a_server_on_podman_and_probes_its_port(
         assert record.listed == int(listed), key
     checked = verify_cli("--log", str(ladder.folder / "sizes.json"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_build_silent_past_the_engine_bound_goes_on_while_its_run_works(
+    podman_engine: PodmanService,
+    podman_run: WorkshopRun,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A RUN that prints nothing for longer than workshop.engine_timeout (a `go build` on a busy
+    machine) is waited for: Podman's builds run in containers its Docker API does not list, so
+    the watch asks its own API for them. Before, such a build was cut, and the step failed."""
+    monkeypatch.setenv("DOCKER_HOST", podman_engine.host)
+    engine = Engine.from_env(timeouts=Timeouts(engine=3.0))
+    (tmp_path / "Dockerfile").write_text(
+        "FROM workshop-base/busybox:bookworm\nRUN sleep 12 && echo awake > /awake\n"
+    )
+    built = engine.build(
+        BuildRequest(
+            context=tar_context(tmp_path, ("Dockerfile",)),
+            dockerfile="Dockerfile",
+            buildargs={},
+            labels={PREFIX_LABEL: f"{RUN_PREFIX}pm-silent-"},
+            nocache=True,
+        )
+    )
+    try:
+        ran = engine.run(built.image_id, command=["cat", "/awake"])
+        assert (ran.exit_code, ran.output) == (0, "awake\n")
+    finally:
+        engine.remove_image(built.image_id)
 
 
 def test_shrink_climbs_the_hello_world_on_podman(

@@ -12,6 +12,7 @@ import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -20,7 +21,7 @@ import requests.exceptions
 import urllib3.exceptions
 
 from workshop.engine.buildcontext import tar_context, tar_context_file
-from workshop.engine.builders import build_with_sdk
+from workshop.engine.builders import _created, build_with_sdk
 from workshop.engine.client import Engine, _split_reference, write_stdin
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint
 from workshop.engine.failures import is_timeout
@@ -152,6 +153,46 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
     assert failed.value.instruction == "RUN go build -o /app ."
     # What the failed build made goes (the layer of step 2), newest first; the base stays.
     assert api.removed == ["2b3c4d5e6f70"]
+
+
+class SilentBuild(StreamingBuilds):
+    """A build whose answer goes silent and then ends as if whole (a cut answer can), on an
+    engine that lists no container working for it."""
+
+    def build(self, **options: object) -> Iterator[dict[str, object]]:
+        yield {"stream": "[1/2] STEP 3/3: RUN go build -o /app app.go\n"}
+        time.sleep(1.0)
+
+    def containers(self, **options: object) -> list[dict[str, object]]:
+        return []
+
+
+def test_a_build_given_up_for_its_silence_says_so_though_its_answer_ended_quietly() -> None:
+    """The watch gave the build up; a cut answer can end as if it were whole, and the build is
+    then reported as given up, not as a build that failed (CI's Podman run said "the build
+    failed" with only the RUN's heading for a reason)."""
+    client: Any = types.SimpleNamespace(api=SilentBuild([]))  # a stand-in for docker-py's
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    with pytest.raises(TimedOut, match=r"said nothing for 0.2 s \(workshop.engine_timeout\)"):
+        build_with_sdk(
+            client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT, silence=0.2
+        )
+
+
+@pytest.mark.parametrize(
+    ("created", "seconds"),
+    [
+        (1796524547, 1796524547.0),  # Docker's API
+        ("2026-12-06T02:35:47.803902237Z", 1796524547.803902),  # Podman's own
+        ("2026-12-06T03:35:47+01:00", 1796524547.0),
+        ("", 0.0),
+        (None, 0.0),
+    ],
+)
+def test_a_containers_creation_time_is_read_from_either_api(
+    created: object, seconds: float
+) -> None:
+    assert _created(created) == pytest.approx(seconds)
 
 
 def test_input_a_program_never_reads_does_not_hold_anything_up() -> None:

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import IO
@@ -50,10 +51,12 @@ def build_with_sdk(
     timeout: float,
     endpoint: Endpoint,
     silence: float | None = None,
+    podman: bool = False,
 ) -> BuildResult:
     """The engine's own (legacy) builder through docker-py, its output streamed line by line.
     Bounded twice: the whole build by `timeout` (build_timeout), and an answer silent past
-    `silence` (engine_timeout) while the engine shows no work for it (`_SilenceWatch`)."""
+    `silence` (engine_timeout) while the engine shows no work for it (`_SilenceWatch`; on
+    `podman`, its build containers are asked of its own API)."""
     started = time.monotonic()
     deadline = started + timeout
     log: deque[str] = deque(maxlen=LOG_TAIL)
@@ -63,7 +66,7 @@ def build_with_sdk(
     created: list[str] = []
     from_cache = False
     what = f"building {request.what}"
-    watch = _SilenceWatch(client, silence or timeout)
+    watch = _SilenceWatch(client, silence or timeout, podman=podman)
     with (
         translated_errors(what, endpoint=endpoint, bound=timeout),
         _context_file(request.context) as context,
@@ -153,11 +156,17 @@ class _SilenceWatch:
     """Gives a build up when its answer has been silent past `silence` seconds and the engine
     shows no work for it: no container running that started since (a RUN's), or no answer to
     that question within `silence`. Silence alone is no proof: a `RUN go build` prints nothing
-    for minutes, more under emulation, and runs in a container all the while."""
+    for minutes, more under emulation, and runs in a container all the while.
 
-    def __init__(self, client: docker.DockerClient, silence: float) -> None:
+    Podman's builds (buildah's) run in containers its Docker API never lists: on `podman`, they
+    are asked of its own API, which lists them as "external" containers."""
+
+    def __init__(
+        self, client: docker.DockerClient, silence: float, *, podman: bool = False
+    ) -> None:
         self.client = client
         self.silence = silence
+        self.podman = podman
         self.since = time.time()
         self.last = time.monotonic()
         self.gave_up = threading.Event()
@@ -189,10 +198,20 @@ class _SilenceWatch:
 
     def _engine_works(self) -> bool:
         try:
-            running = self.client.api.containers(filters={"status": "running"})
+            if self.podman:
+                api = self.client.api  # a requests session: docker-py has no call for Podman's
+                answer = api.get(
+                    f"{api.base_url}/v{api.api_version}/libpod/containers/json",
+                    params={"external": "true"},
+                    timeout=self.silence,
+                )
+                answer.raise_for_status()
+                containers = answer.json() or []
+            else:
+                containers = self.client.api.containers(filters={"status": "running"})
+            return any(_created(each.get("Created")) >= self.since - 2 for each in containers)
         except Exception:
             return False
-        return any(float(each.get("Created") or 0) >= self.since - 2 for each in running)
 
     def _cut(self) -> None:
         """End the wait on the answer: its socket shut, so the reading thread wakes."""
@@ -203,6 +222,24 @@ class _SilenceWatch:
         with suppress(Exception):
             if response is not None:
                 response.close()
+
+
+# An RFC 3339 time as Podman's own API gives it, nanoseconds and all.
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+
+
+def _created(value: object) -> float:
+    """A container's creation time in seconds since the epoch: Docker's API gives a number,
+    Podman's own an RFC 3339 string (0.0 where it is neither)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    matched = _RFC3339.match(str(value or ""))
+    if not matched:
+        return 0.0
+    whole, fraction, zone = matched.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    stamp = datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6].ljust(6, '0')}{zone}")
+    return stamp.timestamp()
 
 
 @contextmanager
@@ -216,6 +253,8 @@ def _given_up_in_words(
         if not watch.gave_up.is_set():
             raise
         raise _silent(watch, request, endpoint) from None
+    if watch.gave_up.is_set():
+        raise _silent(watch, request, endpoint)  # the cut answer ended as if it were whole
 
 
 def _silent(watch: _SilenceWatch, request: BuildRequest, endpoint: Endpoint) -> TimedOut:

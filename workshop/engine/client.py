@@ -330,6 +330,7 @@ class Engine:
             timeout=self.timeouts.build,
             endpoint=self.endpoint,
             silence=self.timeouts.engine,
+            podman=self.info.is_podman,
         )
 
     def run(
