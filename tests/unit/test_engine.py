@@ -339,3 +339,48 @@ def test_a_podman_step_that_failed_saying_nothing_has_the_engines_reason_last() 
         build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     assert failed.value.log_tail[-1].endswith("while running runtime: exit status 1")
     assert failed.value.instruction == "RUN CGO_ENABLED=0 go build -o /app app.go"
+
+
+def archive_of(*members: tarfile.TarInfo) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for member in members:
+            tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+    return buffer.getvalue()
+
+
+class Archives:
+    """docker-py's APIClient as `get_archive` sees it: the archives it answers, in turn."""
+
+    def __init__(self, *answers: bytes) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+
+    def get_archive(self, container: str, path: str) -> tuple[Iterator[bytes], dict[str, object]]:
+        self.asked += 1
+        return iter([self.answers.pop(0)]), {}
+
+
+def _member(name: str, kind: bytes, *, size: int = 0, target: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type, member.size, member.linkname = kind, size, target
+    return member
+
+
+@pytest.mark.parametrize(
+    ("first", "content"),
+    [
+        (_member("app", tarfile.REGTYPE, size=5), b"xxxxx"),
+        (_member("app", tarfile.DIRTYPE), b""),
+        (_member("app", tarfile.SYMTYPE, target="/nowhere"), b""),
+    ],
+)
+def test_a_whole_archive_is_read_once_whatever_its_first_entry_is(
+    first: tarfile.TarInfo, content: bytes
+) -> None:
+    """Only an empty or unreadable archive is asked for again: a folder or a link that points
+    out of it came whole, with nothing to read (it was b"" before the retries came, and stays)."""
+    api = Archives(archive_of(first))
+    engine = Engine(types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert engine._read_file("c0ffee", "/app") == content
+    assert api.asked == 1

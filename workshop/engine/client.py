@@ -528,10 +528,8 @@ class Engine:
             stream, _ = self.client.api.get_archive(container, path)
             if archive := b"".join(stream):
                 with suppress(tarfile.TarError), tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                    members = tar.getmembers()
-                    member = tar.extractfile(members[0]) if members else None
-                    if member is not None:
-                        return member.read()
+                    if members := tar.getmembers():
+                        return _content(tar, members[0])
             if pause is not None:
                 time.sleep(pause)
         raise EngineUnavailable(
@@ -731,6 +729,16 @@ def _rootless(info: Mapping[str, Any]) -> bool:
     """Whether the daemon runs in a user namespace, where its /info says so: Docker says
     "name=rootless" among the security options (Podman 4.3 does not: see _podman_rootless)."""
     return "name=rootless" in {str(option) for option in info.get("SecurityOptions") or ()}
+
+
+def _content(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """What a regular file holds; b"" for a folder, a device or a link whose target the archive
+    does not hold: the archive came whole, there is just no content to read."""
+    try:
+        file = tar.extractfile(member)
+    except KeyError:
+        return b""
+    return file.read() if file is not None else b""
 
 
 def familiar(name: str, *, podman: bool) -> str:
