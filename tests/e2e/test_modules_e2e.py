@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.goproxy import GREET, WORDS, publish, serving, write_program
-from tests.support.images import all_image_ids, docker, layer_files
+from tests.support.images import MadeImage, all_image_ids, docker, images_made_since
 from tests.support.loopback_registry import free_port
 from tests.support.running import WorkshopRun
 from tests.support.shrinking import Ladder, shrink
@@ -56,8 +56,9 @@ def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
 class Run:
     ladder: Ladder
     program: Path
-    # Every image the run made, intermediate ones included; the folder's files before it.
-    made: set[str]
+    # Every image the run made, intermediate ones included, read as it ended; the folder's
+    # files before it.
+    made: list[MadeImage]
     before: dict[str, tuple[int, str]]
 
 
@@ -86,7 +87,7 @@ def module_ladder(
         **go_env(GOPROXY=proxy),
     )
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
-    return Run(ladder, program, all_image_ids() - before, before_files)
+    return Run(ladder, program, images_made_since(before), before_files)
 
 
 def test_a_module_climbs_the_ladder_with_its_dependencies_from_the_proxy(
@@ -106,14 +107,13 @@ def test_no_layer_of_any_image_the_run_made_holds_a_secret_or_the_proxy(
 ) -> None:
     assert len(module_ladder.made) >= 10, "the run's build stages were not found"
     for image in module_ladder.made:
-        for path, content in layer_files(image).items():
-            assert SECRET not in content, f"{image}: {path}"
-            assert not path.endswith((".env", "id_ed25519", "NOTES.md")), f"{image}: {path}"
+        for path, content in image.files.items():
+            assert SECRET not in content, f"{image.id}: {path}"
+            assert not path.endswith((".env", "id_ed25519", "NOTES.md")), f"{image.id}: {path}"
     # The client fetched the modules: the proxy's address is in no image's history, the
     # modules stage's (dangling) included.
     for image in module_ladder.made:
-        history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
-        assert proxy.split("//")[1] not in history, image
+        assert proxy.split("//")[1] not in image.history, image.id
 
 
 def test_the_users_folder_is_never_written_to(module_ladder: Run) -> None:
@@ -231,14 +231,12 @@ def test_no_credential_of_the_go_environment_reaches_any_image_or_output(
     before = all_image_ids()
     ladder = shrink(workshop_run, tmp_path, "cred", program, **go_env(GOPROXY=secret_proxy))
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
-    made = all_image_ids() - before
+    made = images_made_since(before)
     assert len(made) >= 10
     for image in made:
-        history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
-        inspected = docker("image", "inspect", image)
-        assert SECRET.decode() not in history + inspected, image
-        for path, content in layer_files(image).items():
-            assert SECRET not in content, f"{image}: {path}"
+        assert SECRET.decode() not in image.history + image.inspected, image.id
+        for path, content in image.files.items():
+            assert SECRET not in content, f"{image.id}: {path}"
     said = ladder.result.stdout + ladder.result.stderr
     assert SECRET.decode() not in said
     assert f"http://{address}/xxxxx,http://ann:xxxxx@{address}" in " ".join(said.split())

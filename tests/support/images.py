@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tarfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -18,11 +19,13 @@ from workshop.labels import LABEL
 
 __all__ = [
     "TAGS",
+    "MadeImage",
     "all_image_ids",
     "app_of",
     "binary",
     "containers_of",
     "docker",
+    "images_made_since",
     "layer_files",
     "said_by",
     "saved_archive",
@@ -142,6 +145,39 @@ def layer_files(image: str) -> dict[str, bytes]:
         if path.is_file() and not path.is_symlink():
             found[path.relative_to(root).as_posix()] = path.read_bytes()
     return found
+
+
+@dataclass(frozen=True)
+class MadeImage:
+    """An image read as soon as a run had made it: its top layer's files, its history's
+    commands and what `docker image inspect` says of it."""
+
+    id: str
+    files: dict[str, bytes]
+    history: str
+    inspected: str
+
+
+def images_made_since(before: set[str]) -> list[MadeImage]:
+    """Every image on the engine that was not there `before`, intermediate ones included, each
+    read at once. The engine is shared (the other test workers build beside this one): an image
+    that is gone by the time it is read, another worker's build stage removed by it, is passed
+    over, as it holds nothing on the engine any more. Any other failure to read one fails."""
+    made = []
+    for image in sorted(all_image_ids() - before):
+        try:
+            made.append(
+                MadeImage(
+                    image,
+                    layer_files(image),
+                    docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image),
+                    docker("image", "inspect", image),
+                )
+            )
+        except subprocess.CalledProcessError as failed:
+            if "No such image" not in str(failed.stderr):
+                raise
+    return made
 
 
 def said_by(cli: Callable[..., str], image: str) -> str:
