@@ -339,6 +339,8 @@ def test_a_podman_step_that_failed_saying_nothing_has_the_engines_reason_last() 
         build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
     assert failed.value.log_tail[-1].endswith("while running runtime: exit status 1")
     assert failed.value.instruction == "RUN CGO_ENABLED=0 go build -o /app app.go"
+    # The layer the failed build made (its "--> id") goes, as on Docker's builder.
+    assert api.removed == ["cb5cb325d7f"]
 
 
 def archive_of(*members: tarfile.TarInfo) -> bytes:

@@ -31,8 +31,9 @@ from workshop.errors import BadInput, StepFailed, TimedOut
 
 __all__ = ["build_with_buildkit", "build_with_sdk", "buildx_installed"]
 
-# The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f".
-_LAYER = re.compile(r" ---> ([0-9a-f]{12,64})")
+# The legacy builder's line for a layer it made or took from the cache: " ---> 1a2b3c4d5e6f";
+# Podman's (Buildah's): "--> cb5cb325d7f".
+_LAYER = re.compile(r" ---> ([0-9a-f]{12,64})|--> ([0-9a-f]{11,64})")
 # A step's heading, the instruction after it: the legacy builder's "Step 2/3 : COPY . ." and
 # Podman's "[1/2] STEP 2/3: COPY . ." (a stage's number first in a multi-stage build).
 _STEP = re.compile(r"Step \d+/\d+ : (.*)|(?:\[\d+/\d+\] )?STEP \d+/\d+: (.*)")
@@ -110,11 +111,11 @@ def build_with_sdk(
                         instruction = step.group(1) or step.group(2)
                         # A FROM's id is the base's: the build did not make it.
                         from_cache = instruction.upper().startswith("FROM ")
-                    elif line.strip() == "---> Using cache":
+                    elif line.strip() == "---> Using cache" or line.startswith("--> Using cache"):
                         from_cache = True
                     elif layer := _LAYER.fullmatch(line):
                         if not from_cache:
-                            created.append(layer.group(1))
+                            created.append(layer.group(1) or layer.group(2))
                         from_cache = False
                     if not _BOOKKEEPING.match(line):
                         log.append(line)
