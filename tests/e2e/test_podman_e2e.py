@@ -4,10 +4,14 @@ over as one file (`invoke bases --save/--load`); everything is checked with that
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,10 +21,6 @@ from tests.support.paths import PROGRAMS
 from tests.support.podman import PodmanService
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from tests.support.shrinking import check_hello_ladder, hello_program, shrink
-from workshop.engine.buildcontext import tar_context
-from workshop.engine.client import Engine
-from workshop.engine.values import BuildRequest, Timeouts
-from workshop.labels import PREFIX_LABEL
 
 pytestmark = [pytest.mark.engine, pytest.mark.other_engines]
 
@@ -36,6 +36,42 @@ def podman_run(
     result = invoke("all", env=env)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     return WorkshopRun(env=env, prefix=f"{RUN_PREFIX}pm-", log=folder / "sizes.json", result=result)
+
+
+# The engine adapter building the Dockerfile in the folder argv[1] names, in a process of its own
+# (so that what it does with its connections ends with it): the image id, or the failure's
+# instruction and last line of output, as JSON.
+BUILD = """
+import json, sys
+from pathlib import Path
+from workshop.engine.buildcontext import tar_context
+from workshop.engine.client import Engine
+from workshop.engine.values import BuildRequest, Timeouts
+from workshop.errors import StepFailed
+engine = Engine.from_env(timeouts=Timeouts(engine=float(sys.argv[2])))
+request = BuildRequest(
+    context=tar_context(Path(sys.argv[1]), ("Dockerfile",)), dockerfile="Dockerfile",
+    buildargs={}, labels={}, nocache=True,
+)
+try:
+    print(json.dumps({"id": engine.build(request).image_id}))
+except StepFailed as failed:
+    print(json.dumps({"instruction": failed.instruction, "last": failed.log_tail[-1],
+                      "message": str(failed)}))
+"""
+
+
+def build_apart(service: PodmanService, folder: Path, *, engine_timeout: float = 60.0) -> Any:
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD, str(folder), str(engine_timeout)],
+        env={**os.environ, "DOCKER_HOST": service.host},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
 
 
 def podman(service: PodmanService, *arguments: str) -> str:
@@ -134,33 +170,37 @@ def test_shrink_climbs_a_server_on_podman_and_probes_its_port(
 
 
 def test_a_build_silent_past_the_engine_bound_goes_on_while_its_run_works(
-    podman_engine: PodmanService,
-    podman_run: WorkshopRun,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    podman_engine: PodmanService, podman_run: WorkshopRun, tmp_path: Path
 ) -> None:
     """A RUN that prints nothing for longer than workshop.engine_timeout (a `go build` on a busy
     machine) is waited for: Podman's builds run in containers its Docker API does not list, so
     the watch asks its own API for them. Before, such a build was cut, and the step failed."""
-    monkeypatch.setenv("DOCKER_HOST", podman_engine.host)
-    engine = Engine.from_env(timeouts=Timeouts(engine=3.0))
     (tmp_path / "Dockerfile").write_text(
         "FROM workshop-base/busybox:bookworm\nRUN sleep 12 && echo awake > /awake\n"
     )
-    built = engine.build(
-        BuildRequest(
-            context=tar_context(tmp_path, ("Dockerfile",)),
-            dockerfile="Dockerfile",
-            buildargs={},
-            labels={PREFIX_LABEL: f"{RUN_PREFIX}pm-silent-"},
-            nocache=True,
-        )
-    )
+    built = build_apart(podman_engine, tmp_path, engine_timeout=3.0)
+    assert "id" in built, built
     try:
-        ran = engine.run(built.image_id, command=["cat", "/awake"])
-        assert (ran.exit_code, ran.output) == (0, "awake\n")
+        assert said_by(partial(podman, podman_engine), built["id"], "cat", "/awake") == "awake\n"
     finally:
-        engine.remove_image(built.image_id)
+        podman(podman_engine, "rmi", built["id"])
+
+
+def test_a_failed_build_leaves_none_of_the_layers_it_made(
+    podman_engine: PodmanService, podman_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """A build that fails at its third step takes the two layers it made with it, as on
+    Docker's builder: Podman names them in lines of its own ("--> cb5cb325d7f")."""
+    (tmp_path / "Dockerfile").write_text(
+        "FROM workshop-base/busybox:bookworm\n"
+        "RUN echo one > /one\nRUN echo two > /two\nRUN echo failing && exit 3\n"
+    )
+    before = podman(podman_engine, "images", "--all", "--quiet", "--no-trunc").split()
+    failed = build_apart(podman_engine, tmp_path)
+    assert failed.get("instruction") == "RUN echo failing && exit 3", failed
+    assert failed["last"] == "failing" and "exit status 3" in failed["message"]
+    after = podman(podman_engine, "images", "--all", "--quiet", "--no-trunc").split()
+    assert sorted(after) == sorted(before)
 
 
 def test_shrink_climbs_the_hello_world_on_podman(

@@ -180,7 +180,7 @@ def images_made_since(before: set[str]) -> list[MadeImage]:
     return made
 
 
-def said_by(cli: Callable[..., str], image: str) -> str:
+def said_by(cli: Callable[..., str], image: str, *command: str) -> str:
     """What `image` printed (both streams), run by an engine's own CLI (`cli` returns what one
     command of it printed, and fails on a non-zero exit): run under a name of its own, then its
     log read and the container removed. Not `run --rm`'s attached output: Podman 4.3 rootless
@@ -188,7 +188,7 @@ def said_by(cli: Callable[..., str], image: str) -> str:
     run of the same image through the API had heard it say hello."""
     name = f"ws-said-{secrets.token_hex(6)}"
     try:
-        cli("run", "--name", name, image)
+        cli("run", "--name", name, image, *command)
         return cli("logs", name)
     finally:
         cli("rm", "--force", name)
