@@ -130,6 +130,15 @@ class StreamingBuilds:
         self.removed.append(image)
 
 
+def failed_build(api: StreamingBuilds) -> StepFailed:
+    """What the SDK builder raises for the build `api` streams, which fails."""
+    client: Any = types.SimpleNamespace(api=api)  # a stand-in for docker-py's client
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    with pytest.raises(StepFailed) as failed:
+        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)
+    return failed.value
+
+
 def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() -> None:
     api = StreamingBuilds(
         [
@@ -144,13 +153,10 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
             {"error": "The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1"},
         ]
     )
-    client = types.SimpleNamespace(api=api)
-    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
-    with pytest.raises(StepFailed) as failed:
-        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    failed = failed_build(api)
     # The builder colours what a RUN wrote to stderr: the colour goes, the words stay.
-    assert failed.value.log_tail[-1] == "./main.go:3:1: syntax error: unexpected }"
-    assert failed.value.instruction == "RUN go build -o /app ."
+    assert failed.log_tail[-1] == "./main.go:3:1: syntax error: unexpected }"
+    assert failed.instruction == "RUN go build -o /app ."
     # What the failed build made goes (the layer of step 2), newest first; the base stays.
     assert api.removed == ["2b3c4d5e6f70"]
 
@@ -313,11 +319,8 @@ def test_an_instruction_that_failed_saying_nothing_has_the_engines_reason_last()
                       "stat main.go: file does not exist"},
         ]
     )  # fmt: skip
-    client = types.SimpleNamespace(api=api)
-    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
-    with pytest.raises(StepFailed) as failed:
-        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
-    assert failed.value.log_tail[-1].endswith("stat main.go: file does not exist")
+    failed = failed_build(api)
+    assert failed.log_tail[-1].endswith("stat main.go: file does not exist")
 
 
 def test_a_podman_step_that_failed_saying_nothing_has_the_engines_reason_last() -> None:
@@ -333,12 +336,9 @@ def test_a_podman_step_that_failed_saying_nothing_has_the_engines_reason_last() 
                       "while running runtime: exit status 1\n"},
         ]
     )  # fmt: skip
-    client = types.SimpleNamespace(api=api)
-    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
-    with pytest.raises(StepFailed) as failed:
-        build_with_sdk(client, request, on_line=lambda line: None, timeout=60, endpoint=ENDPOINT)  # type: ignore[arg-type]  # a stand-in for docker-py's client
-    assert failed.value.log_tail[-1].endswith("while running runtime: exit status 1")
-    assert failed.value.instruction == "RUN CGO_ENABLED=0 go build -o /app app.go"
+    failed = failed_build(api)
+    assert failed.log_tail[-1].endswith("while running runtime: exit status 1")
+    assert failed.instruction == "RUN CGO_ENABLED=0 go build -o /app app.go"
     # The layer the failed build made (its "--> id") goes, as on Docker's builder.
     assert api.removed == ["cb5cb325d7f"]
 
