@@ -354,13 +354,16 @@ def archive_of(*members: tarfile.TarInfo) -> bytes:
 class Archives:
     """docker-py's APIClient as `get_archive` sees it: the archives it answers, in turn."""
 
-    def __init__(self, *answers: bytes) -> None:
+    def __init__(self, *answers: bytes | Exception) -> None:
         self.answers = list(answers)
         self.asked = 0
 
     def get_archive(self, container: str, path: str) -> tuple[Iterator[bytes], dict[str, object]]:
         self.asked += 1
-        return iter([self.answers.pop(0)]), {}
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return iter([answer]), {}
 
 
 def _member(name: str, kind: bytes, *, size: int = 0, target: str = "") -> tarfile.TarInfo:
@@ -385,4 +388,38 @@ def test_a_whole_archive_is_read_once_whatever_its_first_entry_is(
     api = Archives(archive_of(first))
     engine = Engine(types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
     assert engine._read_file("c0ffee", "/app") == content
+    assert api.asked == 1
+
+
+def refusal(explanation: str) -> docker.errors.APIError:
+    return docker.errors.APIError("500 Server Error", explanation=explanation)
+
+
+# What Podman 4.3 answered once in a CI run, asked for /app of a container that had just exited.
+LOST_MOUNT = (
+    "mounting storage for container fbc49354a9bd: lstat /tmp/podman-sm4fv971/storage/overlay/"
+    "d8adfcef679e/merged: no such file or directory"
+)
+
+
+def test_an_archive_asked_for_while_podman_unmounts_the_exited_container_is_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Podman unmounts a container's storage as it exits (`podman container cleanup`, a process
+    of its own); an archive asked for then can find the mount half gone. It is asked again."""
+    monkeypatch.setattr("workshop.engine.client.ARCHIVE_RETRY_PAUSES", (0.0, 0.0, 0.0))
+    api = Archives(refusal(LOST_MOUNT), archive_of(_member("app", tarfile.REGTYPE, size=3)))
+    engine = Engine(types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    assert engine._read_file("c0ffee", "/app") == b"xxx"
+    assert api.asked == 2
+
+
+def test_an_archive_refused_for_another_reason_is_not_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("workshop.engine.client.ARCHIVE_RETRY_PAUSES", (0.0, 0.0, 0.0))
+    api = Archives(refusal("Could not find the file /app in container c0ffee"))
+    engine = Engine(types.SimpleNamespace(api=api))  # type: ignore[arg-type]  # a stand-in for docker-py's client
+    with pytest.raises(docker.errors.APIError, match="Could not find the file"):
+        engine._read_file("c0ffee", "/app")
     assert api.asked == 1
