@@ -20,7 +20,12 @@ from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, folder_settings, invoke
 from tests.support.spareengine import SpareEngine
-from tests.support.stallproxy import EmptyArchiveProxy, StallingProxy
+from tests.support.stallproxy import (
+    EMPTY_ARCHIVE,
+    LOST_MOUNT,
+    EmptyArchiveProxy,
+    StallingProxy,
+)
 from workshop.labels import LABEL
 from workshop.records.sizelog import SizeLog
 
@@ -366,11 +371,16 @@ def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_t
 
 
 def step_7_with_empty_archives(
-    workshop_run: WorkshopRun, tmp_path: Path, name: str, *, times: int
+    workshop_run: WorkshopRun,
+    tmp_path: Path,
+    name: str,
+    *,
+    times: int,
+    answer: bytes = EMPTY_ARCHIVE,
 ) -> tuple[subprocess.CompletedProcess[str], EmptyArchiveProxy]:
     """`invoke step-7` through a proxy that answers its first `times` asks for a container's
-    file with an empty archive, as Podman 5.8 did on a busy machine."""
-    proxy = EmptyArchiveProxy(times=times)
+    file with an empty archive, as Podman 5.8 did on a busy machine (or with `answer`)."""
+    proxy = EmptyArchiveProxy(times=times, answer=answer)
     try:
         env = workshop_run.own(name, tmp_path, DOCKER_HOST=proxy.host)
         result = invoke("step-7", env=env, timeout=300)
@@ -388,6 +398,19 @@ def test_an_empty_archive_of_the_built_program_is_asked_for_again(
     record = SizeLog(tmp_path / "sizes.json").read()[7]
     # The program's bytes came with the second ask: its size is what the step logs.
     assert record.binary_size > 100_000
+
+
+def test_an_archive_refused_as_podmans_cleanup_unmounted_the_container_is_asked_again(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """Podman 4.3 refused the ask for /app once in CI ("mounting storage for container ...:
+    lstat .../merged"), the container having just exited: the step asks again and passes."""
+    result, proxy = step_7_with_empty_archives(
+        workshop_run, tmp_path, "lost-mount", times=1, answer=LOST_MOUNT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert proxy.emptied == ["%2Fapp"]
+    assert SizeLog(tmp_path / "sizes.json").read()[7].binary_size > 100_000
 
 
 def test_an_engine_that_sends_only_empty_archives_fails_the_step_in_words(

@@ -129,9 +129,30 @@ EMPTY_ARCHIVE = (
 )
 
 
+# Podman 4.3's refusal of an archive of a container whose storage its cleanup was unmounting.
+_LOST_MOUNT = json.dumps(
+    {
+        "cause": "no such file or directory",
+        "message": "mounting storage for container 9ace74a2019a: lstat /var/lib/containers/"
+        "storage/overlay/d626b9278fc5/merged: no such file or directory",
+        "response": 500,
+    }
+).encode()
+LOST_MOUNT = (
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+    b"Content-Length: " + str(len(_LOST_MOUNT)).encode() + b"\r\n\r\n" + _LOST_MOUNT
+)
+
+
 class EmptyArchiveProxy(Proxy):
-    def __init__(self, *, times: int, path: str = ENGINE_SOCKET) -> None:
+    """Answers the first `times` asks for a container's file itself: with an empty archive, or
+    with `answer` (LOST_MOUNT)."""
+
+    def __init__(
+        self, *, times: int, path: str = ENGINE_SOCKET, answer: bytes = EMPTY_ARCHIVE
+    ) -> None:
         self.times = times
+        self.answer = answer
         # The archives it answered empty, by the path asked for.
         self.emptied: list[str] = []
         super().__init__(engine_socket(path))
@@ -143,6 +164,6 @@ class EmptyArchiveProxy(Proxy):
         line = request_line(data)
         if line.startswith("GET ") and "/archive?" in line and len(self.emptied) < self.times:
             self.emptied.append(line.split("path=", 1)[1].split()[0])
-            client.sendall(EMPTY_ARCHIVE)
+            client.sendall(self.answer)
             return
         upstream.sendall(data)
