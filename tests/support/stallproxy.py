@@ -153,7 +153,7 @@ class EmptyArchiveProxy(Proxy):
     ) -> None:
         self.times = times
         self.answer = answer
-        # The archives it answered empty, by the path asked for.
+        # The asks it answered itself (empty, or `answer`), by the path asked for.
         self.emptied: list[str] = []
         super().__init__(engine_socket(path))
 

@@ -83,7 +83,7 @@ __all__ = ["Engine"]
 # Seconds between asks for a file's archive that came back empty (see Engine._read_file).
 ARCHIVE_RETRY_PAUSES = (0.5, 1.0, 2.0)
 # Podman's refusal of an archive whose container's storage was unmounted as it was mounted.
-_LOST_MOUNT = re.compile(r"mounting storage for container")
+_LOST_MOUNT = "mounting storage for container"
 
 
 def write_stdin(attached: Any, data: bytes, *, bound: float) -> threading.Thread:
@@ -525,20 +525,20 @@ class Engine:
         An archive that comes back empty (or unreadable) is asked for again, after 0.5, 1 and
         2 s: Podman 5.8 answered twice in one CI run with an empty one and status 200, each
         time for a container that had just exited, on a machine busy with three engines' tests.
-        A fourth is an EngineUnavailable, in words. So is one Podman refused because the
-        container's storage went as it was mounted: Podman unmounts an exited container's
+        A fourth is an EngineUnavailable, in words. A refusal because the container's storage
+        went as it was mounted counts as an empty answer: Podman unmounts an exited container's
         storage in a process of its own (`podman container cleanup`), and 4.3 answered once,
         in a CI run, "mounting storage for container ...: lstat .../merged: no such file or
-        directory". A fourth refusal is the engine's, in its words."""
+        directory". A fourth such refusal is the engine's, in its words."""
         for pause in (*ARCHIVE_RETRY_PAUSES, None):
             try:
                 stream, _ = self.client.api.get_archive(container, path)
+                archive = b"".join(stream)
             except docker.errors.APIError as error:
-                if pause is None or not _LOST_MOUNT.search(str(error.explanation or "")):
+                if pause is None or _LOST_MOUNT not in str(error.explanation or ""):
                     raise
-                time.sleep(pause)
-                continue
-            if archive := b"".join(stream):
+                archive = b""
+            if archive:
                 with suppress(tarfile.TarError), tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                     if members := tar.getmembers():
                         return _content(tar, members[0])
