@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -10,9 +11,11 @@ from rich.console import Console
 from tests.support.fakeengine import FakeEngine
 from tests.support.rendering import render
 from workshop.catalogue import STEPS
+from workshop.engine.values import BuildResult, RunResult
 from workshop.errors import DataFileError, StepFailed
 from workshop.progress import Progress
 from workshop.records.datafile import DataFile
+from workshop.records.measured import KnownPrograms
 from workshop.records.sizelog import SizeLog
 from workshop.steps.bases import BaseResolver
 from workshop.steps.runner import (
@@ -190,3 +193,61 @@ def test_an_unusable_log_stops_the_step_before_it_builds(
     with pytest.raises(DataFileError, match="is a directory"):
         build(4, fake_engine, fake_bases, workspace, SizeLog(tmp_path / "log-dir"), console)
     assert fake_engine.builds == []
+
+
+def test_a_program_read_from_an_image_before_is_not_read_again(
+    fake_engine: FakeEngine,
+    fake_bases: BaseResolver,
+    workspace: Workspace,
+    size_log: SizeLog,
+    console: Console,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A warm `invoke all` rebuilds every step to the same image id: what its /app is (its size
+    # and its Go) was read from that id's container before, and an id names its content.
+    workspace.write("app.go")
+    fetched: list[str | None] = []
+    run = fake_engine.run
+
+    def recorded(image: str, **options: Any) -> RunResult:
+        if options.get("command") is None:  # not `go version` in the toolchain's image
+            fetched.append(options.get("fetch"))
+        return run(image, **options)
+
+    monkeypatch.setattr(fake_engine, "run", recorded)
+
+    def plan(programs: KnownPrograms) -> BuildPlan:
+        return BuildPlan(
+            engine=fake_engine,
+            bases=fake_bases,
+            workspace=workspace,
+            size_log=size_log,
+            progress=Progress(console),
+            programs=programs,
+        )
+
+    cache = tmp_path / "programs.json"
+    first = run_build_step(plan(KnownPrograms(cache)), STEPS[7]).record
+    assert fetched == ["/app"] and first.binary_size == fake_engine.size
+
+    build = fake_engine.build
+    monkeypatch.setattr(
+        fake_engine, "build", lambda request, **kw: BuildResult(first.image_id, 0.1)
+    )
+    again = run_build_step(plan(KnownPrograms(cache)), STEPS[7]).record
+    assert fetched == ["/app", None]
+    assert (again.image_id, again.binary_size, again.go_version) == (
+        first.image_id,
+        first.binary_size,
+        first.go_version,
+    )
+
+    # A cache that can't be read costs a read, not the run; another image is read too.
+    cache.write_text("{not json")
+    run_build_step(plan(KnownPrograms(cache)), STEPS[7])
+    assert fetched[-1:] == ["/app"]
+    monkeypatch.setattr(fake_engine, "build", build)
+    other = run_build_step(plan(KnownPrograms(cache)), STEPS[7]).record
+    assert other.image_id != first.image_id and fetched[-1:] == ["/app"]
+    assert KnownPrograms(cache).get(f"{first.image_id} linux/amd64 /app") is not None

@@ -5,6 +5,7 @@ import json
 import multiprocessing
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from workshop.errors import SizeLogError
+from workshop.errors import DataFileError, SizeLogError
+from workshop.records import datafile
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord, platform_log
 
 
@@ -305,6 +307,56 @@ def test_what_a_record_publishes_happens_under_the_logs_lock(size_log: SizeLog) 
     size_log.record(make_record(4), publish=publish)
     assert seen == [False]
     assert _lock_is_free(size_log.path)
+
+
+def test_threads_of_one_process_take_the_logs_lock_in_turn(size_log: SizeLog) -> None:
+    # `invoke all` logs six steps from six threads: each waits for the one writing, and every
+    # record lands.
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def publish() -> Callable[[], None]:
+        order.append("first publishes")
+        inside.set()
+        assert release.wait(10)
+        return lambda: None
+
+    first = threading.Thread(
+        target=size_log.record, args=(make_record(4),), kwargs={"publish": publish}
+    )
+    first.start()
+    assert inside.wait(10)
+
+    def record_second() -> None:
+        size_log.record(make_record(5))
+        order.append("second")
+
+    second = threading.Thread(target=record_second)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and order == ["first publishes"]
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert order == ["first publishes", "second"]
+    assert sorted(size_log.read()) == [4, 5]
+    assert _lock_is_free(size_log.path)
+
+
+def test_a_lock_another_process_keeps_is_one_message_within_the_bound(
+    size_log: SizeLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(datafile, "LOCK_TIMEOUT", 0.2)
+    size_log.record(make_record(4))
+    before = size_log.path.read_bytes()
+    with open(size_log.path.with_name(size_log.path.name + ".lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DataFileError, match=r"stayed locked for 0\.2 s: another task"):
+            size_log.record(make_record(5))
+    assert size_log.path.read_bytes() == before
+    size_log.record(make_record(5))
+    assert sorted(size_log.read()) == [4, 5]
 
 
 def test_a_write_that_fails_undoes_what_was_published(

@@ -21,7 +21,7 @@ from workshop.platforms import parse_platforms
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder
 from workshop.records.history import History
-from workshop.records.measured import MeasuredFiles
+from workshop.records.measured import KnownPrograms, MeasuredFiles
 from workshop.records.sizelog import SizeLog, platform_log
 from workshop.settings import Settings
 from workshop.steps.bases import BaseResolver
@@ -143,6 +143,7 @@ class Session:
             tag_prefix=self.settings.tag_prefix,
             registry=self.registry,
             platform=platform,
+            programs=KnownPrograms(self.settings.workspace / "programs.json"),
         )
 
     @property

@@ -42,9 +42,15 @@ def run_all(c: Context, *, platform: str | None = None) -> None:
     """`invoke all`: steps 1 to 9 (4 to 9 built side by side), then the summary."""
     with reported():
         current = session(c).with_platform(platform)
-        for number in ALL_STEPS[:3]:
-            _show_step(current, number)
-        _start_builds(current)
+        # Steps 1 to 3 write the files the builds need; the builds start before they are
+        # shown, so that the engine works while this process renders them.
+        written = {n: _step(current, n) for n in ALL_STEPS[:3] if n not in current.done}
+        try:
+            _start_builds(current)
+        finally:
+            for number, shown in written.items():
+                show(shown)
+                current.done.add(number)
         for number in ALL_STEPS[3:]:
             _show_step(current, number)
         show(_summary(current))

@@ -279,6 +279,15 @@ class _EngineClient(docker.APIClient):
             settings["verify"] = given
         return settings
 
+    # The engine's answer to /version, asked once: docker-py asks for it while the client is
+    # made (to choose the API version), and Engine.info reads it then rather than asking again.
+    _version_answer: Any = None
+
+    def version(self, api_version: bool = True) -> Any:
+        if self._version_answer is None:
+            self._version_answer = super().version(api_version=api_version)
+        return self._version_answer
+
 
 def _share_ssh_connections() -> None:
     """Make docker-py's OpenSSH connections share one connection per host (OpenSSH's

@@ -18,6 +18,8 @@ import math
 import os
 import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -183,25 +185,43 @@ def _umask() -> int:
     return mask
 
 
+# Threads of one process (the steps `invoke all` builds side by side) queue for a file on a lock
+# of their own, handed over as soon as it is released; only another process waits on the lock
+# file, which filelock polls.
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+# How often a process waiting on another's lock file tries again (filelock's default is 50 ms).
+LOCK_POLL = 0.01
+
+
 @contextlib.contextmanager
 def locked(path: Path, *, what: str) -> Iterator[None]:
     """Hold an exclusive lock on a lock file beside `path` (its real path) while the block runs:
-    flock on Linux and macOS, LockFileEx on Windows (filelock)."""
+    flock on Linux and macOS, LockFileEx on Windows (filelock). Within LOCK_TIMEOUT seconds."""
     target = Path(os.path.realpath(path))
-    lock = filelock.FileLock(target.with_name(target.name + ".lock"))
+    with _THREAD_LOCKS_GUARD:
+        in_process = _THREAD_LOCKS.setdefault(target, threading.Lock())
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    stayed_locked = DataFileError(
+        f"The {what} {path} stayed locked for {LOCK_TIMEOUT:g} s: another task is writing it. "
+        "Run again once it has finished."
+    )
+    if not in_process.acquire(timeout=LOCK_TIMEOUT):
+        raise stayed_locked
     try:
-        lock.acquire(timeout=LOCK_TIMEOUT)
-    except filelock.Timeout:
-        raise DataFileError(
-            f"The {what} {path} stayed locked for {LOCK_TIMEOUT:g} s: another task is writing "
-            "it. Run again once it has finished."
-        ) from None
-    except OSError as error:
-        raise DataFileError(f"Can't lock the {what} {path}: {error.strerror}.") from None
-    try:
-        yield
+        lock = filelock.FileLock(target.with_name(target.name + ".lock"))
+        try:
+            lock.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=LOCK_POLL)
+        except filelock.Timeout:
+            raise stayed_locked from None
+        except OSError as error:
+            raise DataFileError(f"Can't lock the {what} {path}: {error.strerror}.") from None
+        try:
+            yield
+        finally:
+            lock.release()
     finally:
-        lock.release()
+        in_process.release()
 
 
 def _strict_json(text: str) -> Any:

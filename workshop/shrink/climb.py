@@ -32,6 +32,7 @@ from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, slug
 from workshop.progress import Progress
 from workshop.records.datafile import check_folder, check_output, write_atomic
+from workshop.records.measured import ProgramFacts
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.releases import GO_RELEASES, release_key
 from workshop.scratch import scratch_folder
@@ -629,7 +630,7 @@ class _Climb:
                 image_id=image_id,
                 bases=tuple(resolved),
                 output=outcome.output,
-                binary=outcome.binary,
+                program=ProgramFacts.of(outcome.binary, go_build_version(outcome.binary)),
                 build_seconds=build_seconds,
                 startup=startup or {},
             ),

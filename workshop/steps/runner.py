@@ -27,6 +27,7 @@ from workshop.errors import StepFailed, WorkshopError
 from workshop.labels import LABEL, PREFIX_LABEL, STEP_LABEL
 from workshop.platforms import suffix
 from workshop.progress import Progress
+from workshop.records.measured import KnownPrograms, ProgramFacts
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord
 from workshop.settings import check_tag
 from workshop.signals import deferred_interrupts
@@ -257,6 +258,8 @@ class BuildPlan:
     # The platform its images are built for, where it is not the engine's own (their names
     # end in the platform: go-big-linux-arm64); "" for the engine's own.
     platform: str = ""
+    # What each image's program was found to be, by image id; None: read it on every run.
+    programs: KnownPrograms | None = None
 
 
 def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
@@ -299,14 +302,25 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
         if rebuilt != built.image_id:
             engine.remove_image(rebuilt)
         progress.checkpoint()
+    # An image id names its content: /app, read from this image's container before, is known.
+    key = f"{built.image_id} {plan.platform or engine.info.platform} /app"
+    known = plan.programs.get(key) if plan.programs is not None else None
+    needs_bytes = step.pushes_smallest and plan.registry is not None
     with progress.activity(f"Step {step.number}: running {tag}"):
-        ran = engine.run(built.image_id, fetch="/app", platform=plan.platform)
+        fetch = None if known is not None and not needs_bytes else "/app"
+        ran = engine.run(built.image_id, fetch=fetch, platform=plan.platform)
     if ran.exit_code != 0 or ran.output != EXPECTED_OUTPUT:
         raise StepFailed(
             f"{tag} (image {built.image_id[:19]}) printed {ran.output[:500]!r} and exited "
             f"{ran.exit_code}; the workshop expects exactly {EXPECTED_OUTPUT!r}. It was not "
             f"tagged, and no size was logged for {step.name}."
         )
+    program = known
+    if program is None or ran.fetched is not None:
+        binary = ran.fetched or b""
+        program = ProgramFacts.of(binary, go_build_version(binary))
+        if plan.programs is not None and binary:
+            plan.programs.put(key, program)
     startup: dict[str, float] = {}
     if step.times_startup and step.compare_with is not None:
         against = plan.size_log.read().get(step.compare_with)
@@ -326,7 +340,7 @@ def run_build_step(plan: BuildPlan, step: Step) -> BuildStepResult:
             image_id=built.image_id,
             bases=tuple(resolved),
             output=ran.output,
-            binary=ran.fetched or b"",
+            program=program,
             build_seconds=built.seconds,
             startup=startup,
             smallest_pull=smallest,
@@ -363,7 +377,7 @@ class Passed:
     image_id: str
     bases: tuple[BaseUsed, ...]
     output: str
-    binary: bytes
+    program: ProgramFacts
     build_seconds: float
     startup: Mapping[str, float] = field(default_factory=dict)
     smallest_pull: Mapping[str, int] = field(default_factory=dict)
@@ -407,9 +421,9 @@ def measure_push_tag_and_log(plan: BuildPlan, passed: Passed, *, what: str) -> S
             engine_rootless=engine.info.rootless,
             pull_size=pull_size,
             registry=plan.registry.address if plan.registry else "",
-            binary_size=len(passed.binary),
+            binary_size=passed.program.size,
             bases=passed.bases,
-            go_version=_go_version(passed.binary, plan.bases, passed.bases[0]),
+            go_version=_go_version(passed.program, plan.bases, passed.bases[0]),
             engine_version=engine.info.version,
             storage_driver=engine.info.storage_driver,
             builder=engine.builder,
@@ -452,11 +466,11 @@ def _tag_and_log(engine: EngineAPI, size_log: SizeLog, record: SizeRecord) -> No
     size_log.record(record, publish=publish)
 
 
-def _go_version(binary: bytes, bases: BaseResolver, build_stage: BaseUsed) -> str:
+def _go_version(program: ProgramFacts, bases: BaseResolver, build_stage: BaseUsed) -> str:
     """The Go that built /app: from its build info, else the toolchain's; "none" without Go."""
     if build_stage.role not in GO_ROLES:
         return NO_GO
-    return go_build_version(binary) or bases.go_version(build_stage)
+    return program.go_build or bases.go_version(build_stage)
 
 
 def compared(result: BuildStepResult, size_log: SizeLog) -> BuildStepResult:
