@@ -70,8 +70,10 @@ NAMES = " ".join(
 
 # The workshop's commands, as an attendee types them; the bases come in as build args from the
 # environment (`--build-arg NAME` without a value reads $NAME), so nothing is put into the text.
+# The project's label (as invoke's builds carry theirs) marks the images the cold rounds leave
+# untagged as the bench's own, for the end to remove: FROM scratch inherits none.
 CLI_ONE = r"""
-docker build $NO_CACHE -q -t "${PREFIX}cli-go-$1" --build-arg GOLANG_IMAGE \
+docker build $NO_CACHE -q -t "${PREFIX}cli-go-$1" --label "$BENCH_LABEL" --build-arg GOLANG_IMAGE \
   --build-arg GOLANG_ALPINE_IMAGE --build-arg ALPINE_IMAGE -f "Dockerfile.$1" . >/dev/null
 docker image ls "${PREFIX}cli-go-$1" >/dev/null
 docker run --rm "${PREFIX}cli-go-$1" >/dev/null 2>&1
@@ -150,7 +152,7 @@ def _dangling() -> set[str]:
 def _remove_build_stages(before: set[str]) -> None:
     """The build stages the bench's builds left untagged (its cold rounds make new ones each
     time): dangling images that were not there before it and carry the project's label, which
-    a build stage inherits from its stand-in."""
+    a build stage inherits from its stand-in and the CLI's builds are given."""
     new = sorted(_dangling() - before)
     if not new:
         return
@@ -241,6 +243,7 @@ def _bench(repeat: int, cold_repeat: int, scratch: Path, prefix: str) -> int:
         **os.environ,
         "WORKSPACE": str(scratch / "workspace"),
         "PREFIX": prefix,
+        "BENCH_LABEL": f"{LABEL}=bench",
         "NAMES": NAMES,
         "DOCKER_BUILDKIT": "0",
         "GOLANG_IMAGE": bases["golang"],
