@@ -40,6 +40,8 @@ class Session:
         self._bases: dict[str, BaseResolver] = {}
         self._progress: Progress | None = None
         self._checked: set[str] = set()
+        # What each step's program was found to be, by image id: one cache for every plan.
+        self._programs: KnownPrograms | None = None
         # Builds `invoke all` started side by side, per platform, for the step tasks to collect.
         self.side_by_side: dict[str, SideBySide] = {}
         # The steps this process has run, for `invoke all beyond` to run each once.
@@ -143,8 +145,14 @@ class Session:
             tag_prefix=self.settings.tag_prefix,
             registry=self.registry,
             platform=platform,
-            programs=KnownPrograms(self.settings.workspace / "programs.json"),
+            programs=self.programs,
         )
+
+    @property
+    def programs(self) -> KnownPrograms:
+        if self._programs is None:
+            self._programs = KnownPrograms(self.settings.workspace / "programs.json")
+        return self._programs
 
     @property
     def registry(self) -> Registry | None:
