@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from workshop.errors import DataFileError
 from workshop.system import is_root, nonblocking
 
@@ -208,6 +206,10 @@ def locked(path: Path, *, what: str) -> Iterator[None]:
     )
     if not in_process.acquire(timeout=LOCK_TIMEOUT):
         raise stayed_locked
+    # Imported at the first lock, not with the module: filelock (20 ms or more, asyncio with it)
+    # is then imported while `invoke all`'s builds run, not before they start.
+    import filelock
+
     try:
         lock = filelock.FileLock(target.with_name(target.name + ".lock"))
         try:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -72,6 +71,10 @@ class FileStepResult:
     files: tuple[ShownFile, ...]
 
     def __rich__(self) -> RenderableType:
+        # Imported here, not with the module: rich.syntax brings pygments (20 ms or more), which
+        # `invoke all` then imports while its builds run, not before they start.
+        from rich.syntax import Syntax
+
         parts: list[RenderableType] = [
             Text(f"Step {self.step.number}: {self.step.title}", style="bold")
         ]
