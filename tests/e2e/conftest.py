@@ -89,6 +89,7 @@ PUBLISHED = {
 # and what each needs.
 IN_BACKGROUND = (
     "sweep_standins",
+    "arm64_standins",
     "docker28_binaries",
     "docker28_classic",
     "docker28_containerd",
@@ -209,9 +210,25 @@ SWEPT = "1.21"
 def _standins_of(release: str) -> str:
     """The stand-ins of Debian's Go `release` built (where missing or stale) as a user would
     before a sweep: `INVOKE_WORKSHOP_GO=1.21 invoke bases`. Kept, as the sweep keeps them."""
-    done = invoke("bases", env={"INVOKE_WORKSHOP_GO": release})
-    assert done.returncode == 0, f"invoke bases for Go {release}: {done.stdout}{done.stderr}"
+    _bases(env={"INVOKE_WORKSHOP_GO": release})
     return release
+
+
+def _bases(*flags: str, env: dict[str, str] | None = None) -> None:
+    done = invoke("bases", *flags, env=env)
+    assert done.returncode == 0, f"invoke bases {' '.join(flags)}: {done.stdout}{done.stderr}"
+
+
+# The foreign platform the arm64 tests build for.
+ARM64 = "linux/arm64"
+
+
+def _standins_for(platform: str) -> str:
+    """The stand-ins of a foreign `platform` built (where missing or stale), as a user would
+    before `invoke all --platform`: `invoke bases --platform linux/arm64`. On a machine that
+    never had them they are debootstrapped and built under emulation, five minutes or more."""
+    _bases("--platform", platform)
+    return platform
 
 
 def _registry(background: Background) -> Registry:
@@ -276,6 +293,7 @@ def background(
     packages = tmp_path_factory.mktemp("docker28-packages")
     starters: dict[str, Callable[[Background], Any]] = {
         "sweep_standins": lambda _: _standins_of(SWEPT),
+        "arm64_standins": lambda _: _standins_for(ARM64),
         "docker28_binaries": lambda _: fetch_docker28(packages),
         "docker28_classic": lambda bg: _docker28(bg, "d28c", containerd_store=False),
         "docker28_containerd": lambda bg: _docker28(bg, "d28s", containerd_store=True),
@@ -385,6 +403,14 @@ def sweep_standins(workshop_run: WorkshopRun, background: Background) -> str:
     the start, as they take a minute or more on a machine that never had them."""
     release: str = background.made("sweep_standins")
     return release
+
+
+@pytest.fixture(scope="session")
+def arm64_standins(workshop_run: WorkshopRun, background: Background) -> str:
+    """linux/arm64's stand-ins built: begun in the background at the start, as a machine that
+    never had them builds them under emulation (five minutes or more) while other tests run."""
+    platform: str = background.made("arm64_standins")
+    return platform
 
 
 @pytest.fixture(scope="session")

@@ -207,10 +207,10 @@ def test_with_buildkit_the_modules_are_mounted_and_the_build_cache_kept(
 
 @pytest.mark.buildx
 def test_a_module_for_arm64_is_fetched_and_compiled_on_the_build_platform(
-    workshop_run: WorkshopRun, tmp_path: Path, proxy: str
+    workshop_run: WorkshopRun, arm64_standins: str, tmp_path: Path, proxy: str
 ) -> None:
     program = write_program(tmp_path / "shrinkme")
-    flags = ("--platform", "linux/arm64", "--args", "arm", "--output", "Hello arm!")
+    flags = ("--platform", arm64_standins, "--args", "arm", "--output", "Hello arm!")
     ladder = shrink(workshop_run, tmp_path, "arm", program, *flags, **go_env(GOPROXY=proxy))
     assert ladder.result.returncode == 0, ladder.result.stdout + ladder.result.stderr
     records = SizeLog(ladder.folder / "linux-arm64" / "sizes.json").read()

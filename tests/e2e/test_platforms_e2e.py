@@ -31,7 +31,10 @@ pytestmark = [pytest.mark.engine, pytest.mark.buildx]
 
 @pytest.fixture(scope="module")
 def both(
-    workshop_run: WorkshopRun, registry: Any, tmp_path_factory: pytest.TempPathFactory
+    workshop_run: WorkshopRun,
+    arm64_standins: str,
+    registry: Any,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Ladder:
     """Both platforms, each rung pushed to the registry, and an index for each rung."""
     folder = tmp_path_factory.mktemp("platforms")

@@ -39,7 +39,9 @@ class PlatformsRun:
 
 
 @pytest.fixture(scope="module")
-def both(workshop_run: WorkshopRun, tmp_path_factory: pytest.TempPathFactory) -> PlatformsRun:
+def both(
+    workshop_run: WorkshopRun, arm64_standins: str, tmp_path_factory: pytest.TempPathFactory
+) -> PlatformsRun:
     folder = tmp_path_factory.mktemp("arm64-workshop")
     env = workshop_run.own("arm", folder)
     result = invoke("all", "--platform", "linux/amd64,linux/arm64", env=env, timeout=3600)
