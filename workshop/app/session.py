@@ -195,8 +195,8 @@ def session(c: Context) -> Session:
     if settings not in _sessions:
         if not _sessions:
             # At exit the interpreter's last collections walk every object the run imported
-            # and made: 50 ms here, a third of what `invoke all` spends beyond the docker CLI's
-            # floor (docs/developing.md). Frozen, they are left to the process's end instead.
+            # and made: 50 ms here, a fifth to a third of what `invoke all` spends beyond the
+            # docker CLI's floor (docs/developing.md). Frozen, they are left to the process's end.
             # Nothing waits on a collection to be flushed: every file is closed, and every data
             # file written atomically, before a task returns.
             atexit.register(gc.freeze)

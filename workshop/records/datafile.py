@@ -206,8 +206,8 @@ def locked(path: Path, *, what: str) -> Iterator[None]:
     )
     if not in_process.acquire(timeout=LOCK_TIMEOUT):
         raise stayed_locked
-    # Imported at the first lock, not with the module: filelock (20 ms or more, asyncio with it)
-    # is then imported while `invoke all`'s builds run, not before they start.
+    # Imported at the first lock, not with the module: filelock (about 20 ms) is then imported
+    # while `invoke all`'s builds run, not before they start.
     import filelock
 
     try:
