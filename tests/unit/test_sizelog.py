@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import multiprocessing
 import os
 import re
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from workshop import system
 from workshop.errors import DataFileError, SizeLogError
 from workshop.records import datafile
 from workshop.records.sizelog import BaseUsed, SizeLog, SizeRecord, platform_log
@@ -357,6 +360,73 @@ def test_a_lock_another_process_keeps_is_one_message_within_the_bound(
     assert size_log.path.read_bytes() == before
     size_log.record(make_record(5))
     assert sorted(size_log.read()) == [4, 5]
+
+
+class _Msvcrt:
+    """Windows's `msvcrt.locking` as the lock calls it: taking the file's first byte fails with
+    EACCES while another process holds it, or with `refuse` when set."""
+
+    LK_UNLCK, LK_NBLCK = 0, 2
+
+    def __init__(self) -> None:
+        self.held_elsewhere = False
+        self.refuse = 0
+        self.calls: list[tuple[int, int, int]] = []
+
+    def locking(self, descriptor: int, mode: int, length: int) -> None:
+        self.calls.append((mode, length, os.lseek(descriptor, 0, os.SEEK_CUR)))
+        if mode == self.LK_NBLCK and self.refuse:
+            raise OSError(self.refuse, os.strerror(self.refuse))
+        if mode == self.LK_NBLCK and self.held_elsewhere:
+            raise OSError(errno.EACCES, "Permission denied")
+
+
+@pytest.fixture
+def on_windows(monkeypatch: pytest.MonkeyPatch) -> _Msvcrt:
+    msvcrt = _Msvcrt()
+    monkeypatch.setattr(system, "_WINDOWS", True)
+    monkeypatch.setitem(sys.modules, "msvcrt", msvcrt)
+    monkeypatch.setattr(datafile, "LOCK_TIMEOUT", 0.2)
+    return msvcrt
+
+
+def test_on_windows_a_record_takes_the_lock_files_first_byte_and_gives_it_back(
+    size_log: SizeLog, on_windows: _Msvcrt
+) -> None:
+    size_log.record(make_record(4))
+    taken = [call for call in on_windows.calls if call[0] == on_windows.LK_NBLCK]
+    given = [call for call in on_windows.calls if call[0] == on_windows.LK_UNLCK]
+    assert taken and taken == [(on_windows.LK_NBLCK, 1, 0)] * len(given)
+    assert given == [(on_windows.LK_UNLCK, 1, 0)] * len(taken)
+    assert sorted(size_log.read()) == [4]
+
+
+def test_on_windows_a_lock_another_process_keeps_is_one_message_within_the_bound(
+    size_log: SizeLog, on_windows: _Msvcrt
+) -> None:
+    size_log.record(make_record(4))
+    before = size_log.path.read_bytes()
+    on_windows.held_elsewhere = True
+    on_windows.calls.clear()
+    with pytest.raises(DataFileError, match=r"stayed locked for 0\.2 s: another task"):
+        size_log.record(make_record(5))
+    assert size_log.path.read_bytes() == before
+    # Tried again while the bound lasted, and nothing given back that was never taken.
+    assert len(on_windows.calls) > 2
+    assert {mode for mode, _, _ in on_windows.calls} == {on_windows.LK_NBLCK}
+    on_windows.held_elsewhere = False
+    size_log.record(make_record(5))
+    assert sorted(size_log.read()) == [4, 5]
+
+
+def test_on_windows_a_lock_refused_for_another_reason_is_said_at_once(
+    size_log: SizeLog, on_windows: _Msvcrt
+) -> None:
+    on_windows.refuse = errno.EBADF
+    with pytest.raises(DataFileError, match=r"Can't lock the size log .*: Bad file descriptor\."):
+        size_log.record(make_record(4))
+    assert len(on_windows.calls) == 1
+    assert not size_log.path.exists()
 
 
 def test_a_write_that_fails_undoes_what_was_published(

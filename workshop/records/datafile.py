@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from workshop.errors import DataFileError
-from workshop.system import is_root, nonblocking
+from workshop.system import is_root, nonblocking, try_lock, unlock
 
 __all__ = [
     "MAX_BYTES",
@@ -185,17 +185,17 @@ def _umask() -> int:
 
 # Threads of one process (the steps `invoke all` builds side by side) queue for a file on a lock
 # of their own, handed over as soon as it is released; only another process waits on the lock
-# file, which filelock polls.
+# file, tried again every LOCK_POLL seconds.
 _THREAD_LOCKS: dict[Path, threading.Lock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
-# How often a process waiting on another's lock file tries again (filelock's default is 50 ms).
 LOCK_POLL = 0.01
 
 
 @contextlib.contextmanager
 def locked(path: Path, *, what: str) -> Iterator[None]:
     """Hold an exclusive lock on a lock file beside `path` (its real path) while the block runs:
-    flock on Linux and macOS, LockFileEx on Windows (filelock). Within LOCK_TIMEOUT seconds."""
+    flock on Linux and macOS, LockFileEx on Windows (`system.try_lock`). Within LOCK_TIMEOUT
+    seconds."""
     target = Path(os.path.realpath(path))
     with _THREAD_LOCKS_GUARD:
         in_process = _THREAD_LOCKS.setdefault(target, threading.Lock())
@@ -206,24 +206,38 @@ def locked(path: Path, *, what: str) -> Iterator[None]:
     )
     if not in_process.acquire(timeout=LOCK_TIMEOUT):
         raise stayed_locked
-    # Imported at the first lock, not with the module: filelock (about 20 ms) is then imported
-    # while `invoke all`'s builds run, not before they start.
-    import filelock
-
     try:
-        lock = filelock.FileLock(target.with_name(target.name + ".lock"))
         try:
-            lock.acquire(timeout=max(0.0, deadline - time.monotonic()), poll_interval=LOCK_POLL)
-        except filelock.Timeout:
-            raise stayed_locked from None
+            descriptor = _lock_file(target.with_name(target.name + ".lock"), deadline)
         except OSError as error:
             raise DataFileError(f"Can't lock the {what} {path}: {error.strerror}.") from None
+        if descriptor is None:
+            raise stayed_locked
         try:
             yield
         finally:
-            lock.release()
+            try:
+                unlock(descriptor)
+            finally:
+                os.close(descriptor)
     finally:
         in_process.release()
+
+
+def _lock_file(lock: Path, deadline: float) -> int | None:
+    """The descriptor of the file `lock`, opened (made where missing) and locked, tried every
+    LOCK_POLL s; None where another process still held it at `deadline`."""
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while not try_lock(descriptor):
+            if time.monotonic() >= deadline:
+                os.close(descriptor)
+                return None
+            time.sleep(LOCK_POLL)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 def _strict_json(text: str) -> Any:
