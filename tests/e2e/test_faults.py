@@ -24,6 +24,7 @@ from tests.support.stallproxy import (
     EMPTY_ARCHIVE,
     LOST_MOUNT,
     EmptyArchiveProxy,
+    LateLoadProxy,
     StallingProxy,
 )
 from workshop.labels import LABEL
@@ -368,6 +369,30 @@ def test_a_build_the_engine_accepted_and_answers_nothing_to_is_given_up_naming_t
     assert "accepted the build and then said nothing for 3 s (workshop.engine_timeout)" in message
     assert "Traceback" not in message
     assert time.monotonic() - started < 120
+
+
+def test_a_load_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_build(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """Podman 4.3 answers `invoke bases --load` only once the whole archive is stored: on a
+    busy machine, past engine_timeout. A load is bounded as a build is (build_timeout), as
+    its message says: a load answered 6 s late with engine_timeout at 2 s passes."""
+    archive = tmp_path / "scratch.tar"
+    saved = subprocess.run(
+        ["docker", "image", "save", "--output", str(archive), workshop_run.tag("go-scratch")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    proxy = LateLoadProxy(delay=6)
+    try:
+        env = workshop_run.own(
+            "late-load", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
+        )
+        loaded = invoke("bases", "--load", str(archive), env=env, timeout=300)
+    finally:
+        proxy.close()
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert len(proxy.delayed) == 1, proxy.delayed
 
 
 def step_7_with_empty_archives(

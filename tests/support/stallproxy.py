@@ -9,6 +9,9 @@ while both connections stay open, as an engine that stopped answering would leav
 file (`GET .../archive?path=...`), answered by the proxy itself with status 200 and an empty
 archive, as Podman 5.8 answered on a busy machine.
 
+`LateLoadProxy`: everything passes, but the answer to `POST .../images/load` starts `delay`
+seconds late, as Podman 4.3 answers a load only once the whole archive is in its store.
+
 (`CuttingProxy`, in front of a registry, is in tests/support/loopback_registry.py.)
 """
 
@@ -19,6 +22,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 ENGINE_SOCKET = "/var/run/docker.sock"
@@ -167,3 +171,28 @@ class EmptyArchiveProxy(Proxy):
             client.sendall(self.answer)
             return
         upstream.sendall(data)
+
+
+class LateLoadProxy(Proxy):
+    def __init__(self, *, delay: float, path: str = ENGINE_SOCKET) -> None:
+        self.delay = delay
+        # The loads whose answer it held back, by their request line.
+        self.delayed: list[str] = []
+        super().__init__(engine_socket(path))
+
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, loading: threading.Event
+    ) -> None:
+        line = request_line(data)
+        if line.startswith("POST ") and "/images/load" in line:
+            self.delayed.append(line)
+            loading.set()
+        upstream.sendall(data)
+
+    def _answer(
+        self, data: bytes, upstream: socket.socket, client: socket.socket, loading: threading.Event
+    ) -> None:
+        if loading.is_set():
+            loading.clear()
+            time.sleep(self.delay)
+        client.sendall(data)

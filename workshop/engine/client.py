@@ -33,6 +33,7 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.utils import parse_repository_tag
+from docker.utils.json_stream import json_stream
 
 from workshop.engine.builders import build_with_buildkit, build_with_sdk
 from workshop.engine.endpoint import DEFAULT_HOST, Endpoint, find_endpoint
@@ -585,8 +586,22 @@ class Engine:
     def load(self, archive: IO[bytes]) -> list[str]:
         """`docker load`: the images of a saved archive, by the names they were saved with
         (Podman answers "localhost/NAME:TAG"; the names here are as they were given)."""
+        api = self.client.api
         with self.translated_errors("loading images", bound=self.timeouts.build):
-            answers = list(self.client.api.load_image(archive, quiet=True))
+            # Not docker-py's load_image: it waits for the answer only as long as any request
+            # (engine_timeout), and Podman 4.3 answers once the whole archive is stored.
+            answer = api.post(
+                f"{api.base_url}/v{api.api_version}/images/load",
+                params={"quiet": "1"},
+                data=archive,
+                timeout=self.timeouts.build,
+            )
+            if answer.status_code != 200:
+                raise EngineRefused(
+                    f"The Docker Engine refused loading images: {answer.status_code} "
+                    f"{answer.text[:200]}"
+                )
+            answers = [each for each in json_stream(iter([answer.text])) if isinstance(each, dict)]
         said = " ".join(str(answer.get("stream", "")) for answer in answers)
         errors = [str(answer["error"]) for answer in answers if answer.get("error")]
         if errors:
