@@ -25,6 +25,7 @@ from tests.support.stallproxy import (
     LOST_MOUNT,
     EmptyArchiveProxy,
     LateLoadProxy,
+    QuietCopyProxy,
     StallingProxy,
 )
 from workshop.labels import LABEL
@@ -393,6 +394,26 @@ def test_a_load_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_bui
         proxy.close()
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert len(proxy.delayed) == 1, proxy.delayed
+
+
+def test_a_build_silent_through_a_copy_past_the_engine_bound_is_waited_for(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """The engine copies a COPY's files itself, in no container: on a busy machine the
+    toolchain's 500 MB took the arm64 stand-in's build past engine_timeout (60 s) in silence,
+    and the build was given up as stalled. A COPY step's silence is work: step 7's answer held
+    back 6 s after its COPY began, engine_timeout at 2 s, and the step passes."""
+    proxy = QuietCopyProxy(hold=6)
+    try:
+        env = workshop_run.own(
+            "quiet-copy", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
+        )
+        result = invoke("step-7", env=env, timeout=300)
+    finally:
+        proxy.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert proxy.held and proxy.held[0].startswith("COPY "), proxy.held
+    assert sorted(SizeLog(tmp_path / "sizes.json").read()) == [7]
 
 
 def step_7_with_empty_archives(

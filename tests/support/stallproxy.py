@@ -9,6 +9,10 @@ while both connections stay open, as an engine that stopped answering would leav
 file (`GET .../archive?path=...`), answered by the proxy itself with status 200 and an empty
 archive, as Podman 5.8 answered on a busy machine.
 
+`QuietCopyProxy`: everything passes, but once a build's answer says a COPY step began, the
+rest of that answer waits `hold` seconds, as an engine copying a toolchain of 500 MB into a
+layer says nothing for a minute on a busy machine, in no container.
+
 `LateLoadProxy`: everything passes, but the answer to `POST .../images/load` starts `delay`
 seconds late, as Podman 4.3 answers a load only once the whole archive is in its store.
 
@@ -196,3 +200,28 @@ class LateLoadProxy(Proxy):
             loading.clear()
             time.sleep(self.delay)
         client.sendall(data)
+
+
+class QuietCopyProxy(Proxy):
+    def __init__(self, *, hold: float, path: str = ENGINE_SOCKET) -> None:
+        self.hold = hold
+        # The COPY steps after which it held the answer back.
+        self.held: list[str] = []
+        super().__init__(engine_socket(path))
+
+    def _request(
+        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
+    ) -> None:
+        line = request_line(data)
+        if line.startswith("POST ") and "/build?" in line:
+            building.set()
+        upstream.sendall(data)
+
+    def _answer(
+        self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event
+    ) -> None:
+        client.sendall(data)
+        step = data.find(b" : COPY ")
+        if building.is_set() and step >= 0 and not self.held:
+            self.held.append(data[step + 3 :].split(b"\\n", 1)[0].decode(errors="replace"))
+            time.sleep(self.hold)

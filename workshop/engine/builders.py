@@ -42,6 +42,11 @@ _STEP = re.compile(r"Step \d+/\d+ : (.*)|(?:\[\d+/\d+\] )?STEP \d+/\d+: (.*)")
 _BOOKKEEPING = re.compile(r" ---> |--> [0-9a-f]{6,64}$|Removing intermediate container ")
 # The colour the legacy builder gives what a RUN wrote to stderr (SGR sequences only).
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+# The legacy builder's container for a step (" ---> Running in 5e1f..."): it is there while
+# the step runs and while its layer is committed, after it exits.
+_RUNNING_IN = re.compile(r" ---> Running in ([0-9a-f]{12,64})")
+# The steps an engine does by itself, in no container: it copies the files into the layer.
+_FILE_STEP = re.compile(r"(?i)(COPY|ADD)\s")
 
 
 def build_with_sdk(
@@ -107,6 +112,7 @@ def build_with_sdk(
                     )
                 image_id = chunk.get("aux", {}).get("ID", image_id)
                 for line in _COLOUR.sub("", str(chunk.get("stream", ""))).splitlines():
+                    watch.follow(line)
                     if step := _STEP.match(line):
                         instruction = step.group(1) or step.group(2)
                         # A FROM's id is the base's: the build did not make it.
@@ -155,9 +161,12 @@ def _capture_responses(client: docker.DockerClient) -> None:
 
 class _SilenceWatch:
     """Gives a build up when its answer has been silent past `silence` seconds and the engine
-    shows no work for it: no container running that started since (a RUN's), or no answer to
+    shows no work for it: its step is not a COPY or ADD (the engine copies those files itself,
+    in no container), the step's container is gone (a RUN's is there while it runs and while
+    its layer is committed), no container running started since, or the engine did not answer
     that question within `silence`. Silence alone is no proof: a `RUN go build` prints nothing
-    for minutes, more under emulation, and runs in a container all the while.
+    for minutes, more under emulation, and committing or copying a toolchain of 500 MB took
+    over a minute on a busy 2-core machine.
 
     Podman's builds (buildah's) run in containers its Docker API never lists: on `podman`, they
     are asked of its own API, which lists them as "external" containers."""
@@ -174,6 +183,9 @@ class _SilenceWatch:
         self.done = threading.Event()
         self.response: requests.Response | None = None
         self.thread: threading.Thread | None = None
+        # The step the engine last said it began, and its container where it said one.
+        self.instruction = ""
+        self.container = ""
 
     def start(self, response: requests.Response | None) -> None:
         self.response = response
@@ -182,6 +194,14 @@ class _SilenceWatch:
 
     def heard(self) -> None:
         self.last = time.monotonic()
+
+    def follow(self, line: str) -> None:
+        """Keep the step `line` begins, or the container it says the step runs in."""
+        if step := _STEP.match(line):
+            self.instruction = step.group(1) or step.group(2)
+            self.container = ""
+        elif running := _RUNNING_IN.match(line):
+            self.container = running.group(1)
 
     def stop(self) -> None:
         self.done.set()
@@ -198,7 +218,13 @@ class _SilenceWatch:
             return
 
     def _engine_works(self) -> bool:
+        if _FILE_STEP.match(self.instruction):
+            return True
         try:
+            if self.container and self.client.api.containers(
+                all=True, filters={"id": self.container}
+            ):
+                return True
             if self.podman:
                 api = self.client.api  # a requests session: docker-py has no call for Podman's
                 answer = api.get(
