@@ -416,6 +416,28 @@ def test_a_build_silent_through_a_copy_past_the_engine_bound_is_waited_for(
     assert sorted(SizeLog(tmp_path / "sizes.json").read()) == [7]
 
 
+def test_an_answer_that_stops_after_a_copy_heading_is_given_up_within_its_patience(
+    workshop_run: WorkshopRun, tmp_path: Path
+) -> None:
+    """A COPY's silence is work only for FILE_STEP_PATIENCE times engine_timeout: an answer
+    that stops right after a COPY's heading (the engine done, the connection dead) is given
+    up then, not at build_timeout (the default, 1800 s)."""
+    proxy = QuietCopyProxy(hold=900)
+    started = time.monotonic()
+    try:
+        env = workshop_run.own(
+            "dead-after-copy", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
+        )
+        result = invoke("step-7", env=env, timeout=300)
+    finally:
+        proxy.close()
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "said nothing for 2 s (workshop.engine_timeout)" in " ".join(result.stderr.split())
+    assert proxy.held, "the proxy never held an answer back"
+    assert time.monotonic() - started < 120
+    assert not (tmp_path / "sizes.json").exists()
+
+
 def step_7_with_empty_archives(
     workshop_run: WorkshopRun,
     tmp_path: Path,

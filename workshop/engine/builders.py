@@ -45,8 +45,10 @@ _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 # The legacy builder's container for a step (" ---> Running in 5e1f..."): it is there while
 # the step runs and while its layer is committed, after it exits.
 _RUNNING_IN = re.compile(r" ---> Running in ([0-9a-f]{12,64})")
-# The steps an engine does by itself, in no container: it copies the files into the layer.
+# The steps an engine does by itself, in no container: it copies the files into the layer. Their
+# silence counts as work up to this many times the silence bound (then the engine is asked).
 _FILE_STEP = re.compile(r"(?i)(COPY|ADD)\s")
+FILE_STEP_PATIENCE = 10
 
 
 def build_with_sdk(
@@ -164,9 +166,11 @@ class _SilenceWatch:
     shows no work for it: its step is not a COPY or ADD (the engine copies those files itself,
     in no container), the step's container is gone (a RUN's is there while it runs and while
     its layer is committed), no container running started since, or the engine did not answer
-    that question within `silence`. Silence alone is no proof: a `RUN go build` prints nothing
-    for minutes, more under emulation, and committing or copying a toolchain of 500 MB took
-    over a minute on a busy 2-core machine.
+    that question within `silence`. A COPY's silence is work for FILE_STEP_PATIENCE times
+    `silence` at most: nothing shows it, and an answer cut right after its heading would
+    otherwise wait for the whole build bound. Silence alone is no proof: a `RUN go build`
+    prints nothing for minutes, more under emulation, and committing or copying a toolchain
+    of 500 MB took over a minute on a busy 2-core machine.
 
     Podman's builds (buildah's) run in containers its Docker API never lists: on `podman`, they
     are asked of its own API, which lists them as "external" containers."""
@@ -196,29 +200,34 @@ class _SilenceWatch:
         self.last = time.monotonic()
 
     def follow(self, line: str) -> None:
-        """Keep the step `line` begins, or the container it says the step runs in."""
+        """Keep the step `line` begins, or the container it says the step runs in; forget
+        both once it says the step's layer (made, or taken from the cache)."""
         if step := _STEP.match(line):
             self.instruction = step.group(1) or step.group(2)
             self.container = ""
         elif running := _RUNNING_IN.match(line):
             self.container = running.group(1)
+        elif _LAYER.fullmatch(line) or "Using cache" in line:
+            self.instruction = self.container = ""
 
     def stop(self) -> None:
         self.done.set()
 
     def _watch(self) -> None:
+        asked = self.last
         while not self.done.wait(min(self.silence, 5.0)):
-            if time.monotonic() - self.last < self.silence:
+            now = time.monotonic()
+            if now - max(self.last, asked) < self.silence:
                 continue
-            if self._engine_works():
-                self.last = time.monotonic()  # asked again after another silence
+            if self._engine_works(silent_for=now - self.last):
+                asked = now  # asked again after another silence
                 continue
             self.gave_up.set()
             self._cut()
             return
 
-    def _engine_works(self) -> bool:
-        if _FILE_STEP.match(self.instruction):
+    def _engine_works(self, *, silent_for: float) -> bool:
+        if _FILE_STEP.match(self.instruction) and silent_for < FILE_STEP_PATIENCE * self.silence:
             return True
         try:
             if self.container and self.client.api.containers(
