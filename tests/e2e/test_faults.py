@@ -396,6 +396,19 @@ def test_a_load_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_bui
     assert len(proxy.delayed) == 1, proxy.delayed
 
 
+def step_7_through(
+    proxy: QuietCopyProxy, workshop_run: WorkshopRun, tmp_path: Path, name: str
+) -> subprocess.CompletedProcess[str]:
+    """`invoke step-7` under its own tags through `proxy`, engine_timeout at 2 s."""
+    try:
+        env = workshop_run.own(
+            name, tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
+        )
+        return invoke("step-7", env=env, timeout=300)
+    finally:
+        proxy.close()
+
+
 def test_a_build_silent_through_a_copy_past_the_engine_bound_is_waited_for(
     workshop_run: WorkshopRun, tmp_path: Path
 ) -> None:
@@ -404,13 +417,7 @@ def test_a_build_silent_through_a_copy_past_the_engine_bound_is_waited_for(
     and the build was given up as stalled. A COPY step's silence is work: step 7's answer held
     back 6 s after its COPY began, engine_timeout at 2 s, and the step passes."""
     proxy = QuietCopyProxy(hold=6)
-    try:
-        env = workshop_run.own(
-            "quiet-copy", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
-        )
-        result = invoke("step-7", env=env, timeout=300)
-    finally:
-        proxy.close()
+    result = step_7_through(proxy, workshop_run, tmp_path, "quiet-copy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert proxy.held and proxy.held[0].startswith("COPY "), proxy.held
     assert sorted(SizeLog(tmp_path / "sizes.json").read()) == [7]
@@ -424,13 +431,7 @@ def test_an_answer_that_stops_after_a_copy_heading_is_given_up_within_its_patien
     up then, not at build_timeout (the default, 1800 s)."""
     proxy = QuietCopyProxy(hold=900)
     started = time.monotonic()
-    try:
-        env = workshop_run.own(
-            "dead-after-copy", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
-        )
-        result = invoke("step-7", env=env, timeout=300)
-    finally:
-        proxy.close()
+    result = step_7_through(proxy, workshop_run, tmp_path, "dead-after-copy")
     assert result.returncode == 4, result.stdout + result.stderr
     assert "said nothing for 2 s (workshop.engine_timeout)" in " ".join(result.stderr.split())
     assert proxy.held, "the proxy never held an answer back"

@@ -107,10 +107,9 @@ def request_line(data: bytes) -> str:
     return data.split(b"\r\n", 1)[0].decode(errors="replace")
 
 
-class StallingProxy(Proxy):
-    def __init__(self, path: str = ENGINE_SOCKET) -> None:
-        self.stalled = threading.Event()
-        super().__init__(engine_socket(path))
+class BuildProxy(Proxy):
+    """Flags a connection once it asks for a build (`POST .../build?`): its answer is the
+    build's, where the proxies below misbehave."""
 
     def _request(
         self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
@@ -118,6 +117,12 @@ class StallingProxy(Proxy):
         if request_line(data).startswith("POST ") and "/build?" in request_line(data):
             building.set()
         upstream.sendall(data)
+
+
+class StallingProxy(BuildProxy):
+    def __init__(self, path: str = ENGINE_SOCKET) -> None:
+        self.stalled = threading.Event()
+        super().__init__(engine_socket(path))
 
     def _answer(
         self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event
@@ -202,20 +207,12 @@ class LateLoadProxy(Proxy):
         client.sendall(data)
 
 
-class QuietCopyProxy(Proxy):
+class QuietCopyProxy(BuildProxy):
     def __init__(self, *, hold: float, path: str = ENGINE_SOCKET) -> None:
         self.hold = hold
         # The COPY steps after which it held the answer back.
         self.held: list[str] = []
         super().__init__(engine_socket(path))
-
-    def _request(
-        self, data: bytes, client: socket.socket, upstream: socket.socket, building: threading.Event
-    ) -> None:
-        line = request_line(data)
-        if line.startswith("POST ") and "/build?" in line:
-            building.set()
-        upstream.sendall(data)
 
     def _answer(
         self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event

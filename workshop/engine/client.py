@@ -576,11 +576,7 @@ class Engine:
                 stream=True,
                 timeout=self.timeouts.engine,
             )
-            if answer.status_code != 200:
-                raise EngineRefused(
-                    f"The Docker Engine refused saving {', '.join(references)}: "
-                    f"{answer.status_code} {answer.text[:200]}"
-                )
+            _refused_unless_ok(answer, f"saving {', '.join(references)}")
             yield answer.iter_content(chunk_size=1 << 20)
 
     def load(self, archive: IO[bytes]) -> list[str]:
@@ -596,11 +592,7 @@ class Engine:
                 data=archive,
                 timeout=self.timeouts.build,
             )
-            if answer.status_code != 200:
-                raise EngineRefused(
-                    f"The Docker Engine refused loading images: {answer.status_code} "
-                    f"{answer.text[:200]}"
-                )
+            _refused_unless_ok(answer, "loading images")
             answers = [each for each in json_stream(iter([answer.text])) if isinstance(each, dict)]
         said = " ".join(str(answer.get("stream", "")) for answer in answers)
         errors = [str(answer["error"]) for answer in answers if answer.get("error")]
@@ -837,3 +829,11 @@ def _named(reference: str, what: str) -> tuple[str, str]:
             "it. Give a name and a tag instead."
         )
     return repository, tag
+
+
+def _refused_unless_ok(answer: requests.Response, what: str) -> None:
+    """A request made past docker-py (with a bound of its own): anything but 200 refused."""
+    if answer.status_code != 200:
+        raise EngineRefused(
+            f"The Docker Engine refused {what}: {answer.status_code} {answer.text[:200]}"
+        )
