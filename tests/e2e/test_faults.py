@@ -3,19 +3,22 @@ Ctrl-C and SIGTERM, a crash's leftovers, two runs at once."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from docker import DockerClient
 
-from tests.support.images import containers_of
+from tests.support.images import containers_of, docker
 from tests.support.leftovers import RUN_PREFIX
 from tests.support.paths import ROOT
 from tests.support.running import WorkshopRun, folder_settings, invoke
@@ -24,10 +27,12 @@ from tests.support.stallproxy import (
     EMPTY_ARCHIVE,
     LOST_MOUNT,
     EmptyArchiveProxy,
-    LateLoadProxy,
+    LateAnswerProxy,
     QuietCopyProxy,
     StallingProxy,
 )
+from workshop.engine.client import Engine
+from workshop.engine.values import Timeouts
 from workshop.labels import LABEL
 from workshop.records.sizelog import SizeLog
 
@@ -384,7 +389,7 @@ def test_a_load_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_bui
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert saved.returncode == 0, saved.stderr
-    proxy = LateLoadProxy(delay=6)
+    proxy = LateAnswerProxy(delay=6)
     try:
         env = workshop_run.own(
             "late-load", tmp_path, DOCKER_HOST=proxy.host, INVOKE_WORKSHOP_ENGINE_TIMEOUT="2"
@@ -394,6 +399,33 @@ def test_a_load_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_bui
         proxy.close()
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     assert len(proxy.delayed) == 1, proxy.delayed
+
+
+def test_an_import_the_engine_answers_past_its_bound_is_waited_for_as_long_as_a_build(
+    workshop_run: WorkshopRun,
+) -> None:
+    """`invoke bases` imports the Debian it debootstraps, 120 MB, and the engine answers once
+    the whole file system is stored: on a busy machine, past engine_timeout. An import is
+    bounded as a build is: one answered 6 s late with engine_timeout at 2 s passes."""
+    rootfs = io.BytesIO()
+    with tarfile.open(fileobj=rootfs, mode="w") as tar:
+        said = tarfile.TarInfo("said")
+        said.size = 6
+        tar.addfile(said, io.BytesIO(b"hello\n"))
+    rootfs.seek(0)
+    reference = workshop_run.tag("late-import:rootfs")
+    proxy = LateAnswerProxy(delay=6, request="/images/create")
+    try:
+        engine = Engine(DockerClient(base_url=proxy.host, timeout=2), Timeouts(engine=2))
+        image_id = engine.import_rootfs(rootfs, reference=reference, changes=['CMD ["/said"]'])
+    finally:
+        proxy.close()
+    try:
+        assert len(proxy.delayed) == 1, proxy.delayed
+        listed = docker("image", "inspect", "--format", "{{.Id}} {{json .Config.Cmd}}", reference)
+        assert listed.split() == [image_id, '["/said"]']
+    finally:
+        docker("image", "rm", reference)
 
 
 def step_7_through(

@@ -13,8 +13,9 @@ archive, as Podman 5.8 answered on a busy machine.
 rest of that answer waits `hold` seconds, as an engine copying a toolchain of 500 MB into a
 layer says nothing for a minute on a busy machine, in no container.
 
-`LateLoadProxy`: everything passes, but the answer to `POST .../images/load` starts `delay`
-seconds late, as Podman 4.3 answers a load only once the whole archive is in its store.
+`LateAnswerProxy`: everything passes, but the answer to `POST .../images/load` (or to the
+request `path` names, such as an import's `/images/create`) starts `delay` seconds late, as
+Podman 4.3 answers a load only once the whole archive is in its store.
 
 (`CuttingProxy`, in front of a registry, is in tests/support/loopback_registry.py.)
 """
@@ -182,10 +183,13 @@ class EmptyArchiveProxy(Proxy):
         upstream.sendall(data)
 
 
-class LateLoadProxy(Proxy):
-    def __init__(self, *, delay: float, path: str = ENGINE_SOCKET) -> None:
+class LateAnswerProxy(Proxy):
+    def __init__(
+        self, *, delay: float, request: str = "/images/load", path: str = ENGINE_SOCKET
+    ) -> None:
         self.delay = delay
-        # The loads whose answer it held back, by their request line.
+        self.request = request
+        # The requests whose answer it held back, by their request line.
         self.delayed: list[str] = []
         super().__init__(engine_socket(path))
 
@@ -193,7 +197,7 @@ class LateLoadProxy(Proxy):
         self, data: bytes, client: socket.socket, upstream: socket.socket, loading: threading.Event
     ) -> None:
         line = request_line(data)
-        if line.startswith("POST ") and "/images/load" in line:
+        if line.startswith("POST ") and self.request in line:
             self.delayed.append(line)
             loading.set()
         upstream.sendall(data)

@@ -639,10 +639,19 @@ class Engine:
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
         repository, tag = _named(reference, "import as")
+        api = self.client.api
         with self.translated_errors(f"importing {reference}", bound=self.timeouts.build):
-            answer = self.client.api.import_image_from_stream(
-                tar_stream, repository=repository, tag=tag, changes=changes
+            # Not docker-py's import_image_from_stream: as its load_image, it waits for the
+            # answer only as long as any request, and the engine answers once it is all stored.
+            posted = api.post(
+                f"{api.base_url}/v{api.api_version}/images/create",
+                params={"fromSrc": "-", "repo": repository, "tag": tag, "changes": changes},
+                data=tar_stream,
+                headers={"Content-Type": "application/tar"},
+                timeout=self.timeouts.build,
             )
+            _refused_unless_ok(posted, f"importing {reference}")
+            answer = posted.text
             if self.info.is_podman:
                 # Podman's import takes the repository but drops the tag (it stores NAME:latest):
                 # the image it answers with is tagged as asked, and its NAME:latest goes again.
