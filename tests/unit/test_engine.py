@@ -161,6 +161,37 @@ def test_a_failed_builds_reason_is_the_compilers_not_the_builders_bookkeeping() 
     assert api.removed == ["2b3c4d5e6f70"]
 
 
+def test_a_tagged_build_stopped_after_its_image_keeps_the_image_by_its_short_id_too() -> None:
+    """The layers a stopped build made go, but a tagged build's image is the tag's: the builder
+    names its last layer by the image's short id, which is the image itself."""
+    image = "sha256:2b3c4d5e6f70" + "ab" * 26
+    api = StreamingBuilds(
+        [
+            {"stream": "Step 1/3 : FROM golang\n"},
+            {"stream": " ---> 1a2b3c4d5e6f\n"},
+            {"stream": "Step 2/3 : RUN go build -o /app .\n"},
+            {"stream": " ---> 0a1b2c3d4e5f\n"},
+            {"stream": 'Step 3/3 : CMD ["/app"]\n'},
+            {"stream": " ---> 2b3c4d5e6f70\n"},
+            {"aux": {"ID": image}},
+            {"stream": "Successfully built 2b3c4d5e6f70\n"},
+            {"stream": "Successfully tagged stand-in:tag\n"},
+        ]
+    )
+
+    def interrupted(line: str) -> None:
+        if line.startswith("Successfully tagged"):
+            raise KeyboardInterrupt
+
+    client: Any = types.SimpleNamespace(api=api)  # a stand-in for docker-py's client
+    request = BuildRequest(
+        context=b"", dockerfile="Dockerfile", buildargs={}, labels={}, tag="stand-in:tag"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        build_with_sdk(client, request, on_line=interrupted, timeout=60, endpoint=ENDPOINT)
+    assert api.removed == ["0a1b2c3d4e5f"]
+
+
 class SilentBuild(StreamingBuilds):
     """A build whose answer goes silent and then ends as if whole (a cut answer can), on an
     engine that lists no container working for it."""

@@ -341,7 +341,9 @@ def _remove_unfinished(
     cache are other builds' and stay, and so do their parents (noprune)."""
     mine = dict.fromkeys([*reversed(created), image_id]) if image_id else dict.fromkeys(created)
     for layer_id in mine:
-        if not (tagged and layer_id == image_id):
+        # The builder names its last layer by the image's short id: that layer is the image.
+        is_image = image_id.removeprefix("sha256:").startswith(layer_id.removeprefix("sha256:"))
+        if not (tagged and image_id and is_image):
             with suppress(docker.errors.DockerException, *LOST_CONNECTION, *TIMEOUTS):
                 client.api.remove_image(layer_id, noprune=True)
 
