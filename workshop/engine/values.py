@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,6 +345,16 @@ def end_own_containers(engine: EngineAPI) -> None:
     """Remove the containers this process runs: what ends the waits of threads that Ctrl-C
     does not reach (a step or a rung checked in the background, its program still running)."""
     mine = owner()
-    for container in engine.containers_labelled(OWNER_LABEL):
-        if container.labels.get(OWNER_LABEL) == mine:
-            engine.remove_container(container.id)
+    ids = [
+        container.id
+        for container in engine.containers_labelled(OWNER_LABEL)
+        if container.labels.get(OWNER_LABEL) == mine
+    ]
+    if not ids:
+        return
+    # All at once: each waits for the engine to kill its container and let its files go, and
+    # Ctrl-C waits for the last (three in turn took 4.7 s on a busy machine, 0.7 s quiet).
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        removals = [pool.submit(engine.remove_container, each) for each in ids]
+    for removal in removals:
+        removal.result()  # the first failure, once every removal was tried
