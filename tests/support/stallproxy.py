@@ -14,8 +14,8 @@ rest of that answer waits `hold` seconds, as an engine copying a toolchain of 50
 layer says nothing for a minute on a busy machine, in no container.
 
 `LateAnswerProxy`: everything passes, but the answer to `POST .../images/load` (or to the
-request `path` names, such as an import's `/images/create`) starts `delay` seconds late, as
-Podman 4.3 answers a load only once the whole archive is in its store.
+POST whose path holds `request`, such as an import's `/images/create`) starts `delay` seconds
+late, as Podman 4.3 answers a load only once the whole archive is in its store.
 
 (`CuttingProxy`, in front of a registry, is in tests/support/loopback_registry.py.)
 """

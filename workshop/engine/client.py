@@ -579,21 +579,30 @@ class Engine:
             _refused_unless_ok(answer, f"saving {', '.join(references)}")
             yield answer.iter_content(chunk_size=1 << 20)
 
+    def _stored(
+        self, path: str, what: str, data: IO[bytes], *, tar: bool = False, **params: str | list[str]
+    ) -> str:
+        """POST `data` to the API's `path` and the answer's text, bounded as a build is: not
+        docker-py's load_image or import_image_from_stream, which wait only as long as any
+        request (engine_timeout), while an engine answers once all of it is stored (Podman 4.3's
+        load after 225 s on a busy machine). `tar`: the data is a file system's tar (an import)."""
+        api = self.client.api
+        answer = api.post(
+            f"{api.base_url}/v{api.api_version}{path}",
+            params=params,
+            data=data,
+            headers={"Content-Type": "application/tar"} if tar else None,
+            timeout=self.timeouts.build,
+        )
+        _refused_unless_ok(answer, what)
+        return str(answer.text)
+
     def load(self, archive: IO[bytes]) -> list[str]:
         """`docker load`: the images of a saved archive, by the names they were saved with
         (Podman answers "localhost/NAME:TAG"; the names here are as they were given)."""
-        api = self.client.api
         with self.translated_errors("loading images", bound=self.timeouts.build):
-            # Not docker-py's load_image: it waits for the answer only as long as any request
-            # (engine_timeout), and Podman 4.3 answers once the whole archive is stored.
-            answer = api.post(
-                f"{api.base_url}/v{api.api_version}/images/load",
-                params={"quiet": "1"},
-                data=archive,
-                timeout=self.timeouts.build,
-            )
-            _refused_unless_ok(answer, "loading images")
-            answers = [each for each in json_stream(iter([answer.text])) if isinstance(each, dict)]
+            said_all = self._stored("/images/load", "loading images", archive, quiet="1")
+            answers = [each for each in json_stream(iter([said_all])) if isinstance(each, dict)]
         said = " ".join(str(answer.get("stream", "")) for answer in answers)
         errors = [str(answer["error"]) for answer in answers if answer.get("error")]
         if errors:
@@ -639,19 +648,12 @@ class Engine:
     def import_rootfs(self, tar_stream: IO[bytes], *, reference: str, changes: list[str]) -> str:
         """`docker import`: turn a root filesystem tar stream into the image `reference`."""
         repository, tag = _named(reference, "import as")
-        api = self.client.api
-        with self.translated_errors(f"importing {reference}", bound=self.timeouts.build):
-            # Not docker-py's import_image_from_stream: as its load_image, it waits for the
-            # answer only as long as any request, and the engine answers once it is all stored.
-            posted = api.post(
-                f"{api.base_url}/v{api.api_version}/images/create",
-                params={"fromSrc": "-", "repo": repository, "tag": tag, "changes": changes},
-                data=tar_stream,
-                headers={"Content-Type": "application/tar"},
-                timeout=self.timeouts.build,
-            )
-            _refused_unless_ok(posted, f"importing {reference}")
-            answer = posted.text
+        what = f"importing {reference}"
+        with self.translated_errors(what, bound=self.timeouts.build):
+            answer = self._stored(
+                "/images/create", what, tar_stream, tar=True, fromSrc="-", repo=repository,
+                tag=tag, changes=changes,
+            )  # fmt: skip
             if self.info.is_podman:
                 # Podman's import takes the repository but drops the tag (it stores NAME:latest):
                 # the image it answers with is tagged as asked, and its NAME:latest goes again.
