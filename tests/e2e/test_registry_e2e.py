@@ -8,7 +8,6 @@ import hashlib
 import http.server
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from tests.support.images import TAGS
 from tests.support.leftovers import RUN_PREFIX
+from tests.support.loopback import served
 from tests.support.loopback_registry import CuttingProxy, free_port
 from tests.support.running import WorkshopRun, folder_settings, invoke, verify_cli
 from workshop.catalogue import STEPS
@@ -202,10 +202,8 @@ class _Answers(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def answering() -> Iterator[http.server.HTTPServer]:
     server = http.server.HTTPServer(("127.0.0.1", 0), _Answers)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with served(server):
+        yield server
 
 
 @pytest.mark.parametrize(

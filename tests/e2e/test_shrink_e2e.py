@@ -12,7 +12,6 @@ import signal
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 import trustme
 
 from tests.support.images import containers_of
+from tests.support.loopback import served
 from tests.support.paths import PROGRAMS
 from tests.support.running import WorkshopRun, invoke, verify_cli
 from tests.support.shrinking import Ladder, hello_program, shrink, started_shrink
@@ -113,11 +113,8 @@ def tls_server() -> Iterator[tuple[str, trustme.CA]]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}/", ca
-    server.shutdown()
-    server.server_close()
+    with served(server) as port:
+        yield f"https://127.0.0.1:{port}/", ca
 
 
 def test_an_https_client_breaks_on_scratch_until_4b_brings_the_ca_bundle(

@@ -9,13 +9,14 @@ import hashlib
 import http.server
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+
+from tests.support.loopback import served
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,8 @@ def serving(folder: Path) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), partial(_Quiet, directory=str(folder))
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with served(server) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 # The fixture: a program needing a chain of two modules (greet needs words), and a third

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import ClassVar
 
 import pytest
 
+from tests.support.loopback import served
 from workshop.engine.registry import Registry
 from workshop.errors import RegistryError
 
@@ -34,12 +34,10 @@ class Answers(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def registry() -> Iterator[tuple[Registry, dict[str, object]]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield Registry.parse(f"127.0.0.1:{server.server_address[1]}", timeout=5), Answers.documents
+        with served(server) as port:
+            yield Registry.parse(f"127.0.0.1:{port}", timeout=5), Answers.documents
     finally:
-        server.shutdown()
-        server.server_close()
         Answers.documents.clear()
 
 

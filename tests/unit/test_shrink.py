@@ -10,7 +10,6 @@ import shlex
 import shutil
 import signal
 import socket
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from tests.support.fakeengine import FakeEngine
+from tests.support.loopback import served
 from tests.support.paths import PROGRAMS
 from tests.support.running import invoke
 from workshop.errors import BadInput
@@ -470,14 +470,8 @@ class SlowAnswer(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_server_that_answers_after_3_s_is_heard_within_its_timeout() -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowAnswer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        address = ("127.0.0.1", server.server_address[1])
-        assert probe_once(address, "/", timeout=10) == 204
-    finally:
-        server.shutdown()
-        server.server_close()
+    with served(http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowAnswer)) as port:
+        assert probe_once(("127.0.0.1", port), "/", timeout=10) == 204
 
 
 def test_a_host_network_check_on_a_port_already_taken_is_refused_before_building(
