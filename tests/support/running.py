@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.forkserver import ForkServer
 from tests.support.paths import ROOT
 from workshop.records.sizelog import SizeLog, SizeRecord
 
@@ -18,16 +19,12 @@ __all__ = ["WorkshopRun", "folder_settings", "invoke", "verify_cli"]
 def invoke(
     *args: str, env: dict[str, str] | None = None, timeout: float = 1800
 ) -> subprocess.CompletedProcess[str]:
-    """Run this project's invoke tasks as a person would, in a child process."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """Run this project's invoke tasks as a person would, in a process of their own (a fork of
+    one that has imported invoke, tests/support/forkserver.py)."""
+    return _FORKS.run(args, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+_FORKS = ForkServer()
 
 
 def verify_cli(*args: str) -> subprocess.CompletedProcess[str]:
