@@ -10,9 +10,9 @@ as any Python ends (atexit, threads joined, streams flushed). Nothing of the pro
 imported before the fork, so what a task imports, and what it reads from the environment when
 it does, is as in a fresh process.
 
-What a fork can't give, a run gets from a real child instead: settings that Python reads once at
-start-up (PYTHON* variables, the locale) that differ from the server's, and a second run while
-one is under way (from another thread).
+What a fork can't give, a run gets from a real child instead: settings read once at start-up
+(Python's PYTHON* variables and locale, invoke's INVOKE_DEBUG) that differ from the server's,
+and a second run while one is under way (from another thread).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ PRELOADED = (
     "rich.text",
 )
 
-# Read by Python at start-up, not again: a fork would keep the server's.
-_STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
+# Read once, as Python starts or as invoke is imported (INVOKE_DEBUG), not again: a fork would
+# keep the server's.
+_STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG", "INVOKE_DEBUG")
 
 
 def _startup_differs(env: Mapping[str, str], base: Mapping[str, str]) -> bool:
