@@ -216,13 +216,34 @@ class QuietCopyProxy(BuildProxy):
         self.hold = hold
         # The COPY steps after which it held the answer back.
         self.held: list[str] = []
+        # The COPY heading seen so far, while its message has not ended.
+        self._heading: bytes | None = None
         super().__init__(engine_socket(path))
 
     def _answer(
         self, data: bytes, upstream: socket.socket, client: socket.socket, building: threading.Event
     ) -> None:
-        client.sendall(data)
-        step = data.find(b" : COPY ")
-        if building.is_set() and step >= 0 and not self.held:
-            self.held.append(data[step + 3 :].split(b"\\n", 1)[0].decode(errors="replace"))
-            time.sleep(self.hold)
+        """Hold right after the message that heads the first COPY step: on a busy machine one
+        piece of the answer can end inside that message, or go on to the steps after it (a
+        cached COPY's layer line, the next heading), and holding after those is not a silent
+        COPY. A message ends at its newline (JSON escapes those in its strings)."""
+        if not building.is_set() or self.held:
+            client.sendall(data)
+            return
+        start = 0
+        if self._heading is None:
+            step = data.find(b" : COPY ")
+            if step < 0:
+                client.sendall(data)
+                return
+            self._heading, start = b"", step + 3
+        end = data.find(b"\n", start)
+        if end < 0:  # the heading's message goes on in the next piece
+            self._heading += data[start:]
+            client.sendall(data)
+            return
+        self._heading += data[start:end]
+        client.sendall(data[: end + 1])
+        self.held.append(self._heading.split(b"\\n", 1)[0].decode(errors="replace"))
+        time.sleep(self.hold)
+        client.sendall(data[end + 1 :])
