@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support.images import containers_of
+from tests.support.images import container_events, containers_of
 from tests.support.loopback import served
 from tests.support.paths import PROGRAMS
 from tests.support.running import WorkshopRun, invoke, verify_cli
@@ -382,7 +382,7 @@ def test_ctrl_c_to_the_process_group_ends_shrink_at_once_and_leaves_nothing(
             pytest.fail(f"the rungs were never seen running ({where})")
         time.sleep(1)
         os.killpg(process.pid, signal.SIGINT)
-        interrupted = time.monotonic()
+        interrupted, interrupted_at = time.monotonic(), time.time()
         _, errors = process.communicate(timeout=90)
         took = time.monotonic() - interrupted
     finally:
@@ -392,8 +392,21 @@ def test_ctrl_c_to_the_process_group_ends_shrink_at_once_and_leaves_nothing(
     assert process.returncode == 130, errors
     assert "Interrupted" in errors and "Traceback" not in errors
     assert containers_of(process.pid) == []
-    # The bound on ending is the engine's answer to a stop, not a wait of seconds.
-    assert took < 5, f"Ctrl-C took {took:.1f} s to end shrink"
+    # Each container is killed (signal 9), not stopped: a stop's grace is 10 s, and a program
+    # run as PID 1 ignores SIGTERM.
+    events = container_events(process.pid, interrupted_at, time.time())
+    killed = {event.container for event in events if event.action == "kill"}
+    assert set(running) <= {full[:12] for full in killed}, events
+    assert all(event.signal == "9" for event in events if event.action == "kill"), events
+    destroyed = [event for event in events if event.action == "destroy"]
+    assert {event.container for event in destroyed} == killed, events
+    # The rest of the time to end is the engine's removals (0.3 s on a quiet machine, 1.7 to
+    # 3.1 s with the CPUs and the disk busy): this process's own share, asking and exiting,
+    # is bounded. Against the whole, 5 s, a busy machine once took 5.01 s.
+    engine_took = max(event.at for event in destroyed) - interrupted_at
+    assert took - engine_took < 3, (
+        f"Ctrl-C took {took:.1f} s to end shrink, the engine's removals {engine_took:.1f} s"
+    )
 
 
 def test_a_program_that_looks_users_up_gets_a_passwd_and_runs_as_nobody(

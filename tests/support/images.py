@@ -19,10 +19,12 @@ from workshop.labels import LABEL
 
 __all__ = [
     "TAGS",
+    "ContainerEvent",
     "MadeImage",
     "all_image_ids",
     "app_of",
     "binary",
+    "container_events",
     "containers_of",
     "docker",
     "images_made_since",
@@ -93,6 +95,48 @@ def containers_of(pid: int, host: str | None = None) -> list[str]:
         check=True,
     )
     return listed.stdout.split()
+
+
+@dataclass(frozen=True)
+class ContainerEvent:
+    at: float  # seconds since the epoch
+    action: str  # "kill", "die", "destroy"...
+    container: str  # its full id
+    signal: str  # a kill's signal ("9"), else ""
+
+
+def container_events(
+    pid: int, since: float, until: float, host: str | None = None
+) -> list[ContainerEvent]:
+    """What the engine says befell the containers the invoke process `pid` made between
+    `since` and `until` (seconds since the epoch, `until` past), in order."""
+    owner = f"{LABEL}.owner={socket.gethostname()}:{pid}"
+    docker = ["docker", *(["--host", host] if host else [])]
+    listed = subprocess.run(
+        [
+            *docker,
+            "events",
+            *("--since", f"{since:.9f}", "--until", f"{until:.9f}"),
+            *("--filter", "type=container", "--filter", f"label={owner}"),
+            *("--format", "{{json .}}"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    events = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    return [
+        ContainerEvent(
+            at=event["timeNano"] / 1e9,
+            action=event["Action"],
+            container=event["Actor"]["ID"],
+            signal=event["Actor"]["Attributes"].get("signal", "")
+            if event["Action"] == "kill"
+            else "",
+        )
+        for event in events
+    ]
 
 
 def saved_archive(*layers: dict[str, int]) -> bytes:
