@@ -31,9 +31,12 @@ def held_then_rest(proxy: QuietCopyProxy, pieces: list[bytes]) -> tuple[bytes, b
     client, ours = socket.socketpair()
     building = threading.Event()
     building.set()
-    feeding = threading.Thread(
-        target=lambda: [proxy._answer(each, client, client, building) for each in pieces]
-    )
+
+    def feed() -> None:
+        for each in pieces:
+            proxy._answer(each, client, client, building)
+
+    feeding = threading.Thread(target=feed)
     with client, ours:
         feeding.start()
         during = b""
