@@ -84,17 +84,21 @@ def binary(tag: str) -> ELFFile:
     return ELFFile(io.BytesIO(app_of(tag)))
 
 
-def containers_of(pid: int, host: str | None = None) -> list[str]:
-    """The containers the invoke process `pid` made, still on the engine."""
+def _of_process(pid: int, host: str | None, *args: str) -> str:
+    """What `docker ARGS` (on `host`) prints of what the invoke process `pid` made."""
     owner = f"{LABEL}.owner={socket.gethostname()}:{pid}"
-    docker = ["docker", *(["--host", host] if host else [])]
-    listed = subprocess.run(
-        [*docker, "ps", "--all", "--quiet", "--filter", f"label={owner}"],
+    return subprocess.run(
+        ["docker", *(["--host", host] if host else []), *args, "--filter", f"label={owner}"],
         capture_output=True,
         text=True,
         check=True,
-    )
-    return listed.stdout.split()
+        timeout=60,
+    ).stdout
+
+
+def containers_of(pid: int, host: str | None = None) -> list[str]:
+    """The containers the invoke process `pid` made, still on the engine."""
+    return _of_process(pid, host, "ps", "--all", "--quiet").split()
 
 
 @dataclass(frozen=True)
@@ -110,22 +114,13 @@ def container_events(
 ) -> list[ContainerEvent]:
     """What the engine says befell the containers the invoke process `pid` made between
     `since` and `until` (seconds since the epoch, `until` past), in order."""
-    owner = f"{LABEL}.owner={socket.gethostname()}:{pid}"
-    docker = ["docker", *(["--host", host] if host else [])]
-    listed = subprocess.run(
-        [
-            *docker,
-            "events",
-            *("--since", f"{since:.9f}", "--until", f"{until:.9f}"),
-            *("--filter", "type=container", "--filter", f"label={owner}"),
-            *("--format", "{{json .}}"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    listed = _of_process(
+        pid,
+        host,
+        *("events", "--since", f"{since:.9f}", "--until", f"{until:.9f}"),
+        *("--format", "{{json .}}", "--filter", "type=container"),
     )
-    events = [json.loads(line) for line in listed.stdout.splitlines() if line.strip()]
+    events = [json.loads(line) for line in listed.splitlines() if line.strip()]
     return [
         ContainerEvent(
             at=event["timeNano"] / 1e9,
