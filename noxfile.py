@@ -75,9 +75,19 @@ PYTEST_ENV = {"PYTHONDONTWRITEBYTECODE": ""}
 @nox.session
 def unit(session: nox.Session) -> None:
     """Run the tests that need no engine (tests/unit), on four workers (pytest-xdist): most of
-    their time is spent waiting on child processes and bounded waits, not on the 2 cores."""
+    their time is spent waiting on child processes and bounded waits, not on the 2 cores.
+    Options alone (`-- --durations=25`) are added; a path, `-m` or `-k` chooses what runs."""
     _install(session, "test")
-    session.run("pytest", *(session.posargs or ["-n", "4", "tests/unit"]), env=PYTEST_ENV)
+    if _chooses_tests(session.posargs):
+        session.run("pytest", *session.posargs, env=PYTEST_ENV)
+        return
+    session.run("pytest", "-n", "4", "tests/unit", *session.posargs, env=PYTEST_ENV)
+
+
+def _chooses_tests(posargs: list[str]) -> bool:
+    """Whether pytest's arguments choose the tests (a path, `-m`, `-k`) or only add options:
+    `nox -s unit -- --durations=25` alone once ran every test, the engines' too, on one worker."""
+    return any(each in ("-m", "-k") or Path(each.split("::")[0]).exists() for each in posargs)
 
 
 # The tests of the engines besides the host's Docker Engine (marked other_engines): each starts
@@ -100,7 +110,7 @@ def tests(session: nox.Session) -> None:
     whole modules and the extra engines they share (tests/e2e/conftest.py). Options alone
     (`-- --durations=25`) go to both; a path or `-m` chooses what runs instead, on one worker."""
     _install(session, "test")
-    if any(each in ("-m", "-k") or Path(each.split("::")[0]).exists() for each in session.posargs):
+    if _chooses_tests(session.posargs):
         session.run("pytest", "-m", f"not ({OTHER_ENGINES})", *session.posargs, env=PYTEST_ENV)
         return
     session.run("pytest", "-n", "4", "tests/unit", *session.posargs, env=PYTEST_ENV)
