@@ -11,6 +11,7 @@ import tarfile
 import time
 import types
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -454,3 +455,63 @@ def test_an_archive_refused_for_another_reason_is_not_asked_again(
     with pytest.raises(docker.errors.APIError, match="Could not find the file"):
         engine._read_file("c0ffee", "/app")
     assert api.asked == 1
+
+
+class KilledOnce(StreamingBuilds):
+    """Podman's answers to builds whose first RUN's runtime is killed `kills` times (what
+    Podman 4.3 said twice in CI, beside other builds), then a build that succeeds."""
+
+    def __init__(self, kills: int) -> None:
+        super().__init__([])
+        self.kills = kills
+        self.builds = 0
+
+    def build(self, **options: object) -> Iterator[dict[str, object]]:
+        self.builds += 1
+        yield {"stream": "STEP 1/2: FROM golang\n"}
+        yield {"stream": "STEP 2/2: RUN CGO_ENABLED=0 go build -o /app app.go\n"}
+        if self.builds <= self.kills:
+            yield {
+                "error": 'building at STEP "RUN CGO_ENABLED=0 go build -o /app app.go": '
+                "while running runtime: signal: killed"
+            }
+            return
+        yield {"stream": "COMMIT\n"}
+        yield {"stream": "--> 2b3c4d5e6f7\n"}
+        yield {"aux": {"ID": "sha256:" + "2b" * 32}}
+
+
+@pytest.mark.parametrize(
+    ("kills", "podman", "builds", "built"),
+    [
+        (1, True, 2, True),  # Podman: built again, once, and it passed
+        (2, True, 2, False),  # killed again: that failure is the answer
+        (1, False, 1, False),  # Docker never says so; nothing is built again there
+    ],
+)
+def test_a_build_whose_runtime_podman_says_was_killed_is_built_again_once(
+    kills: int, podman: bool, builds: int, built: bool
+) -> None:
+    api = KilledOnce(kills)
+    client: Any = types.SimpleNamespace(api=api)  # a stand-in for docker-py's client
+    request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
+    lines: list[str] = []
+    build = partial(build_with_sdk, client, request, on_line=lines.append, timeout=60)
+    if built:
+        result = build(endpoint=ENDPOINT, podman=podman)
+        assert result.image_id == "sha256:" + "2b" * 32
+    else:
+        with pytest.raises(StepFailed, match="while running runtime: signal: killed") as failed:
+            build(endpoint=ENDPOINT, podman=podman)
+        assert failed.value.__context__ is None  # reported as itself
+    assert api.builds == builds
+    again = [line for line in lines if "again, once" in line]
+    assert again == (
+        [
+            "Podman's runtime was killed during RUN CGO_ENABLED=0 go build -o /app app.go "
+            "(while running runtime: signal: killed), by nothing this task sent: building "
+            "Dockerfile again, once."
+        ]
+        if podman
+        else []
+    )

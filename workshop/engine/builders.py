@@ -15,8 +15,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import IO
 
@@ -51,6 +52,11 @@ _FILE_STEP = re.compile(r"(?i)(COPY|ADD)\s")
 FILE_STEP_PATIENCE = 10
 
 
+# What Podman 4.3 says, now and then, of a RUN whose runtime was killed by a signal that nothing
+# of ours sent, while other builds ran beside it (rootful and rootless; docs/engines.md).
+RUNTIME_KILLED = "while running runtime: signal: killed"
+
+
 def build_with_sdk(
     client: docker.DockerClient,
     request: BuildRequest,
@@ -64,7 +70,39 @@ def build_with_sdk(
     """The engine's own (legacy) builder through docker-py, its output streamed line by line.
     Bounded twice: the whole build by `timeout` (build_timeout), and an answer silent past
     `silence` (engine_timeout) while the engine shows no work for it (`_SilenceWatch`; on
-    `podman`, its build containers are asked of its own API)."""
+    `podman`, its build containers are asked of its own API). On `podman`, a build whose RUN's
+    runtime was killed (RUNTIME_KILLED) is built again, once, within the same bound, saying so."""
+    started = time.monotonic()
+    build = partial(
+        _build_once, client, request, on_line=on_line, endpoint=endpoint, silence=silence,
+        podman=podman,
+    )  # fmt: skip
+    try:
+        return build(timeout=timeout)
+    except StepFailed as failed:
+        left = started + timeout - time.monotonic()
+        if not (podman and RUNTIME_KILLED in str(failed)) or left <= 0:
+            raise
+        on_line(
+            f"Podman's runtime was killed during {failed.instruction or 'a RUN'} "
+            f"({RUNTIME_KILLED}), by nothing this task sent: building {request.what} again, once."
+        )
+    # Outside the handler: a second failure is reported as itself, not as raised while
+    # handling the first.
+    return replace(build(timeout=left), seconds=time.monotonic() - started)
+
+
+def _build_once(
+    client: docker.DockerClient,
+    request: BuildRequest,
+    *,
+    on_line: Callable[[str], None],
+    timeout: float,
+    endpoint: Endpoint,
+    silence: float | None,
+    podman: bool,
+) -> BuildResult:
+    """One build through docker-py, as build_with_sdk says."""
     started = time.monotonic()
     deadline = started + timeout
     log: deque[str] = deque(maxlen=LOG_TAIL)
