@@ -496,13 +496,15 @@ def test_a_build_whose_runtime_podman_says_was_killed_is_built_again_once(
     client: Any = types.SimpleNamespace(api=api)  # a stand-in for docker-py's client
     request = BuildRequest(context=b"", dockerfile="Dockerfile", buildargs={}, labels={})
     lines: list[str] = []
-    build = partial(build_with_sdk, client, request, on_line=lines.append, timeout=60)
+    build = partial(
+        build_with_sdk, client, request, on_line=lines.append, timeout=60, endpoint=ENDPOINT,
+        podman=podman,
+    )  # fmt: skip
     if built:
-        result = build(endpoint=ENDPOINT, podman=podman)
-        assert result.image_id == "sha256:" + "2b" * 32
+        assert build().image_id == "sha256:" + "2b" * 32
     else:
         with pytest.raises(StepFailed, match="while running runtime: signal: killed") as failed:
-            build(endpoint=ENDPOINT, podman=podman)
+            build()
         assert failed.value.__context__ is None  # reported as itself
     assert api.builds == builds
     again = [line for line in lines if "again, once" in line]
