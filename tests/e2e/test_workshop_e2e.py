@@ -133,6 +133,28 @@ def test_explain_shows_the_go_toolchain_is_most_of_go_alpine(workshop_run: Works
     assert explained.share("the app") < 0.01
 
 
+def test_the_files_the_report_reads_from_layers_are_those_an_export_shows(
+    workshop_run: WorkshopRun,
+) -> None:
+    """The report explains each image from its save (its layers merged), not a container's
+    export: the same files, bytes and kinds, but for what the engine adds to a container. (Of
+    two hard links, which one a tar holds as the file can differ: go-big's gunzip.)"""
+    from workshop.engine.client import Engine
+    from workshop.inspection.layers import flattened, read_layers
+
+    engine = Engine.from_env()
+    image = workshop_run.tag("go-alpine")
+    merged = {entry.path: entry for entry in flattened(read_layers(engine, image))}
+    with engine.files(image) as members:
+        exported = {entry.path: entry for entry in members}
+    engines_own = {".", ".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab"}
+    engines_own |= {"proc", "sys", "dev", *(path for path in exported if path.startswith("dev/"))}
+    assert len(merged) > 10_000
+    assert {path: entry for path, entry in merged.items() if path not in engines_own} == {
+        path: entry for path, entry in exported.items() if path not in engines_own
+    }
+
+
 @pytest.mark.browser
 def test_the_report_renders_in_a_real_browser(workshop_run: WorkshopRun) -> None:
     result = invoke("report", env=workshop_run.env)

@@ -6,8 +6,8 @@ from tests.support.fakeengine import FakeEngine
 from tests.support.images import saved_archive
 from tests.support.rendering import render
 from workshop.engine.values import ImageFile
-from workshop.inspection.diff import diff_images, final_tree
-from workshop.inspection.layers import Layer, read_layers
+from workshop.inspection.diff import diff_images
+from workshop.inspection.layers import Layer, final_tree, flattened, read_layers
 
 
 def layer(*entries: tuple[str, int, str]) -> Layer:
@@ -63,3 +63,17 @@ def test_an_image_with_two_identical_layers_is_read_layer_by_layer() -> None:
     layers = read_layers(engine, image.id)
     assert [layer.size for layer in layers] == [7, 3, 7]
     assert [entry.path for entry in layers[2].entries] == ["etc/a"]
+
+
+def test_the_files_are_the_merged_layers_in_the_order_a_walk_gives() -> None:
+    """What explain counts when it has the layers already (the report): no whiteout, nothing
+    deleted, and a folder's files before the names that sort after it ("a/b" before "a.txt")."""
+    base = layer(("a.txt", 1, "file"), ("a", 0, "dir"), ("a/b", 2, "file"), ("gone", 9, "file"))
+    top = layer((".wh.gone", 0, "file"), ("a/c", 3, "file"), ("a/b", 4, "file"))
+    assert flattened([base, top]) == (
+        ImageFile("a", 0, "dir"),
+        ImageFile("a/b", 4, "file"),
+        ImageFile("a/c", 3, "file"),
+        ImageFile("a.txt", 1, "file"),
+    )
+    assert set(final_tree([base, top])) == {entry.path for entry in flattened([base, top])}

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from tests.support.fakeengine import FakeEngine
+from tests.support.images import saved_archive
 from tests.support.paths import REAL_RUN
 from workshop.checks.verify import verify
-from workshop.errors import DataFileError
+from workshop.engine.values import ImageFile, ImageInfo
+from workshop.errors import DataFileError, EngineUnavailable
 from workshop.inspection.explain import Explanation
 from workshop.records.history import History, Run
 from workshop.records.sizelog import SizeLog
-from workshop.report.render import Report, write_report
+from workshop.report.render import Report, _side_by_side, write_report
 from workshop.steps.figures import load_figures
 from workshop.steps.sweep import Sweep
 
@@ -124,6 +130,84 @@ def test_the_headline_is_the_workshops_comparison_after_beyond_too(tmp_path: Pat
     page = replace(made, records=records).html()
     assert "go-big (1.07GB) is 1,364 times go-smaller (785kB)" in page
     assert "times go-reproducible" not in page
+
+
+@dataclass
+class SavingEngine(FakeEngine):
+    """Counts each `docker save`; a container's export fails the test."""
+
+    saves: list[tuple[str, ...]] = field(default_factory=list)
+
+    def saved(self, *references: str) -> AbstractContextManager[Iterator[bytes]]:
+        self.saves.append(references)
+        return super().saved(*references)
+
+    def files(self, reference: str) -> AbstractContextManager[Iterator[ImageFile]]:
+        raise AssertionError(f"the report exported {reference}, which its save already gave")
+
+
+def test_each_image_is_saved_once_and_explained_from_its_layers(tmp_path: Path) -> None:
+    records = SizeLog(REAL_RUN).read()
+    engine = SavingEngine()
+    layers = {
+        4: ({"usr/lib/go/bin/go": 300, "etc/hostname": 3}, {"app": 100}),
+        7: ({"app": 100},),
+        9: ({"app": 80, "tmp/x": 20}, {".wh.tmp": 0}),
+    }
+    for step, its_layers in layers.items():
+        image_id = records[step].image_id
+        engine.images[image_id] = ImageInfo(image_id, 1000, (records[step].tag,), {}, "")
+        engine.archives[image_id] = saved_archive(*its_layers)
+    write_report(
+        engine,
+        size_log=SizeLog(REAL_RUN),
+        history=History(tmp_path / "history.json", keep=20),
+        sweep_dir=tmp_path / "sweep",
+        folder=tmp_path / "report",
+    )
+    assert sorted(engine.saves) == sorted((records[step].image_id,) for step in layers)
+    page = (tmp_path / "report" / "report.html").read_text()
+    rows = page.split("<table class=breakdown>", 1)[1].split("</table>", 1)[0].split("<tr>")[1:]
+    assert [row.split("</td>", 1)[0] for row in rows] == [
+        "<td>4. go-big",
+        "<td>7. go-scratch",
+        "<td>9. go-smaller",
+    ]
+    # go-big's own /etc/hostname counts (a container's export shows the engine's, empty); the
+    # file go-smaller's second layer deletes does not.
+    assert "Go toolchain 300B (74.4%)" in rows[0] and "the OS and the rest 3B" in rows[0]
+    assert "the app 80B (100.0%)" in rows[2]
+
+
+def test_images_are_read_side_by_side_in_order_and_a_failure_comes_at_once() -> None:
+    at_once, most = 0, 0
+    counting = threading.Lock()
+    released = threading.Event()
+
+    def work(item: int) -> int:
+        nonlocal at_once, most
+        with counting:
+            at_once += 1
+            most = max(most, at_once)
+        time.sleep(0.05 * (5 - item))  # the first items end last
+        with counting:
+            at_once -= 1
+        return item * 10
+
+    assert _side_by_side(work, [1, 2, 3, 4], at_once=2) == [10, 20, 30, 40]
+    assert most == 2
+
+    def failing(item: int) -> int:
+        if item == 2:
+            raise EngineUnavailable("the engine went")
+        released.wait(10)  # still reading when the failure is raised
+        return item
+
+    started = time.monotonic()
+    with pytest.raises(EngineUnavailable, match="the engine went"):
+        _side_by_side(failing, [1, 2, 3], at_once=3)
+    released.set()
+    assert time.monotonic() - started < 5
 
 
 def test_a_report_folder_that_cant_be_made_says_nothing_was_written(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ that changed is read from both images and its ELF sections compared: what strip 
 from __future__ import annotations
 
 import io
-import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -22,7 +21,7 @@ from rich.text import Text
 from workshop.engine.values import EngineAPI
 from workshop.errors import BadInput
 from workshop.inspection.explain import check_reference, what_it_is
-from workshop.inspection.layers import OPAQUE, WHITEOUT, Layer, read_layers
+from workshop.inspection.layers import Layer, final_tree, read_layers
 from workshop.platforms import platform_read
 from workshop.units import docker_size
 
@@ -110,33 +109,6 @@ class ImageDiff:
                 table.add_row(name, f"{before:,}", f"{after:,}", f"{after - before:+,}")
             parts.append(table)
         return Group(*parts)
-
-
-def final_tree(layers: Sequence[Layer]) -> dict[str, tuple[int, str, int]]:
-    """path -> (bytes, kind, the index of the layer that made it), as the image's filesystem is."""
-    tree: dict[str, tuple[int, str, int]] = {}
-    for index, layer in enumerate(layers):
-        for entry in layer.entries:
-            folder, name = posixpath.split(entry.path)
-            gone = (
-                folder
-                if name == OPAQUE
-                else (
-                    posixpath.join(folder, name.removeprefix(WHITEOUT))
-                    if name.startswith(WHITEOUT)
-                    else ""
-                )
-            )
-            if not gone:
-                continue
-            for path in [
-                p for p in tree if p.startswith(gone + "/") or (p == gone and name != OPAQUE)
-            ]:
-                del tree[path]
-        for entry in layer.entries:
-            if not posixpath.basename(entry.path).startswith(WHITEOUT):
-                tree[entry.path] = (entry.size, entry.kind, index)
-    return tree
 
 
 def diff_images(

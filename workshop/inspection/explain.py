@@ -175,9 +175,11 @@ def explain(
     known_bases: Mapping[str, str] | None = None,
     top: int = 8,
     platform: str = "",
+    files: Iterable[ImageFile] | None = None,
 ) -> Explanation:
     """Explain `reference`. `known_bases` maps image ids to references (the size log's bases);
-    `platform`, the one to read (platforms.platform_read)."""
+    `platform`, the one to read (platforms.platform_read); `files`, its filesystem where the
+    caller has it already (its layers merged, `layers.flattened`), instead of its export."""
     started = time.monotonic()
     image = engine.image(check_reference(reference))
     if image is None:
@@ -186,15 +188,14 @@ def explain(
         )
     read = platform_read(reference, image.platforms, wanted=platform, own=engine.info.platform)
     layers, base = _layers(engine.history(image.id), known_bases or {})
-    with engine.files(image.id) as members:
-        files = [
-            member
-            for member in members
-            if member.kind == "file" and not (member.path in _CONTAINER_MOUNTS and member.size == 0)
-        ]
-    file_bytes = sum(member.size for member in files)
+    if files is None:
+        with engine.files(image.id) as members:
+            counted = _counted(members)
+    else:
+        counted = _counted(files)
+    file_bytes = sum(member.size for member in counted)
     parts = Counter[str]()
-    for member in files:
+    for member in counted:
         parts[what_it_is(member.path)] += member.size
     return Explanation(
         reference=reference,
@@ -203,18 +204,27 @@ def explain(
         base=base,
         layers=layers,
         parts=tuple(parts.most_common()),
-        directories=_largest_directories(files, top),
+        directories=_largest_directories(counted, top),
         files=tuple(
             (member.path, member.size)
-            for member in sorted(files, key=lambda member: -member.size)[:top]
+            for member in sorted(counted, key=lambda member: -member.size)[:top]
             if member.size
         ),
-        file_count=len(files),
+        file_count=len(counted),
         file_bytes=file_bytes,
         wasted=max(0, sum(layer.size for layer in layers) - file_bytes),
         seconds=time.monotonic() - started,
         platform=read,
     )
+
+
+def _counted(members: Iterable[ImageFile]) -> list[ImageFile]:
+    """The regular files, less the empty ones the engine adds to every container."""
+    return [
+        member
+        for member in members
+        if member.kind == "file" and not (member.path in _CONTAINER_MOUNTS and member.size == 0)
+    ]
 
 
 def parse_top(text: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from workshop.engine.tarstream import chunk_stream, entries_of
 from workshop.engine.values import EngineAPI, ImageFile
 from workshop.errors import EngineRefused
 
-__all__ = ["WHITEOUT", "Layer", "read_layers"]
+__all__ = ["OPAQUE", "WHITEOUT", "Layer", "final_tree", "flattened", "read_layers"]
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -81,6 +82,45 @@ def read_layers(engine: EngineAPI, reference: str) -> tuple[Layer, ...]:
         raise EngineRefused(
             f"The engine's `docker save` of {reference} has no usable manifest ({error})."
         ) from None
+
+
+def final_tree(layers: Sequence[Layer]) -> dict[str, tuple[int, str, int]]:
+    """path -> (bytes, kind, the index of the layer that made it), as the image's filesystem is."""
+    tree: dict[str, tuple[int, str, int]] = {}
+    for index, layer in enumerate(layers):
+        for entry in layer.entries:
+            folder, name = posixpath.split(entry.path)
+            gone = (
+                folder
+                if name == OPAQUE
+                else (
+                    posixpath.join(folder, name.removeprefix(WHITEOUT))
+                    if name.startswith(WHITEOUT)
+                    else ""
+                )
+            )
+            if not gone:
+                continue
+            for path in [
+                p for p in tree if p.startswith(gone + "/") or (p == gone and name != OPAQUE)
+            ]:
+                del tree[path]
+        for entry in layer.entries:
+            if not posixpath.basename(entry.path).startswith(WHITEOUT):
+                tree[entry.path] = (entry.size, entry.kind, index)
+    return tree
+
+
+def flattened(layers: Sequence[Layer]) -> tuple[ImageFile, ...]:
+    """The image's own files, its layers merged (`final_tree`), in the order a walk of the
+    filesystem gives, as a container's export lists them. Unlike the export, it holds the
+    image's /etc/hostname, hosts and resolv.conf, which a container's empty ones hide."""
+    return tuple(
+        ImageFile(path, size, kind)
+        for path, (size, kind, _) in sorted(
+            final_tree(layers).items(), key=lambda item: item[0].split("/")
+        )
+    )
 
 
 def _followed(name: str, links: dict[str, str]) -> str:
