@@ -97,8 +97,9 @@ OTHER_ENGINES = "other_engines"
 # Two workers for the engine tests: their builds keep both cores busy about two thirds of the
 # time on one (docs/developing.md); each worker keeps a share of whole modules.
 SIDE_BY_SIDE = ("-n", "2", "--dist", "each")
-# Three for the other engines: Podman's module, the rootless user's and the remote host's each
-# keep a worker of their own (their set-ups are theirs alone), none waiting on another's.
+# Three for the other engines: Podman's module (rootful 4.3, then 5) on one, and the rest shared
+# out by their measured seconds (the remote host's, and rootless Docker's, Podman 4.3's and 5's,
+# each worker making the user those need), none waiting on another's set-up.
 THREE_SIDE_BY_SIDE = ("-n", "3", "--dist", "each")
 
 

@@ -115,11 +115,16 @@ BEGUN_FOR = {
     "rootless_podman5": ("podman5_rootless_system",),
 }
 NEEDED = pytest.StashKey[tuple[str, ...]]()
+# Set-ups each worker that needs them makes for itself rather than join the modules that use
+# them on one worker: no engine, and cheap beside the engines they serve (a user without root
+# and its virtualenv; the stand-ins' file). The rootless modules, one per engine the user
+# starts, then spread over the workers.
+MADE_BY_EACH_WORKER = frozenset({"rootless_user", "standins_file"})
 
 
 # Seconds each module's tests took (setups included), to balance the workers that run side by
 # side (`-n 2 --dist each`), as measured on two workers (docs/developing.md); the other engines'
-# modules as measured on two workers, Podman's beside the rootless user's.
+# modules as measured on three (`nox -s engines`, the rootless ones then still one module).
 SECONDS = {
     "test_shrink_e2e.py": 360,
     "test_modules_e2e.py": 157,
@@ -131,9 +136,11 @@ SECONDS = {
     "test_workshop_e2e.py": 64,
     "test_registry_e2e.py": 52,
     "test_budgets_e2e.py": 28,
-    "test_podman_e2e.py": 540,
-    "test_rootless_e2e.py": 715,
-    "test_remote_e2e.py": 338,
+    "test_podman_e2e.py": 818,
+    "test_remote_e2e.py": 497,
+    "test_rootless_e2e.py": 458,
+    "test_rootless_podman_e2e.py": 303,
+    "test_rootless_podman5_e2e.py": 209,
 }
 
 
@@ -166,7 +173,12 @@ def _shared_set_ups(item: pytest.Item) -> set[str]:
     used = set(getattr(item, "fixturenames", ()))
     used |= {setup for name in used for setup in BEGUN_FOR.get(name, ())}
     named = used & {*IN_BACKGROUND, *RETIRED, *BEGUN_FOR}
-    return {each for name in named for each in (name, *DEPENDS.get(name, ()))}
+    return {
+        each
+        for name in named
+        for each in (name, *DEPENDS.get(name, ()))
+        if each not in MADE_BY_EACH_WORKER
+    }
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
