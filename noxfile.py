@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -132,14 +133,21 @@ def engines(session: nox.Session) -> None:
     Docker, and an engine on another host over tcp:// with TLS and ssh://; on three workers
     side by side, each keeping whole modules as the engine tests in `nox -s tests` do."""
     _install(session, "test")
-    session.run(
-        "pytest",
-        *THREE_SIDE_BY_SIDE,
-        "-m",
-        OTHER_ENGINES,
-        *(session.posargs or ["tests/e2e"]),
-        env=PYTEST_ENV,
-    )
+    # The stand-ins as one file, saved once here for the three workers rather than by each
+    # (Podman's, and each rootless user's, engine loads it): tests/support/standins.py.
+    with tempfile.TemporaryDirectory(prefix="standins-", dir="/tmp") as folder:
+        Path(folder).chmod(0o755)
+        archive = Path(folder) / "standins.tar"
+        session.run("invoke", "bases", "--save", str(archive))
+        archive.chmod(0o644)
+        session.run(
+            "pytest",
+            *THREE_SIDE_BY_SIDE,
+            "-m",
+            OTHER_ENGINES,
+            *(session.posargs or ["tests/e2e"]),
+            env={**PYTEST_ENV, "WORKSHOP_TESTS_STANDINS": str(archive)},
+        )
 
 
 @nox.session
