@@ -463,24 +463,22 @@ def write_report(
     diffs = []
     try:
         layers = {}
-        present = [
-            (step, record)
+        present = {
+            step: record
             for step, record in sorted(records.items())
             if engine.image(record.image_id) is not None
-        ]
+        }
 
-        def read(step_and_record: tuple[int, SizeRecord]) -> tuple[Explanation, tuple[Layer, ...]]:
+        def read(record: SizeRecord) -> tuple[Explanation, tuple[Layer, ...]]:
             # One save of the image gives both: its layers, and its files (the layers merged).
-            record = step_and_record[1]
             image_layers = read_layers(engine, record.image_id)
             explained = explain(
                 engine, record.image_id, known_bases=known, files=flattened(image_layers)
             )
             return replace(explained, reference=record.tag), image_layers
 
-        for (step, _), (explained, image_layers) in zip(
-            present, _side_by_side(read, present, at_once=READ_AT_ONCE), strict=True
-        ):
+        read_all = _side_by_side(read, list(present.values()), at_once=READ_AT_ONCE)
+        for step, (explained, image_layers) in zip(present, read_all, strict=True):
             explanations[step], layers[step] = explained, image_layers
         for old, new in pairwise(sorted(layers)):
             a, b = records[old], records[new]
