@@ -210,6 +210,24 @@ def test_images_are_read_side_by_side_in_order_and_a_failure_comes_at_once() -> 
     assert time.monotonic() - started < 5
 
 
+def test_after_a_failure_no_further_image_is_read() -> None:
+    # Each read is a save the engine prepares and streams: once one has failed, the report
+    # is over, and the images still waiting are not asked for.
+    asked: list[int] = []
+
+    def work(item: int) -> int:
+        asked.append(item)
+        if item == 0:
+            raise EngineUnavailable("the engine went")
+        time.sleep(0.1)
+        return item
+
+    with pytest.raises(EngineUnavailable):
+        _side_by_side(work, list(range(20)), at_once=2)
+    time.sleep(0.6)  # the reads already asked for end; without the stop, the rest would follow
+    assert set(asked) <= {0, 1}, asked
+
+
 def test_a_report_folder_that_cant_be_made_says_nothing_was_written(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("")
     with pytest.raises(DataFileError) as refused:

@@ -528,15 +528,17 @@ def _side_by_side(
     """`work` of each item, in their order, at most `at_once` at a time in threads of their
     own; the first failure as soon as it comes. The threads are daemons: Ctrl-C ends the task at
     once, a save still streaming ending with the process (it needs no clean-up, unlike a
-    container), where a pool's threads would each be waited for."""
+    container), where a pool's threads would each be waited for. Once one has failed, or the
+    caller was interrupted, no thread takes another item."""
     todo = iter(list(enumerate(items)))
     taking = threading.Lock()
+    stopped = threading.Event()
     answers: queue.SimpleQueue[tuple[int, _Answer | None, BaseException | None]] = (
         queue.SimpleQueue()
     )
 
     def worker() -> None:
-        while True:
+        while not stopped.is_set():
             with taking:
                 item = next(todo, None)
             if item is None:
@@ -545,16 +547,20 @@ def _side_by_side(
             try:
                 answers.put((index, work(value), None))
             except BaseException as error:  # handed to the caller, raised there
+                stopped.set()
                 answers.put((index, None, error))
 
     for _ in range(min(at_once, len(items))):
         threading.Thread(target=worker, name="report-read", daemon=True).start()
     done: dict[int, _Answer] = {}
-    while len(done) < len(items):
-        index, answer, error = answers.get()
-        if error is not None:
-            raise error
-        done[index] = cast("_Answer", answer)
+    try:
+        while len(done) < len(items):
+            index, answer, error = answers.get()
+            if error is not None:
+                raise error
+            done[index] = cast("_Answer", answer)
+    finally:
+        stopped.set()
     return [done[index] for index in range(len(items))]
 
 
