@@ -63,7 +63,15 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """Check types with mypy (strict), the tests' fake engine against the real one included."""
     _install(session, "typecheck")
-    session.run("mypy", *session.posargs)
+    session.run("mypy", *mypy_arguments(session.posargs))
+
+
+def mypy_arguments(posargs: list[str]) -> list[str]:
+    """The paths among the arguments after `--`, for mypy to check instead of pyproject's
+    files: `nox -- --durations=30` gives pytest's options to all three sessions, and mypy
+    refused them (the typecheck failed where nothing was wrong)."""
+    paths = (each.split("::")[0] for each in posargs)
+    return [path for path in paths if not path.startswith("-") and Path(path).exists()]
 
 
 # pytest keeps each test module, its asserts rewritten, in __pycache__ as Python keeps bytecode,
