@@ -24,7 +24,7 @@ from workshop.engine.values import (
     Serving,
     Timeouts,
 )
-from workshop.errors import StepFailed
+from workshop.errors import EngineRefused, StepFailed
 
 
 @dataclass
@@ -43,6 +43,8 @@ class FakeEngine:
     pushes: list[tuple[str, str]] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     containers: list[ContainerInfo] = field(default_factory=list)
+    # Containers whose removal the engine refuses (409: one being started as it is asked).
+    busy_containers: set[str] = field(default_factory=set)
     in_use: set[str] = field(default_factory=set)
     # Images another image is built on: removing them is refused, as the engine does (409).
     parents: set[str] = field(default_factory=set)
@@ -237,6 +239,8 @@ class FakeEngine:
         return True
 
     def remove_container(self, container_id: str) -> None:
+        if container_id in self.busy_containers:
+            raise EngineRefused(f"removal of container {container_id} is already in progress")
         self.containers = [each for each in self.containers if each.id != container_id]
         self.removed.append(container_id)
 

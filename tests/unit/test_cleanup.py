@@ -185,3 +185,23 @@ def test_build_stages_are_offered_and_removed_only_when_asked() -> None:
     assert stage.id in engine.removed and other.id not in engine.removed
     assert "workshop-base/golang:1.19-bookworm" in engine.image_names()
     assert cleaned.stages_kept == (0, 0)
+
+
+def test_a_leftover_the_engine_will_not_remove_yet_is_left_for_the_next_sweep() -> None:
+    """A killed shrink's last request can still be under way on a busy engine (a container
+    being started as the next run sweeps): the engine refuses to remove it then. The sweep goes
+    on with the others, and the run it starts goes on too; the next sweep takes it."""
+    engine = FakeEngine()
+    host, now = socket.gethostname(), time.time()
+    dead_pid = 2**22 + 7
+    lost = {LABEL: "run", OWNER_LABEL: f"{host}:{dead_pid}"}
+    engine.containers = [
+        ContainerInfo("being-started", "created", 0, lost, now),
+        ContainerInfo("serving", "running", 0, lost, now),
+    ]
+    engine.busy_containers = {"being-started"}
+    assert remove_leftover_containers(engine) == 1
+    assert [each.id for each in engine.containers] == ["being-started"]
+    engine.busy_containers.clear()
+    assert remove_leftover_containers(engine) == 1
+    assert engine.containers == []

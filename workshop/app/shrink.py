@@ -62,6 +62,9 @@ def _shrink(session: Session, program: str, flags: CheckFlags) -> None:
         result = climb_ladder(session.plan(), session.settings, target)
         show(result)
         results.append(result)
+    # Again once the ladder is done: a killed run's last request can reach a busy engine after
+    # the sweep above (a container created or started late), or be under way as it asked.
+    remove_leftover_containers(session.engine)
     if len(results) > 1:
         show(_side_by_side(results))
         registry = session.registry

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from workshop.catalogue import BUILD_STEPS
 from workshop.engine.values import OWNER_LABEL, ContainerInfo, EngineAPI, ImageInfo
+from workshop.errors import EngineRefused
 from workshop.labels import LABEL, PREFIX_LABEL
 from workshop.platforms import PLATFORMS, suffix
 from workshop.releases import GO_RELEASES
@@ -157,14 +158,22 @@ def _remove_named(engine: EngineAPI, image_id: str, names: list[str]) -> bool:
 
 
 def remove_leftover_containers(engine: EngineAPI) -> int:
-    """Remove the containers this project made and lost; how many."""
+    """Remove the containers this project made and lost; how many. One the engine will not
+    remove yet stays for the next sweep: a killed run's last request can still be under way on
+    a busy engine (a container being started as it is asked to go), and what a lost run left
+    is no reason to stop the run that found it."""
     now = time.time()
     leftovers = [
         container for container in engine.containers_labelled(LABEL) if is_leftover(container, now)
     ]
+    removed = 0
     for container in leftovers:
-        engine.remove_container(container.id)
-    return len(leftovers)
+        try:
+            engine.remove_container(container.id)
+        except EngineRefused:
+            continue
+        removed += 1
+    return removed
 
 
 def is_leftover(container: ContainerInfo, now: float) -> bool:
