@@ -70,8 +70,13 @@ def mypy_arguments(posargs: list[str]) -> list[str]:
     """The paths among the arguments after `--`, for mypy to check instead of pyproject's
     files: `nox -- --durations=30` gives pytest's options to all three sessions, and mypy
     refused them (the typecheck failed where nothing was wrong)."""
-    paths = (each.split("::")[0] for each in posargs)
-    return [path for path in paths if not path.startswith("-") and Path(path).exists()]
+    return [path for path in map(_path_of, posargs) if path]
+
+
+def _path_of(argument: str) -> str:
+    """The file or folder a pytest argument names (`tests/x.py::test_y`), or "" if none."""
+    path = argument.split("::")[0]
+    return path if Path(path).exists() else ""
 
 
 # pytest keeps each test module, its asserts rewritten, in __pycache__ as Python keeps bytecode,
@@ -96,7 +101,7 @@ def unit(session: nox.Session) -> None:
 def _chooses_tests(posargs: list[str]) -> bool:
     """Whether pytest's arguments choose the tests (a path, `-m`, `-k`) or only add options:
     `nox -s unit -- --durations=25` alone once ran every test, the engines' too, on one worker."""
-    return any(each in ("-m", "-k") or Path(each.split("::")[0]).exists() for each in posargs)
+    return any(each in ("-m", "-k") or _path_of(each) for each in posargs)
 
 
 # The tests of the engines besides the host's Docker Engine (marked other_engines): each starts
