@@ -9,7 +9,6 @@ import secrets
 import socket
 import subprocess
 import tarfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,21 +99,6 @@ def _of_process(pid: int, host: str | None, *args: str) -> str:
 def containers_of(pid: int, host: str | None = None) -> list[str]:
     """The containers the invoke process `pid` made, still on the engine."""
     return _of_process(pid, host, "ps", "--all", "--quiet").split()
-
-
-def settled_containers_of(pid: int, *, quiet: float = 3.0, bound: float = 60.0) -> list[str]:
-    """The containers of the killed invoke process `pid`, once the engine is done with the
-    requests it had sent: the same containers in the same states for `quiet` seconds (within
-    `bound`). A busy engine can create or start one a second after its client was killed."""
-    deadline = time.monotonic() + bound
-    seen = _of_process(pid, None, "ps", "--all", "--format", "{{.ID}} {{.State}}")
-    since = time.monotonic()
-    while time.monotonic() - since < quiet and time.monotonic() < deadline:
-        time.sleep(0.3)
-        now = _of_process(pid, None, "ps", "--all", "--format", "{{.ID}} {{.State}}")
-        if now != seen:
-            seen, since = now, time.monotonic()
-    return [line.split()[0] for line in seen.splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)
