@@ -70,13 +70,33 @@ def mypy_arguments(posargs: list[str]) -> list[str]:
     """The paths among the arguments after `--`, for mypy to check instead of pyproject's
     files: `nox -- --durations=30` gives pytest's options to all three sessions, and mypy
     refused them (the typecheck failed where nothing was wrong)."""
-    return [path for path in map(_path_of, posargs) if path]
+    return _paths_among(posargs)
 
 
-def _path_of(argument: str) -> str:
-    """The file or folder a pytest argument names (`tests/x.py::test_y`), or "" if none."""
-    path = argument.split("::")[0]
-    return path if Path(path).exists() else ""
+# pytest's options (its own and its plugins') that take the next argument as their value, so
+# that `-k workshop` is not read as the folder workshop/, nor `--deselect PATH` as a choice.
+OPTIONS_WITH_VALUES = frozenset(
+    (  # noqa: SIM905 (a list of 27 options, one a line, reads worse)
+        "-k -m -p -n -c -o -r -W --dist --maxfail --durations --durations-min --deselect "
+        "--ignore --ignore-glob --rootdir --basetemp --junitxml --junit-xml --tb --capture "
+        "--color --confcutdir --override-ini --import-mode --log-level --timeout"
+    ).split()
+)
+
+
+def _paths_among(posargs: list[str]) -> list[str]:
+    """The files and folders pytest's positional arguments name (`tests/x.py::test_y` names
+    tests/x.py); an option's value is the option's, even where it names a folder here."""
+    paths = []
+    value_next = False
+    for argument in posargs:
+        if value_next:
+            value_next = False
+        elif argument.startswith("-"):
+            value_next = argument in OPTIONS_WITH_VALUES
+        elif Path(path := argument.split("::")[0]).exists():
+            paths.append(path)
+    return paths
 
 
 # pytest keeps each test module, its asserts rewritten, in __pycache__ as Python keeps bytecode,
@@ -101,7 +121,7 @@ def unit(session: nox.Session) -> None:
 def _chooses_tests(posargs: list[str]) -> bool:
     """Whether pytest's arguments choose the tests (a path, `-m`, `-k`) or only add options:
     `nox -s unit -- --durations=25` alone once ran every test, the engines' too, on one worker."""
-    return any(each in ("-m", "-k") or _path_of(each) for each in posargs)
+    return any(each in ("-m", "-k") for each in posargs) or bool(_paths_among(posargs))
 
 
 # The tests of the engines besides the host's Docker Engine (marked other_engines): each starts
