@@ -128,22 +128,21 @@ class Run:
 
 
 def git_revision() -> tuple[str, str]:
-    """The project's git commit and branch, or ("", "") outside a repository."""
-    answers = []
-    for query in (["rev-parse", "HEAD"], ["rev-parse", "--abbrev-ref", "HEAD"]):
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(PROJECT_ROOT), *query],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return "", ""
-        if done.returncode != 0:
-            return "", ""
-        answers.append(done.stdout.strip())
+    """The project's git commit and branch, or ("", "") outside a repository (one git process:
+    it runs after the last step, while `invoke all` waits)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "", ""
+    answers = done.stdout.split()
+    if done.returncode != 0 or len(answers) != 2:
+        return "", ""
     return answers[0], answers[1]
 
 
