@@ -7,7 +7,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -70,24 +70,27 @@ class FileStepResult:
     step: Step
     files: tuple[ShownFile, ...]
 
-    def __rich__(self) -> RenderableType:
-        # Imported here, not with the module: rich.syntax brings pygments (20 ms or more), which
-        # `invoke all` then imports while its builds run, not before they start.
-        from rich.syntax import Syntax
-
-        parts: list[RenderableType] = [
-            Text(f"Step {self.step.number}: {self.step.title}", style="bold")
-        ]
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(f"Step {self.step.number}: {self.step.title}", style="bold")
         for shown in self.files:
             if shown.written is not None:
-                parts.append(Text(f"{shown.name}: {shown.written.value}", style="dim"))
+                yield Text(f"{shown.name}: {shown.written.value}", style="dim")
             if shown.listing:
-                parts.append(Text(f"$ ls -altr {shown.name}\n{shown.listing}\n$ cat {shown.name}"))
-            lexer = "go" if shown.name.endswith(".go") else "docker"
-            parts.append(
-                Syntax(shown.content, lexer, theme="ansi_dark", background_color="default")
-            )
-        return Group(*parts)
+                yield Text(f"$ ls -altr {shown.name}\n{shown.listing}\n$ cat {shown.name}")
+            yield _source(shown, colored=console.color_system is not None and not console.no_color)
+
+
+def _source(shown: ShownFile, *, colored: bool) -> RenderableType:
+    """A file's text, highlighted where its colors are shown: into a pipe or a file (CI's log,
+    `invoke all > out`) it goes as it is, and pygments is neither imported nor run."""
+    if not colored:
+        return Text(shown.content)
+    # Imported here, not with the module: rich.syntax brings pygments (20 ms or more), which
+    # `invoke all` then imports while its builds run, not before they start.
+    from rich.syntax import Syntax
+
+    lexer = "go" if shown.name.endswith(".go") else "docker"
+    return Syntax(shown.content, lexer, theme="ansi_dark", background_color="default")
 
 
 @dataclass(frozen=True)
