@@ -167,9 +167,20 @@ def _remove_build_stages(before: set[str]) -> None:
         subprocess.run(["docker", "image", "rm", *ours], capture_output=True, check=False)
 
 
+# Warm rounds against the CLI: one run's median of 5 moved by up to a tenth from the next run's
+# (1.06, 1.16, 1.06 in a row); of 11, by a few hundredths (docs/developing.md).
+REPEAT = 11
+# Warm rounds of the other comparisons, whose parts each take seconds to minutes.
+OTHER_REPEAT = 5
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nox -s bench --", description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5, help="warm rounds (default 5)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help=f"warm rounds (default {REPEAT} against the CLI, {OTHER_REPEAT} for the others)",
+    )
     parser.add_argument(
         "--cold-repeat", type=int, default=2, help="cold rounds (default 2; 0 skips)"
     )
@@ -188,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="time invoke all on another host over its unix socket, tcp:// and ssh:// instead",
     )
     arguments = parser.parse_args(argv)
+    if arguments.repeat is None:
+        other = arguments.tar or arguments.shrink or arguments.transports or arguments.engines
+        arguments.repeat = OTHER_REPEAT if other else REPEAT
     if arguments.tar:
         with command(interrupted="Interrupted.") as ending:
             return _bench_tar(arguments.tar, arguments.repeat)
