@@ -240,6 +240,24 @@ def test_the_engines_ca_is_kept_when_a_ca_bundle_is_set_for_everything_else(
         assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
 
 
+def test_a_local_socket_is_reached_without_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy set for the company's network is for tcp:// (the test above); a unix socket
+    has none, and requests need not read the environment for each request to find that."""
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    local = _EngineClient(base_url="unix:///var/run/docker.sock", version="1.41")
+    assert not local.trust_env
+    url = f"{local.base_url}/version"
+    assert local.merge_environment_settings(url, {}, None, None, None)["proxies"] == {}
+    remote = _EngineClient(base_url="tcp://10.0.0.2:2375", version="1.41")
+    settings = remote.merge_environment_settings(
+        "http://10.0.0.2:2375/version", {}, None, None, None
+    )
+    assert remote.trust_env and settings["proxies"]["http"] == "http://proxy.invalid:3128"
+
+
 def test_ssh_without_the_sdks_ssh_support_is_one_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

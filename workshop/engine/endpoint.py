@@ -279,6 +279,14 @@ class _EngineClient(docker.APIClient):
             settings["verify"] = given
         return settings
 
+    def __init__(self, base_url: str, **options: Any) -> None:
+        super().__init__(base_url=base_url, **options)
+        # A unix socket, a named pipe or ssh (docker-py's http+docker:// transports): no proxy,
+        # .netrc or CA bundle of the environment applies there, as for the docker CLI, and
+        # requests would read them again for every request (0.15 ms of CPU each, 0.71 against
+        # 0.58 ms, about 75 requests in a warm `invoke all`).
+        self.trust_env = not self.base_url.startswith("http+docker://")
+
     # The engine's answer to /version, asked once: docker-py asks for it while the client is
     # made (to choose the API version), and Engine.info reads it then rather than asking again.
     _version_answer: Any = None
