@@ -1,7 +1,7 @@
 """The two consoles: one for what a task shows, one for errors and notes.
 
-Neither reads markup: text from a log, an image or an app ("[blink red]EVIL[/]", a tag like
-"[/bogus]") is printed as it is. Styling is done with `Text` and styles, never with markup.
+Neither reads markup nor emoji codes: text from a log, an image or an app ("[blink red]EVIL[/]",
+a tag like "[/bogus]", a file called ":thumbs_up:") is printed as it is. Styling is done with `Text` and styles, never with markup.
 Neither lets text act on the terminal: a control character in what is printed (an escape
 sequence in a program's last line, a file name) is shown as an escape, like \\x1b; the
 consoles' own styling and cursor moves are rich's control segments, and pass.
@@ -35,8 +35,9 @@ class _Console(Console):
 
 
 def make_console(**options: Any) -> Console:
-    """A console that reads no markup and shows control characters instead of sending them."""
-    return _Console(**{"highlight": False, "markup": False, **options})
+    """A console that reads no markup or emoji codes and shows control characters instead of
+    sending them."""
+    return _Console(**{"highlight": False, "markup": False, "emoji": False, **options})
 
 
 @cache

@@ -34,6 +34,20 @@ def test_a_programs_escape_sequences_are_shown_not_acted_on(color_system: str | 
     assert ("\x1b[1;31m" in printed) == (color_system is not None)
 
 
+def test_an_emoji_code_in_a_programs_text_is_shown_as_it_is() -> None:
+    """rich reads ":smile:" in a string as an emoji, as it reads markup: a program's output,
+    a file name in an image or a tag is shown as it is written."""
+    out = io.StringIO()
+    console = make_console(file=out, width=200)
+    table = Table("File")
+    table.add_row("/app/:thumbs_up:")
+    console.print(table)
+    console.print("said :smile: and :red_heart:")
+    printed = out.getvalue()
+    assert "/app/:thumbs_up:" in printed and "said :smile: and :red_heart:" in printed
+    assert not {"\N{THUMBS UP SIGN}", "\N{SMILING FACE WITH OPEN MOUTH}"} & set(printed)
+
+
 def test_an_error_message_is_shown_not_acted_on() -> None:
     with command(interrupted="Interrupted.") as ending:
         raise StepFailed(f"The program said: {HOSTILE}")
