@@ -1,7 +1,8 @@
 """The two consoles: one for what a task shows, one for errors and notes.
 
 Neither reads markup nor emoji codes: text from a log, an image or an app ("[blink red]EVIL[/]",
-a tag like "[/bogus]", a file called ":thumbs_up:") is printed as it is. Styling is done with `Text` and styles, never with markup.
+a tag like "[/bogus]", a file called ":thumbs_up:") is printed as it is. Styling is done with
+`Text` and styles, never with markup.
 Neither lets text act on the terminal: a control character in what is printed (an escape
 sequence in a program's last line, a file name) is shown as an escape, like \\x1b; the
 consoles' own styling and cursor moves are rich's control segments, and pass.

@@ -13,6 +13,7 @@ from tests.support.paths import REAL_RUN
 from tests.support.rendering import render
 from workshop.checks.trends import find_trends
 from workshop.errors import DataFileError
+from workshop.paths import PROJECT_ROOT
 from workshop.records import history
 from workshop.records.history import History, ImageSize, Run
 from workshop.records.sizelog import SizeLog
@@ -98,7 +99,7 @@ def test_an_older_history_reads_with_its_images_by_name(tmp_path: Path) -> None:
 def test_a_run_knows_its_commit(tmp_path: Path) -> None:
     made = Run.of(SizeLog(REAL_RUN).read())
     assert len(made.commit) == 40 and made.branch
-    asked = ["git", "-C", str(history.PROJECT_ROOT), "rev-parse"]
+    asked = ["git", "-C", str(PROJECT_ROOT), "rev-parse"]
     for query, answer in ((["HEAD"], made.commit), (["--abbrev-ref", "HEAD"], made.branch)):
         said = subprocess.run([*asked, *query], capture_output=True, text=True, check=True)
         assert said.stdout.strip() == answer
