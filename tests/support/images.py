@@ -101,6 +101,11 @@ def containers_of(pid: int, host: str | None = None) -> list[str]:
     return _of_process(pid, host, "ps", "--all", "--quiet").split()
 
 
+def running_containers_of(pid: int, host: str | None = None) -> list[str]:
+    """The containers the invoke process `pid` made that are running (started, not ended)."""
+    return _of_process(pid, host, "ps", "--quiet", "--filter", "status=running").split()
+
+
 @dataclass(frozen=True)
 class ContainerEvent:
     at: float  # seconds since the epoch
